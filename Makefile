@@ -1,0 +1,29 @@
+# `make demo` and `make test` each create or refresh .venv, install everything, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGIN_CFGS := $(wildcard channels/*/setup.cfg filetypes/*/setup.cfg plugins/*/setup.cfg hooks/*/setup.cfg)
+
+.PHONY: demo test bench venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(VENV)/.installed: $(BIN)/python requirements.txt setup.cfg $(PLUGIN_CFGS)
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/esomp demo
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/esomp bench
+
+clean:
+	rm -rf $(VENV) demo-site

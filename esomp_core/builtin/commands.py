@@ -1,0 +1,175 @@
+"""The core's commands: init, plugins, db, products, calendar."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from esomp_core import hookimpl
+from esomp_core.calendar import parse_date, ymd
+from esomp_core.cli import Context, json_option, pass_context, pass_site, print_json, print_table
+from esomp_core.config import CONFIG_NAME, DIRECTORIES, ConfigError, load_config
+from esomp_core.site import Site
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / CONFIG_NAME
+
+
+def init_site(path: str | Path, *, name: str | None = None, force: bool = False) -> Site:
+    """Write a commented esomp.toml, create the nine working directories and the database."""
+    root = Path(path).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config_path = root / CONFIG_NAME
+    if config_path.exists() and not force:
+        raise click.ClickException(f"{config_path} exists (use --force to keep it and only create what is missing)")
+    if not config_path.exists():
+        config_path.write_text(TEMPLATE.read_text(encoding="utf-8").replace("{name}", name or root.name),
+                               encoding="utf-8")
+    site = Site.open(root)
+    for key in DIRECTORIES:
+        target = site.directory(key)
+        if "://" not in target:
+            Path(target).mkdir(parents=True, exist_ok=True)
+    site.repository.upgrade()
+    from esomp_core.products import sync_classifications
+
+    sync_classifications(site.repository, site.config.classifications)
+    return site
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    @cli.command()
+    @click.argument("path", type=click.Path(file_okay=False))
+    @click.option("--name", help="Site name (default: the directory's name).")
+    @click.option("--force", is_flag=True, help="Keep an existing esomp.toml; create what is missing.")
+    def init(path: str, name: str | None, force: bool) -> None:
+        """Create a site: esomp.toml, the nine working directories, and the database."""
+        try:
+            site = init_site(path, name=name, force=force)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"site {site.config.site.name} ready at {site.root}")
+        for key, label in DIRECTORIES.items():
+            click.echo(f"  {key:18} {site.directory(key)}  ({label})")
+        click.echo(f"  database           {site.repository.url}")
+
+    @cli.command()
+    @json_option
+    @pass_context
+    def plugins(ctx: Context, as_json: bool) -> None:
+        """List every plugin: name, distribution, version, hooks, enabled or not."""
+        pm = ctx.pm
+        if ctx.site_path or _site_here():
+            pm = ctx.site.pm
+        records = pm.records_with_hooks()
+        if as_json:
+            print_json([r.as_dict() for r in records])
+            return
+        print_table("plugins", ["name", "distribution", "version", "enabled", "hooks"],
+                    [(r.name, r.distribution, r.version,
+                      "yes" if r.enabled else ("FAILED: " + r.error if r.error else "no"),
+                      ", ".join(r.hooks)) for r in records])
+
+    @cli.group()
+    def db() -> None:
+        """The site's repository (database) and its migrations."""
+
+    @db.command()
+    @pass_site
+    def upgrade(site: Site) -> None:
+        """Apply the schema migrations up to the newest."""
+        site.repository.upgrade()
+        click.echo(f"{site.repository.url}: at revision {site.repository.current_revision()}")
+
+    @db.command()
+    @pass_site
+    def current(site: Site) -> None:
+        """Show the schema revision the database is at."""
+        click.echo(site.repository.current_revision() or "(empty database: run `esomp db upgrade`)")
+
+    @cli.group()
+    def products() -> None:
+        """The products master: products, institutions, securities accounts, classifications."""
+
+    @products.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @json_option
+    @pass_site
+    def import_(site: Site, file: str, as_json: bool) -> None:
+        """Create, update or disable products from a CSV file (all or nothing)."""
+        from esomp_core.products import ImportError_, import_products, sync_classifications
+
+        sync_classifications(site.repository, site.config.classifications)
+        try:
+            summary = import_products(site.repository, file)
+        except ImportError_ as exc:
+            raise click.ClickException(str(exc)) from None
+        if as_json:
+            import attrs
+
+            print_json(attrs.asdict(summary))
+        else:
+            click.echo(f"{file}: {summary.created} created, {summary.updated} updated, {summary.disabled} disabled, "
+                       f"{summary.accounts} accounts, {summary.institutions} new institutions")
+
+    @products.command("list")
+    @click.option("--query", "-q", help="Part of a product code or name.")
+    @click.option("--institution", help="Institution code.")
+    @click.option("--classification", help="Classification code (its whole subtree).")
+    @click.option("--account", help="A securities account the product owns.")
+    @click.option("--status", type=click.Choice(["active", "disabled"]))
+    @click.option("--limit", type=int, default=None)
+    @json_option
+    @pass_site
+    def list_(site: Site, query, institution, classification, account, status, limit, as_json) -> None:
+        """Find products by code or name, institution, classification, account or status."""
+        from esomp_core.products import query_products
+
+        rows = query_products(site.repository, text=query, institution=institution, classification=classification,
+                              account=account, status=status, limit=limit)
+        if as_json:
+            print_json(rows)
+            return
+        print_table(f"{len(rows)} product(s)", ["code", "name", "institution", "classification", "status", "accounts"],
+                    [(r["code"], r["name"], r["institution"], r["classification"], r["status"],
+                      " ".join(r["accounts"])) for r in rows])
+
+    @products.command("show")
+    @click.argument("code")
+    @json_option
+    @pass_site
+    def show(site: Site, code: str, as_json: bool) -> None:
+        """Show one product with its institution and accounts."""
+        from esomp_core.products import query_products
+
+        rows = [r for r in query_products(site.repository, text=code) if r["code"] == code]
+        if not rows:
+            raise click.ClickException(f"no product {code!r}")
+        if as_json:
+            print_json(rows[0])
+            return
+        for key, value in rows[0].items():
+            click.echo(f"{key:15} {' '.join(value) if isinstance(value, list) else value}")
+
+    @cli.command()
+    @click.option("--date", "day", help="A date (YYYYMMDD); default: today's business date.")
+    @json_option
+    @pass_site
+    def calendar(site: Site, day: str | None, as_json: bool) -> None:
+        """Show whether a date is a trading day, and the previous and next trading days."""
+        cal = site.calendar
+        date = parse_date(day) if day else cal.business_date(datetime.now())
+        data = {"date": ymd(date), "trading_day": cal.is_trading_day(date),
+                "previous": ymd(cal.previous_trading_day(date)), "next": ymd(cal.next_trading_day(date))}
+        if as_json:
+            print_json(data)
+        else:
+            click.echo(f"{data['date']}: {'trading day' if data['trading_day'] else 'not a trading day'}; "
+                       f"previous {data['previous']}, next {data['next']}")
+
+
+def _site_here() -> bool:
+    import os
+
+    return bool(os.environ.get("ESOMP_SITE")) or Path(CONFIG_NAME).exists()

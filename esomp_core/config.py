@@ -1,0 +1,245 @@
+"""Site configuration: one esomp.toml per site, parsed into attrs classes.
+
+Every error names the file, the key path and what was expected. Plugins parse their own tables with
+``structure(OptionsClass, table, path=..., source=...)`` so their errors read the same way.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+CONFIG_NAME = "esomp.toml"
+
+# The nine working directories of seed 000, in the order the seed lists them.
+DIRECTORIES = {
+    "send_temp": "发送文件存放临时路径",
+    "trust_send_temp": "信托发送文件存放临时路径",
+    "extract_temp": "文件提取临时存放路径",
+    "unpack_temp": "解压文件临时存放路径",
+    "bcp_root": "BCP文件存放根路径",
+    "compressed_root": "压缩文件存放路径",
+    "collection_root": "采集文件存放根路径",
+    "clearing_root": "清算文件存放根路径",
+    "monitoring_centre": "运营监控中心",
+}
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: where it is, and what was expected."""
+
+    def __init__(self, source: str | os.PathLike | None, path: str, message: str):
+        self.source, self.path, self.message = str(source or "<config>"), path, message
+        super().__init__(f"{self.source}: {path or '(top level)'}: {message}")
+
+
+def _kind(tp: Any) -> str:
+    if isinstance(tp, type):
+        return {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+                "dict": "a table", "list": "a list", "tuple": "a list"}.get(tp.__name__, tp.__name__)
+    return str(tp)
+
+
+def _convert(tp: Any, value: Any, path: str, source: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, path, source)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError(source, path, " or ".join(errors))
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(source, path, f"expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if attrs.has(tp):
+        return structure(tp, value, path=path, source=source)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(source, path, f"expected a list, got {type(value).__name__} {value!r}")
+        item = args[0] if args else Any
+        items = [_convert(item, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+        return tuple(items) if (origin or tp) is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(source, path, f"expected a table, got {type(value).__name__} {value!r}")
+        vtype = args[1] if len(args) == 2 else Any
+        return {k: _convert(vtype, v, f"{path}.{k}", source) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(tp, type):
+        if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+            raise ConfigError(source, path, f"expected {_kind(tp)}, got {type(value).__name__} {value!r}")
+        return value
+    return value
+
+
+def structure(cls: type, data: Any, *, path: str = "", source: Any = None) -> Any:
+    """Build attrs class ``cls`` from a TOML table, refusing unknown keys and wrong types by key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, path, f"expected a table, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    fields = {f.name: f for f in attrs.fields(cls)}
+    names = {f.alias or f.name: f for f in fields.values()}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(source, _join(path, key), f"unknown key (expected one of: {', '.join(sorted(names))})")
+    kwargs = {}
+    for key, field in names.items():
+        if key in data:
+            kwargs[field.name] = _convert(hints.get(field.name, Any), data[key], _join(path, key), source)
+        elif field.default is attrs.NOTHING:
+            raise ConfigError(source, _join(path, key), f"missing required key ({_kind(hints.get(field.name))})")
+    try:
+        obj = cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(source, path, str(exc)) from None
+    return obj
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _hhmm(instance, attribute, value):
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
+
+
+@attrs.frozen
+class SiteSection:
+    name: str = "site"
+    day_change: str = attrs.field(default="06:00", validator=_hhmm)
+    """Work started before this wall-clock time belongs to the previous business date (Control-M's New Day)."""
+
+
+@attrs.frozen
+class DatabaseSection:
+    url: str = "sqlite:///esomp.db"
+    """Any SQLAlchemy URL; a relative SQLite path is taken from the site directory."""
+
+
+@attrs.frozen
+class PluginsSection:
+    load: list[str] | None = None
+    """Only these installed plugins are loaded (None: all). ESOMP_LOAD_PLUGINS narrows it further."""
+    disable: list[str] = attrs.field(factory=list)
+
+
+def _iso_date(instance, attribute, value):
+    for day in value:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise ValueError(f"{attribute.name}: expected dates as YYYY-MM-DD, got {day!r}")
+
+
+@attrs.frozen
+class CalendarSection:
+    holidays: list[str] = attrs.field(factory=list, validator=_iso_date)
+    workdays: list[str] = attrs.field(factory=list, validator=_iso_date)
+    """Weekend days that are trading days after all (rare; kept for completeness)."""
+
+
+@attrs.frozen
+class ChannelSection:
+    """``[channels.NAME]``: ``kind`` picks the channel kind, whose own options class checks the rest."""
+
+    kind: str
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SiteConfig:
+    source: str
+    site: SiteSection = SiteSection()
+    directories: dict[str, str] = attrs.field(factory=dict)
+    database: DatabaseSection = DatabaseSection()
+    plugins: PluginsSection = PluginsSection()
+    calendar: CalendarSection = CalendarSection()
+    classifications: dict[str, Any] = attrs.field(factory=dict)
+    channels: dict[str, ChannelSection] = attrs.field(factory=dict)
+    sections: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    """Plugin-owned tables (``[filetypes]``, ``[business.trust]``, ``[monitors.X]`` ...), checked by their owners."""
+
+
+# Tables the core reads itself, and tables it keeps for plugins to check.
+PLUGIN_TABLES = ("filetypes", "business", "monitors", "executors", "engine", "dtaq", "alerts", "notify",
+                 "daemon", "dashboard", "products", "bench")
+
+
+def parse_config(data: dict[str, Any], source: str | os.PathLike = "<config>") -> SiteConfig:
+    source = str(source)
+    core = {"site": SiteSection, "database": DatabaseSection, "plugins": PluginsSection,
+            "calendar": CalendarSection}
+    unknown = sorted(set(data) - set(core) - {"directories", "classifications", "channels"} - set(PLUGIN_TABLES))
+    if unknown:
+        raise ConfigError(source, unknown[0], "unknown table (expected one of: "
+                          + ", ".join(sorted([*core, "directories", "classifications", "channels",
+                                             *PLUGIN_TABLES])) + ")")
+    kwargs: dict[str, Any] = {name: structure(cls, data.get(name, {}), path=name, source=source)
+                              for name, cls in core.items()}
+    directories = _convert(dict[str, str], data.get("directories", {}), "directories", source)
+    missing = [d for d in DIRECTORIES if d not in directories]
+    extra = [d for d in directories if d not in DIRECTORIES]
+    if extra:
+        raise ConfigError(source, f"directories.{extra[0]}",
+                          f"unknown directory (expected one of: {', '.join(DIRECTORIES)})")
+    if missing:
+        raise ConfigError(source, f"directories.{missing[0]}",
+                          f"missing required directory ({DIRECTORIES[missing[0]]}): a path or fsspec URL")
+    channels = {}
+    for name, table in _convert(dict, data.get("channels", {}), "channels", source).items():
+        if not isinstance(table, dict):
+            raise ConfigError(source, f"channels.{name}", "expected a table")
+        if "kind" not in table:
+            raise ConfigError(source, f"channels.{name}.kind", "missing required key (a channel kind, e.g. \"fs\")")
+        options = {k: v for k, v in table.items() if k != "kind"}
+        channels[name] = ChannelSection(kind=_convert(str, table["kind"], f"channels.{name}.kind", source),
+                                        options=options)
+    return SiteConfig(
+        source=source,
+        directories=directories,
+        classifications=_convert(dict, data.get("classifications", {}), "classifications", source),
+        channels=channels,
+        sections={name: _convert(dict, data[name], name, source) for name in PLUGIN_TABLES if name in data},
+        **kwargs,
+    )
+
+
+def load_config(path: str | os.PathLike) -> SiteConfig:
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "no such file: run `esomp init SITE` to create a site") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def secret(env_name: str | None, *, path: str = "", source: Any = None) -> str | None:
+    """The value of a secret referenced by environment variable name; the error names the variable, never a value."""
+    if not env_name:
+        return None
+    try:
+        return os.environ[env_name]
+    except KeyError:
+        raise ConfigError(source, path, f"environment variable {env_name} is not set") from None

@@ -1,0 +1,195 @@
+"""What plugins register and what the engine hands them: plain attrs classes, no behaviour of the core's own."""
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any, Callable
+
+import attrs
+
+STAGES = ("collect", "process", "send", "monitor", "post")
+JOB_STATES = ("pending", "waiting", "running", "succeeded", "failed", "paused", "cancelled", "skipped")
+
+
+@attrs.frozen
+class FieldSpec:
+    """One field of a record layout: dBase type letter (C, N, D, L, F), width and decimals."""
+
+    name: str
+    type: str
+    length: int
+    decimals: int = 0
+
+
+@attrs.frozen
+class FileType:
+    """A kind of exchange file: how to recognise it, how to read it, and whether it is split per product.
+
+    ``key_fields`` empty means the file is passed whole to every product (market data).
+    Patterns are shell wildcards matched against the file name; ``{date}`` stands for the business date as
+    CCYYMMDD and ``{mdd}`` for its month (1-9, A-C... as the exchanges write it) and day.
+    """
+
+    name: str
+    family: str
+    patterns: tuple[str, ...]
+    fields: tuple[FieldSpec, ...] = ()
+    key_fields: tuple[str, ...] = ()
+    encoding: str = "gbk"
+    format: str = "dbf"
+    case_sensitive: bool = False
+    channel: str = ""
+    placeholder: bool = False
+    description: str = ""
+    profile: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def split(self) -> bool:
+        return bool(self.key_fields)
+
+    def matches(self, filename: str, date: str | None = None) -> bool:
+        name = filename if self.case_sensitive else filename.lower()
+        for pattern in self.patterns:
+            pattern = expand_date_tokens(pattern, date)
+            if not self.case_sensitive:
+                pattern = pattern.lower()
+            if fnmatch.fnmatchcase(name, pattern):
+                return True
+        return False
+
+
+def expand_date_tokens(pattern: str, date: str | None) -> str:
+    """Replace ``{date}``, ``{yyyymmdd}``, ``{mmdd}`` and ``{mdd}`` by the date's text, or by ``*`` without a date."""
+    if date is None:
+        return re.sub(r"\{(date|yyyymmdd|mmdd|mdd)\}", "*", pattern)
+    month = int(date[4:6])
+    return (
+        pattern.replace("{date}", date)
+        .replace("{yyyymmdd}", date)
+        .replace("{mmdd}", date[4:])
+        .replace("{mdd}", "123456789ABC"[month - 1] + date[6:])
+    )
+
+
+@attrs.frozen
+class ChannelKind:
+    """A kind of channel (fs, dtaq, direct ...). ``options`` is the attrs class a ``[channels.NAME]`` table is
+    parsed into; ``open(name, options, site)`` returns the channel object the stage hooks use."""
+
+    name: str
+    options: type
+    open: Callable[..., Any]
+    description: str = ""
+
+
+@attrs.frozen
+class BusinessType:
+    """A business line (trust, rtgs, ...). ``plan(site, date)`` returns the JobSpecs of its part of the day."""
+
+    name: str
+    title: str
+    plan: Callable[..., list["JobSpec"]]
+    description: str = ""
+
+
+@attrs.frozen
+class Executor:
+    """A way to run jobs; ``create(site, workers)`` returns an object with ``submit(fn, *args)``-style methods."""
+
+    name: str
+    create: Callable[..., Any]
+    description: str = ""
+
+
+@attrs.frozen
+class Monitor:
+    """A named check. ``check(site, now)`` yields Findings; runs every ``every`` seconds or at ``at`` (HH:MM)."""
+
+    name: str
+    check: Callable[..., Any]
+    business_type: str = "core"
+    every: int | None = None
+    at: str | None = None
+    description: str = ""
+
+
+@attrs.frozen
+class Service:
+    """A transaction service of seed 003 (e.g. YHT CTR 01); ``handler(request) -> reply`` is called by workers."""
+
+    domain: str
+    name: str
+    type: str
+    handler: Callable[..., Any]
+    financial: bool = False
+    description: str = ""
+
+
+@attrs.define
+class JobSpec:
+    """A job as a business type plans it, before the repository gives it an id."""
+
+    name: str
+    stage: str
+    business_type: str
+    batch: int = 0
+    category: str = ""
+    channel: str = ""
+    products: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class Job:
+    """A job as the engine runs it: a JobSpec with its run's date, an id and a state."""
+
+    id: int
+    date: str
+    name: str
+    stage: str
+    business_type: str
+    batch: int = 0
+    category: str = ""
+    channel: str = ""
+    products: tuple[str, ...] = ()
+    params: dict[str, Any] = attrs.field(factory=dict)
+    state: str = "pending"
+    error: str | None = None
+
+
+@attrs.define
+class JobResult:
+    """What a stage hook reports back: counts for the status table, and free-form detail for the job page."""
+
+    files: int = 0
+    records: int = 0
+    bytes: int = 0
+    detail: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Finding:
+    """A condition a monitor sees now. The same (rule, subject) seen again updates one alert, never opens two."""
+
+    rule: str
+    subject: str
+    severity: str
+    message: str
+    business_type: str = "core"
+
+
+@attrs.define
+class Alert:
+    """A stored alert, as observers of alert_raised / alert_acknowledged see it."""
+
+    id: int
+    rule: str
+    subject: str
+    severity: str
+    message: str
+    state: str = "open"
+    count: int = 1
+    business_type: str = "core"
+    acknowledged_by: str | None = None
+    comment: str | None = None

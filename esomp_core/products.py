@@ -1,0 +1,224 @@
+"""The products master (产品信息 / 股东信息 / 产品分类): batch import, queries, and the account -> product map.
+
+Import file (CSV, UTF-8, header row): ``product,name,institution,institution_name,classification,status,
+sz_accounts,sh_accounts``. Accounts are separated by spaces or ``;``; listed accounts replace the product's
+accounts, empty columns leave them as they are. ``status`` is ``active`` (default) or ``disabled``.
+An import is all-or-nothing: any bad line and nothing changes, with every bad line reported.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from esomp_core.repository import Repository
+from esomp_core.repository.models import Account, Classification, Institution, Product
+
+COLUMNS = ("product", "name", "institution", "institution_name", "classification", "status",
+           "sz_accounts", "sh_accounts")
+MARKETS = {"sz_accounts": "SZ", "sh_accounts": "SH"}
+CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # product and institution codes end up in paths: no separators
+
+
+class ImportError_(ValueError):
+    """An import refused as a whole; ``errors`` lists every bad line."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source, self.errors = source, errors
+        super().__init__(f"{source}: import refused, nothing changed ({len(errors)} bad line(s)):\n  "
+                         + "\n  ".join(errors))
+
+
+@attrs.define
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    disabled: int = 0
+    accounts: int = 0
+    institutions: int = 0
+
+
+def _split_accounts(text: str | None) -> list[str]:
+    return [a for a in re.split(r"[\s;,]+", text or "") if a]
+
+
+def import_products(repo: Repository, path: str | Path, *, text: str | None = None) -> ImportSummary:
+    source = str(path)
+    if text is None:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("product", "institution") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ImportError_(source, [f"line 1: missing column(s) {', '.join(missing)} (columns: {', '.join(COLUMNS)})"])
+    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+    if unknown:
+        raise ImportError_(source, [f"line 1: unknown column(s) {', '.join(unknown)} (columns: {', '.join(COLUMNS)})"])
+    rows = [(i, row) for i, row in enumerate(reader, start=2)]
+
+    errors: list[str] = []
+    summary = ImportSummary()
+    with repo.session() as s:
+        classifications = set(s.scalars(select(Classification.code)))
+        owner: dict[tuple[str, str], str] = {(a.market, a.account): a.product_code for a in s.scalars(select(Account))}
+        imported_products = {(row.get("product") or "").strip() for _, row in rows}
+        seen_in_file: dict[tuple[str, str], tuple[str, int]] = {}
+        seen_products: dict[str, int] = {}
+        for line, row in rows:
+            code = (row.get("product") or "").strip()
+            inst = (row.get("institution") or "").strip()
+            status = (row.get("status") or "active").strip() or "active"
+            if not CODE.match(code):
+                errors.append(f"line {line}: product code {code!r} is empty or has characters other than "
+                              "letters, digits, '_', '.', '-'")
+                continue
+            if code in seen_products:
+                errors.append(f"line {line}: product {code} appears again (first on line {seen_products[code]})")
+            seen_products[code] = line
+            if not CODE.match(inst):
+                errors.append(f"line {line}: product {code}: institution code {inst!r} is empty or invalid")
+            if status not in ("active", "disabled"):
+                errors.append(f"line {line}: product {code}: status {status!r} is not active or disabled")
+            cls = (row.get("classification") or "").strip()
+            if cls and cls not in classifications:
+                errors.append(f"line {line}: product {code}: unknown classification {cls!r} "
+                              "(define it under [classifications] in esomp.toml)")
+            for column, market in MARKETS.items():
+                for account in _split_accounts(row.get(column)):
+                    key = (market, account)
+                    if key in seen_in_file and seen_in_file[key][0] != code:
+                        other, other_line = seen_in_file[key]
+                        errors.append(f"line {line}: account {market} {account} is listed for both product {other} "
+                                      f"(line {other_line}) and product {code}")
+                    seen_in_file[key] = (code, line)
+                    current = owner.get(key)
+                    # Moving an account is allowed only when its current product is re-imported without it.
+                    if current and current != code and current not in imported_products:
+                        errors.append(f"line {line}: account {market} {account} belongs to product {current}; "
+                                      f"it cannot also belong to product {code}")
+        if errors:
+            raise ImportError_(source, errors)
+
+        for _, row in rows:
+            _apply_row(s, row, summary)
+    return summary
+
+
+def _apply_row(s: Session, row: dict[str, Any], summary: ImportSummary) -> None:
+    code = row["product"].strip()
+    inst_code = row["institution"].strip()
+    institution = s.get(Institution, inst_code)
+    if institution is None:
+        institution = Institution(code=inst_code, name=(row.get("institution_name") or "").strip())
+        s.add(institution)
+        summary.institutions += 1
+    elif (row.get("institution_name") or "").strip():
+        institution.name = row["institution_name"].strip()
+    product = s.get(Product, code)
+    status = (row.get("status") or "active").strip() or "active"
+    if product is None:
+        product = Product(code=code, institution_code=inst_code)
+        s.add(product)
+        summary.created += 1
+    else:
+        summary.updated += 1
+    product.institution_code = inst_code
+    product.name = (row.get("name") or product.name or "").strip()
+    product.classification_code = (row.get("classification") or "").strip() or product.classification_code
+    if status == "disabled" and product.status != "disabled":
+        summary.disabled += 1
+    product.status = status
+    s.flush()
+    for column, market in MARKETS.items():
+        accounts = _split_accounts(row.get(column))
+        if not accounts:
+            continue
+        for old in s.scalars(select(Account).where(Account.product_code == code, Account.market == market)):
+            if old.account not in accounts:
+                s.delete(old)
+        s.flush()
+        for account in accounts:
+            existing = s.get(Account, (market, account))
+            if existing is None:
+                s.add(Account(market=market, account=account, product_code=code))
+            else:
+                existing.product_code = code
+            summary.accounts += 1
+        s.flush()
+
+
+def sync_classifications(repo: Repository, tree: dict[str, Any]) -> int:
+    """Store the ``[classifications]`` tree of esomp.toml: nested tables, each with an optional ``name``."""
+    nodes: list[tuple[str, str, str | None]] = []
+
+    def walk(table: dict[str, Any], parent: str | None) -> None:
+        for code, value in table.items():
+            if isinstance(value, dict):
+                nodes.append((code, str(value.get("name", code)), parent))
+                walk({k: v for k, v in value.items() if k != "name"}, code)
+
+    walk(tree, None)
+    with repo.session() as s:
+        for code, name, parent in nodes:
+            node = s.get(Classification, code) or Classification(code=code)
+            node.name, node.parent_code = name, parent
+            s.add(node)
+            s.flush()
+    return len(nodes)
+
+
+def query_products(repo: Repository, *, text: str | None = None, institution: str | None = None,
+                   classification: str | None = None, account: str | None = None,
+                   status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    stmt = select(Product).options(selectinload(Product.accounts)).order_by(Product.code)
+    if text:
+        stmt = stmt.where(or_(Product.code.contains(text), Product.name.contains(text)))
+    if institution:
+        stmt = stmt.where(Product.institution_code == institution)
+    if classification:
+        with repo.session() as s:
+            codes = _subtree(s, classification)
+        stmt = stmt.where(Product.classification_code.in_(codes))
+    if account:
+        stmt = stmt.where(Product.accounts.any(Account.account == account))
+    if status:
+        stmt = stmt.where(Product.status == status)
+    if limit:
+        stmt = stmt.limit(limit)
+    with repo.session() as s:
+        return [product_dict(p) for p in s.scalars(stmt)]
+
+
+def _subtree(s: Session, code: str) -> set[str]:
+    children: dict[str | None, list[str]] = {}
+    for c in s.scalars(select(Classification)):
+        children.setdefault(c.parent_code, []).append(c.code)
+    found, todo = set(), [code]
+    while todo:
+        node = todo.pop()
+        found.add(node)
+        todo.extend(children.get(node, []))
+    return found
+
+
+def product_dict(p: Product) -> dict[str, Any]:
+    return {
+        "code": p.code, "name": p.name, "institution": p.institution_code,
+        "classification": p.classification_code, "status": p.status,
+        "accounts": [f"{a.market}:{a.account}" for a in p.accounts],
+    }
+
+
+def account_map(repo: Repository, market: str, products: Iterable[str] | None = None) -> dict[str, str]:
+    """account -> product code for one market, active products only (optionally only the given products)."""
+    stmt = (select(Account.account, Account.product_code).join(Product)
+            .where(Account.market == market, Product.status == "active"))
+    if products is not None:
+        stmt = stmt.where(Account.product_code.in_(list(products)))
+    with repo.session() as s:
+        return dict(s.execute(stmt).all())

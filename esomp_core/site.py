@@ -1,0 +1,97 @@
+"""A site: its directory, its esomp.toml, its plugins and its repository, opened together."""
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from esomp_core.calendar import TradingCalendar
+from esomp_core.config import CONFIG_NAME, DIRECTORIES, ConfigError, SiteConfig, load_config, structure
+from esomp_core.plugins import PluginManager, Registry, make_plugin_manager
+
+ENV_SITE = "ESOMP_SITE"
+
+
+def find_site(path: str | os.PathLike | None = None) -> Path:
+    """The site directory: the given path, else $ESOMP_SITE, else the current directory if it holds esomp.toml."""
+    if path is None:
+        path = os.environ.get(ENV_SITE) or None
+    if path is None:
+        if (Path.cwd() / CONFIG_NAME).exists():
+            return Path.cwd()
+        raise ConfigError(None, "", "no site given: pass --site DIR, set ESOMP_SITE, or run in a site directory")
+    path = Path(path)
+    return path.parent if path.name == CONFIG_NAME else path
+
+
+class Site:
+    def __init__(self, root: Path, config: SiteConfig, pm: PluginManager | None = None):
+        self.root = root.resolve()
+        self.config = config
+        self._pm = pm
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, *, pm: PluginManager | None = None) -> "Site":
+        root = find_site(path)
+        return cls(root, load_config(root / CONFIG_NAME), pm)
+
+    # --- plugins -------------------------------------------------------------------------------------------------
+    @property
+    def pm(self) -> PluginManager:
+        if self._pm is None:
+            self._pm = make_plugin_manager(load=self.config.plugins.load, disable=self.config.plugins.disable)
+        return self._pm
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry.collect(self.pm, self)
+
+    def channel(self, name: str) -> Any:
+        """Open the configured channel ``name`` through its kind; config errors name ``channels.NAME``."""
+        section = self.config.channels.get(name)
+        if section is None:
+            raise ConfigError(self.config.source, f"channels.{name}",
+                              f"no such channel (configured: {', '.join(self.config.channels) or 'none'})")
+        kind = self.registry.channel_kinds.get(section.kind)
+        if kind is None:
+            raise ConfigError(self.config.source, f"channels.{name}.kind",
+                              f"unknown channel kind {section.kind!r} (installed: "
+                              f"{', '.join(sorted(self.registry.channel_kinds)) or 'none'})")
+        options = structure(kind.options, section.options, path=f"channels.{name}", source=self.config.source)
+        return kind.open(name, options, self)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A plugin-owned table of esomp.toml (``business``, ``monitors`` ...), empty if absent."""
+        return self.config.sections.get(name, {})
+
+    # --- directories ---------------------------------------------------------------------------------------------
+    def directory(self, name: str) -> str:
+        """A working directory as an absolute path (relative ones are taken from the site) or an fsspec URL."""
+        if name not in DIRECTORIES:
+            raise KeyError(f"unknown working directory {name!r} (expected one of: {', '.join(DIRECTORIES)})")
+        value = self.config.directories[name]
+        if "://" in value:
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else self.root / path)
+
+    def check_directories(self) -> None:
+        """Fail, naming the key, when a local working directory is missing."""
+        for name in DIRECTORIES:
+            value = self.directory(name)
+            if "://" not in value and not Path(value).is_dir():
+                raise ConfigError(self.config.source, f"directories.{name}",
+                                  f"directory does not exist: {value} (create it, or run `esomp init` again)")
+
+    # --- repository and calendar ---------------------------------------------------------------------------------
+    @cached_property
+    def repository(self):
+        from esomp_core.repository import Repository
+
+        return Repository(self.config.database.url, base=self.root)
+
+    @cached_property
+    def calendar(self) -> TradingCalendar:
+        cal = self.config.calendar
+        return TradingCalendar(cal.holidays, cal.workdays, self.config.site.day_change)
