@@ -1,0 +1,36 @@
+"""E-SOMP DBF engine: read, write and split dBase III exchange files at the byte level."""
+from esomp_dbf.reader import DbfError, DbfFile, Field, Invalid
+from esomp_dbf.split import SplitResult, partition, record_bytes, split, split_to_dir, write_records
+from esomp_dbf.values import decode_value
+from esomp_dbf.writer import (
+    atomic_open,
+    encode_record,
+    header_bytes,
+    patched_header,
+    record_length,
+    write_dbf,
+    write_like,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DbfError",
+    "DbfFile",
+    "Field",
+    "Invalid",
+    "SplitResult",
+    "atomic_open",
+    "decode_value",
+    "encode_record",
+    "header_bytes",
+    "partition",
+    "patched_header",
+    "record_bytes",
+    "record_length",
+    "split",
+    "split_to_dir",
+    "write_dbf",
+    "write_like",
+    "write_records",
+]
