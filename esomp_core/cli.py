@@ -60,7 +60,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 
     table = Table(title=title, show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     Console().print(table)

@@ -34,9 +34,10 @@ class PluginRecord:
     default: bool = False
     error: str | None = None
     hooks: list[str] = attrs.field(factory=list)
+    traceback: str | None = attrs.field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return attrs.asdict(self, filter=lambda a, v: a.name != "traceback")
 
 
 class PluginManager(pluggy.PluginManager):
@@ -95,13 +96,13 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, disable: set[s
         except Exception as exc:  # a broken plugin must not take the others down
             record.enabled = False
             record.error = f"{type(exc).__name__}: {exc}"
-            record.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+            record.traceback = traceback.format_exc()
 
 
 def call_each(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, BaseException]]:
     """Call a hook's implementations one by one so a failure is pinned on its plugin; return the failures."""
     failures = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order: defaults first
         try:
             impl.function(*[kwargs[name] for name in impl.argnames])
         except Exception as exc:
@@ -138,7 +139,7 @@ class Registry:
             ("register_services", "service", lambda o: (o.domain, o.name, o.type), reg.services),
         ]
         for hook_name, what, key_of, table in kinds:
-            for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order: first one wins
                 def register(obj: Any, _plugin: str = impl.plugin_name) -> None:
                     key = key_of(obj)
                     if key in table:

@@ -1,0 +1,141 @@
+"""The plugin manager: default plugins, entry points, allow-lists, broken plugins, registration."""
+import json
+import textwrap
+
+import pytest
+
+from esomp_core import hookimpl
+from esomp_core.model import BusinessType, Executor, FileType, Monitor, Service
+from esomp_core.plugins import DEFAULT_PLUGINS, Registry, make_plugin_manager
+
+
+@pytest.fixture
+def fake_dists(tmp_path, monkeypatch):
+    """Two installed distributions on sys.path: one plugin that imports, one that raises on import."""
+    def dist(name, module, body):
+        info = tmp_path / f"{name.replace('-', '_')}-0.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3\n")
+        (info / "entry_points.txt").write_text(f"[esomp]\n{module.replace('esomp_t_', '')} = {module}\n")
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(body))
+
+    dist("esomp-t-good", "esomp_t_good", """
+        from esomp_core import hookimpl
+        from esomp_core.model import FileType
+
+        @hookimpl
+        def register_file_types(register):
+            register(FileType("GOOD", "test", ("good*.dbf",)))
+    """)
+    dist("esomp-t-broken", "esomp_t_broken", "raise ImportError('needs libfoo 9')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("ESOMP_LOAD_PLUGINS", raising=False)
+
+
+def test_broken_plugin_is_reported_and_others_load(fake_dists):
+    pm = make_plugin_manager()
+    assert pm.records["broken"].error == "ImportError: needs libfoo 9"
+    assert pm.records["broken"].enabled is False
+    assert pm.records["good"].enabled is True
+    assert pm.records["good"].distribution == "esomp-t-good" and pm.records["good"].version == "0.3"
+    assert "GOOD" in Registry.collect(pm).file_types
+
+
+def test_env_allow_list_restricts_plugins(fake_dists, monkeypatch):
+    monkeypatch.setenv("ESOMP_LOAD_PLUGINS", "broken")
+    pm = make_plugin_manager()
+    assert pm.records["good"].enabled is False and pm.get_plugin("good") is None
+    monkeypatch.setenv("ESOMP_LOAD_PLUGINS", "")
+    pm = make_plugin_manager()
+    assert not any(r.enabled for r in pm.records.values() if not r.default)
+    assert all(pm.get_plugin(name) for name in DEFAULT_PLUGINS)
+
+
+def test_site_config_restricts_plugins(fake_dists):
+    assert make_plugin_manager(load=["broken"]).records["good"].enabled is False
+    assert make_plugin_manager(disable=["good"]).records["good"].enabled is False
+
+
+def test_plugins_command_lists_plugins(fake_dists, esomp_cli, esomp_site):
+    result = esomp_cli(["plugins", "--json"], site=esomp_site)
+    assert result.exit_code == 0, result.output
+    records = {r["name"]: r for r in json.loads(result.output)}
+    assert records["good"]["hooks"] == ["register_file_types"]
+    assert records["broken"]["error"].startswith("ImportError")
+    assert "register_commands" in records["esomp_core.builtin.commands"]["hooks"]
+    table = esomp_cli(["plugins"], site=esomp_site)
+    assert "FAILED" in table.output and "libfoo" in table.output
+
+
+class Registrations:
+    @hookimpl
+    def register_file_types(self, register, site):
+        register(FileType("T1", "test", ("t1*",), key_fields=("K",)))
+
+    @hookimpl
+    def register_business_types(self, register):
+        register(BusinessType("biz", "Business", plan=lambda site, date: []))
+
+    @hookimpl
+    def register_executors(self, register):
+        register(Executor("serial", create=lambda site, workers: None))
+
+    @hookimpl
+    def register_monitors(self, register):
+        register(Monitor("always", check=lambda site, now: [], every=60))
+
+    @hookimpl
+    def register_services(self, register):
+        register(Service("YHT", "ECHO", "01", handler=lambda request: request))
+
+
+def test_register_file_types_business_types_executors_monitors_services(esomp_pm_factory):
+    reg = Registry.collect(esomp_pm_factory(Registrations()))
+    assert reg.file_types["T1"].split and not reg.errors
+    assert set(reg.business_types) == {"biz"} and set(reg.executors) == {"serial"}
+    assert reg.monitors["always"].every == 60
+    assert reg.services[("YHT", "ECHO", "01")].handler(b"x") == b"x"
+
+
+def test_register_channel_kinds_duplicate_names_both_plugins(esomp_pm_factory):
+    from esomp_core.model import ChannelKind
+
+    class A:
+        @hookimpl
+        def register_channel_kinds(self, register):
+            register(ChannelKind("fs", dict, open=lambda *a: None))
+
+    pm = esomp_pm_factory()
+    pm.register(A(), name="first")
+    pm.register(A(), name="second")
+    reg = Registry.collect(pm)
+    assert reg.errors == ["plugin second: register_channel_kinds failed: RegistrationError: "
+                          "channel kind 'fs' registered by both first and second"]
+
+
+def test_register_commands_failure_does_not_break_cli(esomp_cli):
+    import click
+
+    class Good:
+        @hookimpl
+        def register_commands(self, cli):
+            @cli.command()
+            def hello():
+                click.echo("hello")
+
+    class Bad:
+        @hookimpl
+        def register_commands(self, cli):
+            raise RuntimeError("boom")
+
+    result = esomp_cli(["hello"], plugins=[Good(), Bad()])
+    assert result.exit_code == 0 and "hello" in result.output
+
+
+def test_file_type_patterns():
+    ft = FileType("jsmx", "sse", ("jsmx*.{mdd}",), case_sensitive=False)
+    assert ft.matches("JSMX01_JS123.B21", "20261121")
+    assert not ft.matches("jsmx01_JS123.B20", "20261121")
+    assert ft.matches("jsmx01_JS123.713")  # no date: any
+    upper = FileType("ZGH", "sse", ("ZGH*.dbf",), case_sensitive=True)
+    assert upper.matches("ZGH123.dbf") and not upper.matches("Zgh123.dbf")
