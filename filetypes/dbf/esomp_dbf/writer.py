@@ -83,15 +83,16 @@ def header_bytes(
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike):
     """Open ``path`` for writing under a temporary name and rename it into place only on success."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path = os.fspath(path)
+    head, tail = os.path.split(path)
+    tmp = os.path.join(head, f".{tail}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             yield fh
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp)
 
 
 def _write(target, header: bytes, size: int, records: Iterable[bytes], eof: bool) -> int:
