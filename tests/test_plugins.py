@@ -89,12 +89,32 @@ class Registrations:
         register(Service("YHT", "ECHO", "01", handler=lambda request: request))
 
 
-def test_register_file_types_business_types_executors_monitors_services(esomp_pm_factory):
+@pytest.fixture
+def registry(esomp_pm_factory):
     reg = Registry.collect(esomp_pm_factory(Registrations()))
-    assert reg.file_types["T1"].split and not reg.errors
-    assert set(reg.business_types) == {"biz"} and set(reg.executors) == {"serial"}
-    assert reg.monitors["always"].every == 60
-    assert reg.services[("YHT", "ECHO", "01")].handler(b"x") == b"x"
+    assert not reg.errors
+    return reg
+
+
+def test_register_file_types(registry):
+    assert registry.file_types["T1"].split
+    assert registry.owners[("file type", "T1")].startswith("esomp_core") is False
+
+
+def test_register_business_types(registry):
+    assert registry.business_types["biz"].plan(None, "20261120") == []
+
+
+def test_register_executors(registry):
+    assert set(registry.executors) == {"serial"}
+
+
+def test_register_monitors(registry):
+    assert registry.monitors["always"].every == 60
+
+
+def test_register_services(registry):
+    assert registry.services[("YHT", "ECHO", "01")].handler(b"x") == b"x"
 
 
 def test_register_channel_kinds_duplicate_names_both_plugins(esomp_pm_factory):
