@@ -1,0 +1,486 @@
+"""FsChannel: collect a business date's files from a channel, and deliver packages to it."""
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+from sqlalchemy import select
+
+from esomp_core.model import Finding, expand_date_tokens
+from esomp_core.repository import models
+from esomp_fs import remote
+from esomp_fs.options import FsOptions
+from esomp_fs.unpack import UnpackError, archive_kind, unpack
+
+SAFE_SEGMENT = "institution, date and name end up in remote paths"
+
+
+class DeliveryError(RuntimeError):
+    """A delivery that failed for good: names the target (password masked) and the reason."""
+
+    def __init__(self, target: str, reason: str, attempts: int = 0):
+        self.target, self.reason, self.attempts = target, reason, attempts
+        tries = f" after {attempts} attempt(s)" if attempts else ""
+        super().__init__(f"delivery to {target} failed{tries}: {reason}")
+
+
+class CollectError(RuntimeError):
+    """A collection that cannot count as done: errors, or expected files missing."""
+
+
+class TransferMismatch(OSError):
+    """The bytes that arrived are not the bytes sent (size or sha256): worth another attempt."""
+
+
+@attrs.define
+class FileRecord:
+    """One file collected or unpacked, as recorded in the repository's ``files`` table."""
+
+    name: str
+    path: str
+    size: int
+    sha256: str
+    mtime: datetime | None
+    source: str
+    channel: str
+    date: str
+    role: str = "collected"
+    status: str = "new"
+
+
+@attrs.define
+class Skip:
+    name: str
+    reason: str
+
+
+@attrs.define
+class CollectReport:
+    channel: str
+    date: str
+    source: str
+    collected: list[FileRecord] = attrs.field(factory=list)
+    unpacked: list[FileRecord] = attrs.field(factory=list)
+    skipped: list[Skip] = attrs.field(factory=list)
+    pending: list[Skip] = attrs.field(factory=list)
+    missing: list[str] = attrs.field(factory=list)
+    deadline: datetime | None = None
+    overdue: bool = False
+    errors: list[str] = attrs.field(factory=list)
+    attempts: int = 1
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.collected)
+
+    def problem(self) -> str | None:
+        """Why this collection cannot count as done, or None."""
+        lines = list(self.errors)
+        if self.missing:
+            when = f" (deadline {self.deadline:%Y-%m-%d %H:%M})" if self.deadline else ""
+            state = "missing past the deadline" if self.overdue else "not there yet"
+            lines.append(f"channel {self.channel}: expected files {state}{when}: {', '.join(self.missing)}")
+        return "; ".join(lines) or None
+
+    def findings(self) -> list[Finding]:
+        """Monitor findings: expected files overdue, and refused archives."""
+        found = []
+        if self.overdue:
+            found.append(Finding("fs.missing_files", f"{self.date}/{self.channel}", "error",
+                                 f"channel {self.channel}: expected files missing past the deadline "
+                                 f"{self.deadline:%H:%M}: {', '.join(self.missing)}"))
+        for error in self.errors:
+            found.append(Finding("fs.collect_error", f"{self.date}/{self.channel}", "error", error))
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel, "date": self.date, "source": self.source, "attempts": self.attempts,
+            "collected": [{"name": f.name, "size": f.size, "sha256": f.sha256, "status": f.status}
+                          for f in self.collected],
+            "unpacked": [{"name": f.name, "size": f.size, "source": f.source} for f in self.unpacked],
+            "skipped": [attrs.asdict(s) for s in self.skipped],
+            "pending": [attrs.asdict(s) for s in self.pending],
+            "missing": self.missing, "overdue": self.overdue,
+            "deadline": self.deadline.isoformat(timespec="minutes") if self.deadline else None,
+            "errors": self.errors, "bytes": self.bytes,
+        }
+
+
+@attrs.define
+class Receipt:
+    """Proof of one delivery; ``to_model(package_id)`` gives the repository row."""
+
+    target: str
+    remote_path: str
+    size: int
+    sha256: str | None
+    attempts: int
+    delivered_at: datetime
+    manifest_path: str | None = None
+    flag_path: str | None = None
+
+    def to_model(self, package_id: int) -> models.Receipt:
+        return models.Receipt(package_id=package_id, target=self.target, remote_path=self.remote_path,
+                              size=self.size, sha256=self.sha256, attempts=self.attempts,
+                              delivered_at=self.delivered_at)
+
+
+# --- what was collected before: the repository, or the local copies -------------------------------------------
+
+
+@attrs.define
+class Previous:
+    path: str
+    size: int
+    mtime: datetime | None
+    sha256: str | None
+
+    def digest(self) -> str:
+        if self.sha256 is None:
+            self.sha256 = remote.sha256_file(self.path)
+        return self.sha256
+
+
+class RepositoryLedger:
+    """Earlier collections and new records in the repository's ``files`` table."""
+
+    def __init__(self, repository: Any, channel: str, date: str, job_id: int | None = None):
+        self.repository, self.channel, self.date, self.job_id = repository, channel, date, job_id
+
+    def _row(self, session: Any, name: str, role: str) -> models.File | None:
+        return session.scalars(select(models.File).where(
+            models.File.date == self.date, models.File.channel == self.channel, models.File.role == role,
+            models.File.name == name).order_by(models.File.id.desc()).limit(1)).first()
+
+    def previous(self, name: str) -> Previous | None:
+        with self.repository.session() as session:
+            row = self._row(session, name, "collected")
+            return Previous(row.path, row.size, row.mtime, row.sha256) if row else None
+
+    def unpacked_from(self, archive_path: str) -> bool:
+        with self.repository.session() as session:
+            return session.scalars(select(models.File.id).where(
+                models.File.date == self.date, models.File.channel == self.channel,
+                models.File.role == "unpacked", models.File.source.like(archive_path + "#%")).limit(1)).first() \
+                is not None
+
+    def record(self, file: FileRecord) -> None:
+        with self.repository.session() as session:
+            row = self._row(session, file.name, file.role) or models.File(date=self.date, channel=self.channel,
+                                                                          role=file.role, name=file.name)
+            row.path, row.size, row.sha256 = file.path, file.size, file.sha256
+            row.mtime, row.source, row.collected_at = file.mtime, file.source, datetime.now()
+            # The engine's job may not be in this repository (a CLI run): only link to a job that exists.
+            if self.job_id is not None and session.get(models.Job, self.job_id) is not None:
+                row.job_id = self.job_id
+            session.add(row)
+
+
+class LocalLedger:
+    """Without a repository: the local copies (kept with the source's mtime) tell what was collected."""
+
+    def __init__(self, callback: Callable[[FileRecord], Any] | None, dest: Path):
+        self.callback, self.dest = callback, dest
+
+    def previous(self, name: str) -> Previous | None:
+        path = self.dest / name
+        if not path.is_file():
+            return None
+        st = path.stat()
+        return Previous(str(path), st.st_size, remote.mtime_of({"mtime": st.st_mtime}), None)
+
+    def unpacked_from(self, archive_path: str) -> bool:
+        return True  # nothing says otherwise; an unchanged archive is not unpacked again
+
+    def record(self, file: FileRecord) -> None:
+        if self.callback is not None:
+            self.callback(file)
+
+
+def _same_second(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and b is not None and abs((a - b).total_seconds()) < 1
+
+
+def _check_segment(what: str, value: str) -> None:
+    if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise ValueError(f"{what} {value!r} cannot be used in a remote path (no '/', '\\' or '..'; {SAFE_SEGMENT})")
+
+
+class FsChannel:
+    """A configured channel of kind "fs". ``file_types`` lets ``expected`` name registered file types."""
+
+    def __init__(self, name: str, options: FsOptions, *, base: str | os.PathLike = ".",
+                 file_types: dict[str, Any] | None = None):
+        self.name, self.options = name, options
+        self.endpoint = remote.Endpoint.parse(options.url, Path(base))
+        self.file_types = file_types or {}
+        self.key_path = f"channels.{name}"
+
+    @property
+    def url(self) -> str:
+        """The channel's URL, safe to show."""
+        return self.endpoint.shown
+
+    def __repr__(self) -> str:
+        return f"FsChannel({self.name!r}, {self.url!r})"
+
+    def _redact(self, text: str) -> str:
+        password = os.environ.get(self.options.password_env or "") if self.options.password_env else None
+        return text.replace(password, "***") if password else text
+
+    def _matches(self, pattern: str, name: str, date: str) -> bool:
+        file_type = self.file_types.get(pattern)
+        if file_type is not None:
+            return file_type.matches(name, date)
+        pattern = expand_date_tokens(pattern, date)
+        if self.options.case_sensitive:
+            return fnmatch.fnmatchcase(name, pattern)
+        return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+    def _source_dir(self, date: str) -> str:
+        return expand_date_tokens(self.endpoint.root, date)
+
+    # --- check --------------------------------------------------------------------------------------------------
+    def check(self, date: str | None = None) -> list[dict[str, Any]]:
+        """Connect and list the source directory: [{name, size, mtime}] (the date fills {date} in the URL)."""
+        def listing(fs: Any) -> list[dict[str, Any]]:
+            files = remote.list_files(fs, expand_date_tokens(self.endpoint.root, date) if date else
+                                      self.endpoint.root)
+            return [{"name": n, "size": int(i.get("size") or 0), "mtime": remote.mtime_of(i)}
+                    for n, i in sorted(files.items())]
+        try:
+            return remote.retrying(listing, self.endpoint, self.options, self.key_path)[0]
+        except Exception as exc:
+            raise CollectError(f"channel {self.name} ({self.url}): {self._redact(f'{type(exc).__name__}: {exc}')}") \
+                from None
+
+    # --- collect ------------------------------------------------------------------------------------------------
+    def collect(self, date: str, *, dest_root: str | os.PathLike, unpack_root: str | os.PathLike,
+                record: Any = None, now: datetime | None = None, job_id: int | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> CollectReport:
+        """Fetch ``date``'s complete files into ``{dest_root}/{date}/{channel}/``, unpack archives into
+        ``{unpack_root}/{date}/{channel}/``, and record every file. ``record`` is the site's repository (or
+        anything with ``session()``), a callable taking each FileRecord, or None."""
+        for label, root in (("collection root", dest_root), ("unpack temp", unpack_root)):
+            if "://" in str(root):
+                raise CollectError(f"channel {self.name}: the {label} must be a local directory (a RAM disk is "
+                                   f"mounted as one), got {root}")
+        dest = Path(dest_root) / date / self.name
+        unpack_dir = Path(unpack_root) / date / self.name
+        dest.mkdir(parents=True, exist_ok=True)
+        ledger = RepositoryLedger(record, self.name, date, job_id) if hasattr(record, "session") \
+            else LocalLedger(record, dest)
+        report = CollectReport(self.name, date, self.url)
+        try:
+            _, report.attempts = remote.retrying(
+                lambda fs: self._collect_once(fs, date, dest, ledger, report, sleep),
+                self.endpoint, self.options, self.key_path, sleep=sleep)
+        except Exception as exc:
+            raise CollectError(f"channel {self.name}: collecting from {self.url} failed after "
+                               f"{getattr(exc, 'attempts', 1)} attempt(s): "
+                               f"{self._redact(f'{type(exc).__name__}: {exc}')}") from None
+        self._unpack(report, dest, unpack_dir, ledger)
+        self._check_expected(report, now or datetime.now())
+        return report
+
+    def _collect_once(self, fs: Any, date: str, dest: Path, ledger: Any, report: CollectReport,
+                      sleep: Callable[[float], None]) -> None:
+        # A retry starts over; files fetched by a failed attempt are already recorded and will be skipped.
+        report.skipped.clear()
+        report.pending.clear()
+        source = self._source_dir(date)
+        try:
+            listing = remote.list_files(fs, source)
+        except FileNotFoundError:
+            report.pending.append(Skip(source, "source directory does not exist (yet)"))
+            return
+        opts = self.options
+        flags = {n for n in listing if opts.ready and self._matches(opts.ready, n, date)}
+        names = sorted(n for n in listing if n not in flags and not n.endswith(".part")
+                       and any(self._matches(p, n, date) for p in opts.patterns))
+        candidates: list[str] = []
+        fetched = {f.name for f in report.collected}  # by an attempt that failed later on
+        for name in (n for n in names if n not in fetched):
+            info = listing[name]
+            prev = ledger.previous(name)
+            if prev is not None and Path(prev.path).is_file() and prev.size == int(info["size"]) \
+                    and _same_second(prev.mtime, remote.mtime_of(info)):
+                report.skipped.append(Skip(name, "already collected; source unchanged (same size and mtime)"))
+            elif opts.ready and not self._ready(name, listing, flags, date):
+                report.pending.append(Skip(name, f"waiting for its ready flag ({opts.ready})"))
+            else:
+                candidates.append(name)
+        if opts.stable and candidates:
+            sleep(opts.poll_interval)
+            second = remote.list_files(fs, source)
+            growing = [n for n in candidates if n not in second or second[n]["size"] != listing[n]["size"]
+                       or remote.mtime_of(second[n]) != remote.mtime_of(listing[n])]
+            for name in growing:
+                after = second.get(name, {}).get("size", "gone")
+                report.pending.append(Skip(name, f"not stable yet: size {listing[name]['size']} -> {after} "
+                                                 f"within {opts.poll_interval:g}s"))
+            candidates = [n for n in candidates if n not in growing]
+        self._fetch(fs, source, candidates, listing, dest, ledger, report, date)
+
+    def _ready(self, name: str, listing: dict[str, Any], flags: set[str], date: str) -> bool:
+        pattern = self.options.ready or ""
+        if "*" not in pattern:
+            return bool(flags)  # a named trigger file makes every file ready
+        stem = name.rsplit(".", 1)[0]
+        wanted = {pattern.replace("*", name, 1), pattern.replace("*", stem, 1)}
+        return any(self._matches(w, flag, date) for w in wanted for flag in flags)
+
+    def _fetch(self, fs: Any, source: str, names: list[str], listing: dict[str, Any], dest: Path, ledger: Any,
+               report: CollectReport, date: str) -> None:
+        temps: dict[str, Path] = {}
+        try:
+            for name in names:
+                temp = dest / f".{name}.{uuid.uuid4().hex[:12]}.part"
+                temps[name] = temp
+                remote.fetch(fs, remote.join(source, name), str(temp))
+            after = remote.list_files(fs, source) if names else {}
+            for name in names:
+                info, temp = listing[name], temps[name]
+                size, mtime = int(info["size"]), remote.mtime_of(info)
+                now_info = after.get(name)
+                if now_info is None or int(now_info["size"]) != size or remote.mtime_of(now_info) != mtime:
+                    report.pending.append(Skip(name, "changed while being copied; fetched again next time"))
+                    continue
+                got = temp.stat().st_size
+                if got != size:
+                    raise TransferMismatch(f"{name}: copied {got} bytes, the source has {size}")
+                digest = remote.sha256_file(temp)
+                prev = ledger.previous(name)
+                if prev is not None and Path(prev.path).is_file() and prev.size == size and mtime is None \
+                        and prev.digest() == digest:
+                    report.skipped.append(Skip(name, "already collected; source unchanged (same sha256)"))
+                    continue
+                final = dest / name
+                os.replace(temp, final)
+                if mtime is not None:  # keep the source's mtime, so the local copy tells if the source changed
+                    stamp = (mtime - datetime(1970, 1, 1)).total_seconds()
+                    os.utime(final, (stamp, stamp))
+                file = FileRecord(name, str(final), size, digest, mtime,
+                                  self.endpoint.show(remote.join(source, name)), self.name, date,
+                                  status="changed" if prev is not None else "new")
+                ledger.record(file)
+                report.collected.append(file)
+        finally:
+            for temp in temps.values():
+                temp.unlink(missing_ok=True)
+
+    def _unpack(self, report: CollectReport, dest: Path, unpack_dir: Path, ledger: Any) -> None:
+        if not self.options.unpack.enabled:
+            return
+        archives = [f.path for f in report.collected if archive_kind(f.name)]
+        archives += [str(dest / s.name) for s in report.skipped
+                     if archive_kind(s.name) and not ledger.unpacked_from(str(dest / s.name))]
+        for archive in archives:
+            try:
+                written = unpack(archive, unpack_dir, self.options.unpack)
+            except (UnpackError, OSError) as exc:
+                report.errors.append(f"channel {self.name}: cannot unpack {exc}" if isinstance(exc, UnpackError)
+                                     else f"channel {self.name}: cannot unpack {archive}: {exc}")
+                continue
+            for path in written:
+                st = path.stat()
+                member = path.relative_to(unpack_dir).as_posix()
+                file = FileRecord(member, str(path), st.st_size, remote.sha256_file(path),
+                                  remote.mtime_of({"mtime": st.st_mtime}), f"{archive}#{member}", self.name,
+                                  report.date, role="unpacked")
+                ledger.record(file)
+                report.unpacked.append(file)
+
+    def _check_expected(self, report: CollectReport, now: datetime) -> None:
+        opts = self.options
+        if not opts.expected:
+            return
+        have = [f.name for f in report.collected] + [s.name for s in report.skipped]
+        report.missing = [p for p in opts.expected if not any(self._matches(p, n, report.date) for n in have)]
+        if opts.deadline:
+            day = datetime.strptime(report.date, "%Y%m%d")
+            hours, minutes = map(int, opts.deadline.split(":"))
+            report.deadline = day + timedelta(hours=hours, minutes=minutes)
+            report.overdue = bool(report.missing) and now >= report.deadline
+
+    # --- deliver ------------------------------------------------------------------------------------------------
+    def target_path(self, *, institution: str, date: str, name: str) -> str:
+        """The remote path a package is delivered to (``path_template`` under the channel's directory)."""
+        for what, value in (("institution", institution), ("date", date), ("name", name)):
+            _check_segment(what, value)
+        fields = {"institution": institution, "date": date, "name": name,
+                  "mmdd": date[4:], "mdd": expand_date_tokens("{mdd}", date)}
+        return remote.join(self.endpoint.root, self.options.path_template.format(**fields))
+
+    def deliver(self, package_path: str | os.PathLike, *, institution: str, date: str,
+                manifest_path: str | os.PathLike | None = None, name: str | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> Receipt:
+        """Upload a package (and its manifest) under temporary names, verify, rename, then write the flag file.
+        Transient failures are retried ``retries`` times with ``backoff``; a failure raises DeliveryError."""
+        package = Path(package_path)
+        name = name or package.name
+        try:
+            target = self.target_path(institution=institution, date=date, name=name)
+        except ValueError as exc:
+            raise DeliveryError(f"{self.url} (channel {self.name})", str(exc)) from None
+        shown = f"{self.url} (channel {self.name}) {target}"
+        if not package.is_file():
+            raise DeliveryError(shown, f"package {package} does not exist")
+        folder = target.rsplit("/", 1)[0]
+        uploads = []
+        if manifest_path is not None:
+            manifest = Path(manifest_path)
+            _check_segment("manifest name", manifest.name)
+            uploads.append((manifest, remote.join(folder, manifest.name)))
+        uploads.append((package, target))
+        checks = {str(p): (p.stat().st_size, remote.sha256_file(p)) for p, _ in uploads}
+        size, digest = checks[str(package)]
+        flag = self.options.flag.format(institution=institution, date=date, name=name, mmdd=date[4:],
+                                        mdd=expand_date_tokens("{mdd}", date)) if self.options.flag else None
+        flag_path = remote.join(folder, flag) if flag else None
+        stale: list[str] = []  # temporary names left by a failed attempt, removed by the next one
+
+        def attempt(fs: Any) -> None:
+            for leftover in list(stale):
+                try:
+                    fs.rm_file(leftover)
+                except Exception:
+                    pass  # it may never have been created
+                stale.remove(leftover)
+            remote.makedirs(fs, folder)
+            for local, path in uploads:
+                with open(local, "rb") as stream:
+                    self._upload(fs, stream, path, *checks[str(local)], stale)
+            if flag_path:
+                content = f"{digest}  {name}\n".encode()
+                self._upload(fs, io.BytesIO(content), flag_path, len(content), None, stale)
+
+        try:
+            _, attempts = remote.retrying(attempt, self.endpoint, self.options, self.key_path, sleep=sleep)
+        except Exception as exc:
+            raise DeliveryError(shown, self._redact(f"{type(exc).__name__}: {exc}"),
+                                getattr(exc, "attempts", 0)) from None
+        return Receipt(self.url, target, size, digest if self.options.verify_sha256 else None, attempts,
+                       datetime.now(), manifest_path=uploads[0][1] if manifest_path is not None else None,
+                       flag_path=flag_path)
+
+    def _upload(self, fs: Any, stream: Any, path: str, size: int, digest: str | None, stale: list[str]) -> None:
+        folder, base = path.rsplit("/", 1)
+        temp = remote.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.part")
+        stale.append(temp)
+        remote.put(fs, stream, temp)
+        got = remote.size_of(fs, temp)
+        if got != size:
+            raise TransferMismatch(f"{base}: {got} bytes arrived, {size} sent")
+        if digest and self.options.verify_sha256 and remote.remote_sha256(fs, temp) != digest:
+            raise TransferMismatch(f"{base}: the sha256 read back differs from the one sent")
+        fs.mv(temp, path)
+        stale.remove(temp)
