@@ -1,0 +1,167 @@
+"""The transaction packets of seed 003 (3.2.3): fixed-width headers in GBK, then the data.
+
+Request  = header 44 bytes (SrvDmn 10A, SrvNam 10A, SrvTyp 2A, ComID 12S0, Note 10A) + data; at most 2304 bytes.
+Reply    = header 90 bytes (SrvDmn, SrvNam, SrvTyp, ComID, RtnCde 4A, RtnMsg 42A, Note 10A) + data; at most 1280.
+
+Text fields are GBK, left-aligned and padded with spaces (the IBM i ``A`` type); the communication id is a
+zoned decimal without sign written as 12 ASCII digits. The seed gives the reply data as 1268 bytes, which with the
+90-byte header would exceed its own 1280 maxlen: the maxlen wins, so reply data holds at most 1190 bytes.
+"""
+from __future__ import annotations
+
+import attrs
+
+ENCODING = "gbk"
+REQUEST_MAXLEN = 2304
+REPLY_MAXLEN = 1280
+INTERFACE_LEN = 1024  # 交易接口结构
+LOCAL_DATA_LEN = 1024  # 柜台局部数据区
+KEY_LEN = 12  # the reply queue is keyed by the communication id
+
+REQUEST_FIELDS = (("domain", 10), ("name", 10), ("type", 2), ("comid", 12), ("note", 10))
+REPLY_FIELDS = (("domain", 10), ("name", 10), ("type", 2), ("comid", 12), ("code", 4), ("message", 42),
+                ("note", 10))
+REQUEST_HEADER_LEN = sum(width for _, width in REQUEST_FIELDS)  # 44
+REPLY_HEADER_LEN = sum(width for _, width in REPLY_FIELDS)  # 90
+
+# Return codes (RtnCde 4A). The seed names none; these are ours and documented in docs.md.
+RC_OK = "0000"
+RC_CUTOFF = "9001"
+RC_NO_SERVICE = "9002"
+RC_BAD_REQUEST = "9003"
+RC_HANDLER_FAILED = "9009"
+CUTOFF_MESSAGE = "系统状态为CUTOFF,不能做此交易"
+
+
+class MessageError(ValueError):
+    """A packet or field that does not fit the seed's layout; the message names the field."""
+
+
+def text_field(name: str, value: str, width: int, *, truncate: bool = False) -> bytes:
+    """``value`` in GBK, space-padded to ``width``; too long is an error unless ``truncate`` (at a character)."""
+    try:
+        raw = value.encode(ENCODING)
+    except UnicodeEncodeError as exc:
+        raise MessageError(f"field {name}: {value!r} cannot be written in {ENCODING}: {exc.reason}") from None
+    if len(raw) > width:
+        if not truncate:
+            raise MessageError(f"field {name}: {value!r} is {len(raw)} bytes in {ENCODING}, at most {width}")
+        while len(raw) > width:  # drop whole characters so no double-byte character is cut in half
+            value = value[:-1]
+            raw = value.encode(ENCODING)
+    return raw.ljust(width, b" ")
+
+
+def comid_field(comid: int) -> bytes:
+    if not isinstance(comid, int) or isinstance(comid, bool) or not 0 <= comid <= 999_999_999_999:
+        raise MessageError(f"field comid: expected an integer 0..999999999999 (12S0), got {comid!r}")
+    return b"%012d" % comid
+
+
+def comid_key(comid: int) -> bytes:
+    """The reply queue's 12-byte key for a communication id."""
+    return comid_field(comid)
+
+
+def _decode_text(name: str, raw: bytes) -> str:
+    try:
+        return raw.decode(ENCODING).rstrip(" ")
+    except UnicodeDecodeError:
+        raise MessageError(f"field {name}: {raw!r} is not valid {ENCODING}") from None
+
+
+def _split(packet: bytes, fields: tuple[tuple[str, int], ...], what: str, header_len: int,
+           maxlen: int) -> tuple[dict[str, str | int], bytes]:
+    if not isinstance(packet, (bytes, bytearray, memoryview)):
+        raise MessageError(f"{what}: expected bytes, got {type(packet).__name__}")
+    packet = bytes(packet)
+    if len(packet) < header_len:
+        raise MessageError(f"{what}: {len(packet)} bytes is shorter than its {header_len}-byte header")
+    if len(packet) > maxlen:
+        raise MessageError(f"{what}: {len(packet)} bytes is over its maxlen {maxlen}")
+    values: dict[str, str | int] = {}
+    offset = 0
+    for name, width in fields:
+        raw = packet[offset:offset + width]
+        offset += width
+        if name == "comid":
+            if not raw.isdigit():
+                raise MessageError(f"{what}: field comid: expected 12 digits (12S0), got {raw!r}")
+            values[name] = int(raw)
+        else:
+            values[name] = _decode_text(name, raw)
+    return values, packet[header_len:]
+
+
+@attrs.frozen
+class Request:
+    """A request packet. ``data`` is the seed's interface (1024) + counter local data area (1024), up to 2260."""
+
+    domain: str
+    name: str
+    type: str
+    comid: int = 0
+    note: str = ""
+    data: bytes = b""
+
+    @property
+    def service(self) -> tuple[str, str, str]:
+        return (self.domain, self.name, self.type)
+
+    @property
+    def interface(self) -> bytes:
+        return self.data[:INTERFACE_LEN]
+
+    @property
+    def local_data(self) -> bytes:
+        return self.data[INTERFACE_LEN:INTERFACE_LEN + LOCAL_DATA_LEN]
+
+    def encode(self) -> bytes:
+        if len(self.data) > REQUEST_MAXLEN - REQUEST_HEADER_LEN:
+            raise MessageError(f"request data: {len(self.data)} bytes, at most "
+                               f"{REQUEST_MAXLEN - REQUEST_HEADER_LEN} after the {REQUEST_HEADER_LEN}-byte header")
+        return b"".join((text_field("domain", self.domain, 10), text_field("name", self.name, 10),
+                         text_field("type", self.type, 2), comid_field(self.comid),
+                         text_field("note", self.note, 10), bytes(self.data)))
+
+    @classmethod
+    def decode(cls, packet: bytes) -> "Request":
+        values, data = _split(packet, REQUEST_FIELDS, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)
+        return cls(data=data, **values)  # type: ignore[arg-type]
+
+    def reply(self, data: bytes = b"", code: str = RC_OK, message: str = "") -> "Reply":
+        """The reply to this request: same service, communication id and note."""
+        return Reply(self.domain, self.name, self.type, self.comid, code, message, self.note, data)
+
+
+@attrs.frozen
+class Reply:
+    """A reply packet; ``ok`` when the return code is 0000."""
+
+    domain: str
+    name: str
+    type: str
+    comid: int = 0
+    code: str = RC_OK
+    message: str = ""
+    note: str = ""
+    data: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == RC_OK
+
+    def encode(self) -> bytes:
+        if len(self.data) > REPLY_MAXLEN - REPLY_HEADER_LEN:
+            raise MessageError(f"reply data: {len(self.data)} bytes, at most "
+                               f"{REPLY_MAXLEN - REPLY_HEADER_LEN} after the {REPLY_HEADER_LEN}-byte header")
+        return b"".join((text_field("domain", self.domain, 10), text_field("name", self.name, 10),
+                         text_field("type", self.type, 2), comid_field(self.comid),
+                         text_field("code", self.code, 4),
+                         text_field("message", self.message, 42, truncate=True),
+                         text_field("note", self.note, 10), bytes(self.data)))
+
+    @classmethod
+    def decode(cls, packet: bytes) -> "Reply":
+        values, data = _split(packet, REPLY_FIELDS, "reply", REPLY_HEADER_LEN, REPLY_MAXLEN)
+        return cls(data=data, **values)  # type: ignore[arg-type]

@@ -1,0 +1,249 @@
+"""Redis queues: shared by every machine that reaches the server.
+
+Layout under ``PREFIX:q:NAME``: one sorted set per key (``:k:KEY``; FIFO and LIFO queues use the empty key)
+scored by sequence (negated for LIFO) whose members carry the entry; ``:keys`` indexes the keys of a keyed queue
+(cleaned lazily); ``:lease`` holds leased entries scored by their deadline; ``:dd:ID`` remembers de-duplication
+ids. The common receives — FIFO, LIFO and keyed EQ without lease — block in BZPOPMIN; the others run one Lua
+script (atomic) and poll with a backoff.
+
+Member layout: sequence (16 digits) + sent time in microseconds (16 digits) + sender length (3 digits) + sender
++ data. Lease members are key length (3 digits) + key + member.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from esomp_dtaq.backends import Backend
+from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull
+
+SEND = """
+local qp = ARGV[1]
+if ARGV[9] ~= '' and redis.call('EXISTS', qp .. ':dd:' .. ARGV[9]) == 1 then return 0 end
+local maxe = tonumber(ARGV[8])
+if maxe > 0 then
+  local n = redis.call('ZCARD', qp .. ':lease')
+  if ARGV[7] == '1' then
+    for _, k in ipairs(redis.call('ZRANGE', qp .. ':keys', 0, -1)) do n = n + redis.call('ZCARD', qp .. ':k:' .. k) end
+  else
+    n = n + redis.call('ZCARD', qp .. ':k:')
+  end
+  if n >= maxe then return -1 end
+end
+if ARGV[9] ~= '' then redis.call('SET', qp .. ':dd:' .. ARGV[9], '1', 'PX', ARGV[10]) end
+local seq = redis.call('INCR', qp .. ':seq')
+local score = seq
+if ARGV[6] == '1' then score = -seq end
+local member = string.format('%016d%016d%03d', seq, tonumber(ARGV[5]), #ARGV[4]) .. ARGV[4] .. ARGV[3]
+redis.call('ZADD', qp .. ':k:' .. ARGV[2], score, member)
+if ARGV[7] == '1' then redis.call('ZADD', qp .. ':keys', 0, ARGV[2]) end
+return 1
+"""
+
+REQUEUE = """
+local function requeue(qp, now, keyed, lifo)
+  for _, lm in ipairs(redis.call('ZRANGEBYSCORE', qp .. ':lease', '-inf', now)) do
+    local klen = tonumber(string.sub(lm, 1, 3))
+    local k = string.sub(lm, 4, 3 + klen)
+    local m = string.sub(lm, 4 + klen)
+    local score = tonumber(string.sub(m, 1, 16))
+    if lifo == '1' then score = -score end
+    redis.call('ZADD', qp .. ':k:' .. k, score, m)
+    if keyed == '1' then redis.call('ZADD', qp .. ':keys', 0, k) end
+    redis.call('ZREM', qp .. ':lease', lm)
+  end
+end
+"""
+
+CANDIDATES = """
+local function candidates(qp, key, order)
+  local idx = qp .. ':keys'
+  if key == '' or order == 'NE' then return redis.call('ZRANGEBYLEX', idx, '-', '+') end
+  if order == 'EQ' then return {key} end
+  if order == 'GE' then return redis.call('ZRANGEBYLEX', idx, '[' .. key, '+') end
+  if order == 'GT' then return redis.call('ZRANGEBYLEX', idx, '(' .. key, '+') end
+  if order == 'LT' then return redis.call('ZRANGEBYLEX', idx, '-', '(' .. key) end
+  return redis.call('ZRANGEBYLEX', idx, '-', '[' .. key)
+end
+"""
+
+RECEIVE = REQUEUE + CANDIDATES + """
+local qp, key, order, remove, lease, now, keyed, lifo = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]),
+  tonumber(ARGV[6]), ARGV[7], ARGV[8]
+requeue(qp, now, keyed, lifo)
+local keys = {''}
+if keyed == '1' then keys = candidates(qp, key, order) end
+for _, k in ipairs(keys) do
+  if not (order == 'NE' and key ~= '' and k == key) then
+    local zkey = qp .. ':k:' .. k
+    local first = redis.call('ZRANGE', zkey, 0, 0)
+    if #first == 1 then
+      local m = first[1]
+      if remove == '1' then
+        redis.call('ZREM', zkey, m)
+        if lease > 0 then
+          local lm = string.format('%03d', #k) .. k .. m
+          redis.call('ZADD', qp .. ':lease', now + lease, lm)
+          return {k, m, lm, tostring(now + lease)}
+        end
+      end
+      return {k, m}
+    elseif keyed == '1' then
+      redis.call('ZREM', qp .. ':keys', k)
+    end
+  end
+end
+return false
+"""
+
+ACK = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+CLEAR = CANDIDATES + """
+local qp, key, order, keyed = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local keys = {''}
+if keyed == '1' then keys = candidates(qp, key, order) end
+local n = 0
+for _, k in ipairs(keys) do
+  if not (order == 'NE' and key ~= '' and k == key) then
+    n = n + redis.call('ZCARD', qp .. ':k:' .. k)
+    redis.call('DEL', qp .. ':k:' .. k)
+    if keyed == '1' then redis.call('ZREM', qp .. ':keys', k) end
+  end
+end
+return n
+"""
+
+
+def _entry(key: bytes, member: bytes, receipt: Any = None) -> Entry:
+    sender_len = int(member[32:35])
+    return Entry(member[35 + sender_len:], key, member[35:35 + sender_len].decode(), int(member[16:32]) / 1e6,
+                 receipt)
+
+
+class RedisQueue(DataQueue):
+    backend: "RedisBackend"
+    poll_max = 0.02
+
+    def __init__(self, backend: "RedisBackend", name: str, attributes: QueueAttributes):
+        super().__init__(backend, name, attributes)
+        self.qp = f"{backend.prefix}:q:{name}".encode()
+        self.flags = (b"1" if attributes.keyed else b"0", b"1" if attributes.sequence == "LIFO" else b"0")
+
+    def _put(self, data: bytes, key: bytes, sender: str, dedup: str | None) -> bool:
+        a = self.attributes
+        result = self.backend.scripts["send"](args=[
+            self.qp, key, data, sender.encode(), int(time.time() * 1e6), self.flags[1], self.flags[0],
+            a.max_entries, dedup or "", int(a.dedup_seconds * 1000)])
+        if result == -1:
+            raise QueueFull(f"queue {self.name} is full ({a.max_entries} entries)")
+        return result == 1
+
+    def _take(self, key: bytes, order: Order, remove: bool) -> Entry | None:
+        result = self.backend.scripts["receive"](args=[
+            self.qp, key, order.value, b"1" if remove else b"0", int(self.attributes.lease * 1000),
+            int(time.time() * 1000), self.flags[0], self.flags[1]])
+        if not result:
+            return None
+        receipt = (result[2], int(result[3])) if len(result) == 4 else None
+        return _entry(result[0], result[1], receipt)
+
+    def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
+        if self.attributes.lease or not remove or (self.attributes.keyed and (not key or order is not Order.EQ)):
+            return NotImplemented
+        zkey = self.qp + b":k:" + key
+        client = self.backend.client
+        while True:
+            timeout = 0 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and timeout <= 0:
+                popped = client.zpopmin(zkey)
+                return _entry(key, popped[0][0]) if popped else None
+            popped = client.bzpopmin(zkey, timeout=max(timeout, 0.001) if deadline is not None else 0)
+            if popped:
+                return _entry(key, popped[1])
+            if deadline is not None:
+                return None
+
+    def _ack(self, receipt: Any) -> None:
+        member, deadline = receipt
+        self.backend.scripts["ack"](keys=[self.qp + b":lease"], args=[member, deadline])
+
+    def _clear(self, key: bytes | None, order: Order) -> int:
+        return self.backend.scripts["clear"](args=[self.qp, key or b"", order.value, self.flags[0]])
+
+    def _describe(self) -> tuple[int, int, float | None]:
+        client = self.backend.client
+        keys = [k for k in client.zrange(self.qp + b":keys", 0, -1)] if self.attributes.keyed else [b""]
+        pipe = client.pipeline(transaction=False)
+        for k in keys:
+            pipe.zcard(self.qp + b":k:" + k)
+            pipe.zrange(self.qp + b":k:" + k, 0, 0)
+            pipe.zrange(self.qp + b":k:" + k, -1, -1)
+        pipe.zcard(self.qp + b":lease")
+        results = pipe.execute()
+        depth = sum(results[0:-1:3])
+        times = [int(m[16:32]) / 1e6 for r in results[1:-1:3] + results[2:-1:3] for m in r]
+        return depth, results[-1], min(times) if times else None
+
+
+class RedisBackend(Backend):
+    kind = "redis"
+
+    def __init__(self, url: str, prefix: str = "esomp:dtaq"):
+        super().__init__()
+        self.url = url
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(url)
+        self.scripts = {name: self.client.register_script(text)
+                        for name, text in (("send", SEND), ("receive", RECEIVE), ("ack", ACK), ("clear", CLEAR))}
+
+    def __repr__(self) -> str:
+        return f"redis:{self.url} prefix {self.prefix}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def names(self) -> list[str]:
+        return sorted(k.decode() for k in self.client.hkeys(f"{self.prefix}:meta"))
+
+    def _create(self, name: str, attributes: QueueAttributes) -> None:
+        self.client.hset(f"{self.prefix}:meta", name, self.encode_attributes(attributes))
+
+    def _delete(self, name: str) -> None:
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:q:{name}:*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+        self.client.hdel(f"{self.prefix}:meta", name)
+
+    def _load_attributes(self, name: str) -> QueueAttributes | None:
+        return self.decode_attributes(self.client.hget(f"{self.prefix}:meta", name))
+
+    def _make_queue(self, name: str, attributes: QueueAttributes) -> DataQueue:
+        return RedisQueue(self, name, attributes)
+
+    def state_get(self, ns: str, field: str) -> str | None:
+        value = self.client.hget(f"{self.prefix}:state:{ns}", field)
+        return None if value is None else value.decode()
+
+    def state_set(self, ns: str, field: str, value: str) -> None:
+        self.client.hset(f"{self.prefix}:state:{ns}", field, value)
+
+    def state_delete(self, ns: str, field: str) -> None:
+        self.client.hdel(f"{self.prefix}:state:{ns}", field)
+
+    def state_all(self, ns: str) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in sorted(self.client.hgetall(f"{self.prefix}:state:{ns}").items())}
+
+    def next_id(self, name: str) -> int:
+        return int(self.client.incr(f"{self.prefix}:ctr:{name}"))
+
+    def drop_all(self) -> None:
+        """Delete every key under this backend's prefix (tests, and `esomp dtaq` rebuilds)."""
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            self.client.delete(*keys[i:i + 500])

@@ -1,0 +1,183 @@
+"""IBM i data-queue semantics, one suite run against every backend (SQLite, Redis, memory)."""
+import threading
+import time
+
+import pytest
+
+from esomp_dtaq.queues import BadKey, DataTooLong, Order, QueueAttributes, QueueFull, pad_key
+
+
+def keyed(backend, name="OUTQ", keylen=4, **kw):
+    return backend.create(name, QueueAttributes(maxlen=64, sequence="KEYED", keylen=keylen, **kw))
+
+
+def test_fifo_order_and_timeout_returns_none(backend):
+    q = backend.create("INQ", QueueAttributes(maxlen=16))
+    for data in (b"a", b"b", b"c"):
+        q.send(data)
+    assert [q.receive(0).data for _ in range(3)] == [b"a", b"b", b"c"]
+    assert q.receive(0) is None
+    assert q.receive(0.05) is None
+
+
+def test_lifo_order(backend):
+    q = backend.create("STACK", QueueAttributes(maxlen=16, sequence="LIFO"))
+    for data in (b"a", b"b", b"c"):
+        q.send(data)
+    assert [q.receive(0).data for _ in range(3)] == [b"c", b"b", b"a"]
+
+
+@pytest.mark.parametrize("order, key, expected", [
+    ("EQ", b"0002", [b"2a", b"2b"]),
+    ("NE", b"0002", [b"1", b"3"]),
+    ("LT", b"0002", [b"1"]),
+    ("LE", b"0002", [b"1", b"2a", b"2b"]),
+    ("GT", b"0002", [b"3"]),
+    ("GE", b"0002", [b"2a", b"2b", b"3"]),
+])
+def test_keyed_orders_lowest_key_first_fifo_within_key(backend, order, key, expected):
+    q = keyed(backend)
+    for k, data in ((b"0003", b"3"), (b"0002", b"2a"), (b"0001", b"1"), (b"0002", b"2b")):
+        q.send(data, k)
+    got = []
+    while (entry := q.receive(0, key, order)) is not None:
+        got.append(entry.data)
+    assert got == expected
+    assert q.depth() == 4 - len(expected)
+
+
+def test_keyed_receive_without_key_takes_lowest(backend):
+    q = keyed(backend)
+    q.send(b"b", b"0009")
+    q.send(b"a", b"0001")
+    entry = q.receive(0)
+    assert (entry.key, entry.data) == (b"0001", b"a")
+
+
+def test_peek_leaves_the_entry(backend):
+    q = keyed(backend)
+    q.send(b"x", b"0001")
+    assert q.receive(0, b"0001", remove=False).data == b"x"
+    assert q.depth() == 1
+    assert q.receive(0, b"0001").data == b"x"
+    assert q.depth() == 0
+
+
+def test_key_must_have_keylen_and_pad_key_pads_with_spaces(backend):
+    q = keyed(backend)
+    with pytest.raises(BadKey, match="keylen is 4"):
+        q.send(b"x", b"01")
+    with pytest.raises(BadKey, match="needs a key"):
+        q.send(b"x")
+    assert pad_key("01", 4) == b"01  "
+    q.send(b"x", pad_key("01", 4))
+    assert q.receive(0, b"01  ").data == b"x"
+    fifo = backend.create("F", QueueAttributes(maxlen=4))
+    with pytest.raises(BadKey, match="not KEYED"):
+        fifo.send(b"x", b"k")
+
+
+def test_maxlen_refused(backend):
+    q = backend.create("SMALL", QueueAttributes(maxlen=4))
+    q.send(b"1234")
+    with pytest.raises(DataTooLong, match="SMALL: 5 bytes is over maxlen 4"):
+        q.send(b"12345")
+
+
+def test_full_queue_raises_at_once(backend):
+    q = backend.create("FULL", QueueAttributes(maxlen=4, max_entries=2))
+    q.send(b"1")
+    q.send(b"2")
+    with pytest.raises(QueueFull, match="FULL is full"):
+        q.send(b"3")
+    q.receive(0)
+    q.send(b"3")
+
+
+def test_waiting_receive_gets_an_entry_sent_later(backend):
+    q = keyed(backend)
+    timer = threading.Timer(0.1, lambda: q.send(b"late", b"0007"))
+    timer.start()
+    try:
+        entry = q.receive(10, b"0007")
+    finally:
+        timer.join()
+    assert entry.data == b"late"
+
+
+def test_each_entry_goes_to_exactly_one_receiver(backend):
+    q = backend.create("INQ", QueueAttributes(maxlen=16))
+    got, lock = [], threading.Lock()
+
+    def receiver():
+        while (entry := q.receive(0.3)) is not None:
+            with lock:
+                got.append(entry.data)
+
+    threads = [threading.Thread(target=receiver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(200):
+        q.send(b"%d" % i)
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(b"%d" % i for i in range(200))
+
+
+def test_clear_all_and_by_key(backend):
+    q = keyed(backend)
+    for k in (b"0001", b"0002", b"0003"):
+        q.send(b"x", k)
+    assert q.clear(b"0002", Order.GE) == 2
+    assert q.describe()["depth"] == 1
+    assert q.clear() == 1
+    assert q.receive(0) is None
+
+
+def test_describe_reports_depth_age_and_attributes(backend):
+    q = backend.create("D", QueueAttributes(maxlen=8, sender_id=True))
+    assert q.describe()["oldest_age"] is None
+    q.send(b"x")
+    time.sleep(0.02)
+    info = q.describe()
+    assert info["depth"] == 1 and info["oldest_age"] > 0 and info["maxlen"] == 8 and info["sequence"] == "FIFO"
+    assert q.receive(0).sender.endswith(f"/{__import__('os').getpid()}")
+
+
+def test_queue_is_found_again_by_name_and_attributes_conflict(backend):
+    backend.create("A", QueueAttributes(maxlen=8))
+    assert backend.queue("A").attributes.maxlen == 8
+    assert "A" in backend.names()
+    with pytest.raises(ValueError, match="exists with other attributes"):
+        backend.create("A", QueueAttributes(maxlen=9))
+    assert backend.create("A", QueueAttributes(maxlen=9), replace=True).attributes.maxlen == 9
+
+
+def test_lease_redelivers_until_acked(backend):
+    q = backend.create("L", QueueAttributes(maxlen=8, lease=0.2))
+    q.send(b"job")
+    first = q.receive(0)
+    assert first.data == b"job" and q.receive(0) is None
+    assert q.describe()["leased"] == 1
+    again = q.receive(5)  # the lease runs out without an ack: delivered again
+    assert again.data == b"job"
+    q.ack(first)  # a stale receipt does not remove the entry leased again
+    q.ack(again)
+    time.sleep(0.3)
+    assert q.receive(0) is None and q.describe()["leased"] == 0
+
+
+def test_dedup_by_communication_id(backend):
+    q = keyed(backend, keylen=12)
+    assert q.send(b"reply", b"000000000001", dedup=1) is True
+    assert q.send(b"reply again", b"000000000001", dedup=1) is False
+    assert q.depth() == 1
+
+
+def test_bad_attributes_are_refused():
+    with pytest.raises(ValueError, match="maxlen"):
+        QueueAttributes(maxlen=70000)
+    with pytest.raises(ValueError, match="keylen"):
+        QueueAttributes(sequence="KEYED")
+    with pytest.raises(ValueError, match="sequence"):
+        QueueAttributes(sequence="RANDOM")
