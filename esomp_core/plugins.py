@@ -21,7 +21,11 @@ ENTRY_POINT_GROUP = "esomp"
 ENV_LOAD = "ESOMP_LOAD_PLUGINS"
 
 # The core's own behaviour, registered through the same hooks as any outside plugin.
-DEFAULT_PLUGINS = ("esomp_core.builtin.commands",)
+DEFAULT_PLUGINS = (
+    "esomp_core.builtin.commands",
+    "esomp_core.builtin.day",
+    "esomp_core.builtin.executors",
+)
 
 
 @attrs.define

@@ -106,7 +106,7 @@ def test_register_business_types(registry):
 
 
 def test_register_executors(registry):
-    assert set(registry.executors) == {"serial"}
+    assert {"serial", "inline", "local"} == set(registry.executors)
 
 
 def test_register_monitors(registry):

@@ -1,0 +1,237 @@
+"""The engine against a real repository and real worker processes, with a small business type of its own."""
+import json
+import os
+import signal
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from esomp_core import hookimpl
+from esomp_core.engine import Engine, RunLocked, pause_batch, reset_for_rerun, resume_batch
+from esomp_core.model import BusinessType, JobResult, JobSpec
+from esomp_core.repository.models import Job as JobRow
+from esomp_core.repository.models import JobEvent, Run
+
+DATE = "20261120"
+
+
+class Toy:
+    """collect -> process per batch (2 jobs each) -> send per batch; outputs written atomically."""
+
+    def __init__(self, batches=3, on_finish=None):
+        self.batches = batches
+        self.on_finish = on_finish
+        self.heard = []
+
+    @hookimpl
+    def register_business_types(self, register):
+        register(BusinessType("toy", "Toy", plan=self.plan))
+
+    def plan(self, site, date):
+        specs = [JobSpec("collect-x", "collect", "toy", channel="x", category="toy/采集")]
+        for b in range(1, self.batches + 1):
+            for j in (1, 2):
+                specs.append(JobSpec(f"process-b{b}-j{j}", "process", "toy", batch=b, category=f"toy/加工/批次{b}",
+                                     products=(f"P{b}{j}",), depends_on=("collect-x",)))
+            specs.append(JobSpec(f"send-b{b}", "send", "toy", batch=b, category=f"toy/发送/批次{b}",
+                                 depends_on=(f"process-b{b}-j1", f"process-b{b}-j2")))
+        return specs
+
+    def _work(self, job, site):
+        if job.business_type != "toy":
+            return None
+        out = Path(site.directory("clearing_root")) / job.date
+        out.mkdir(parents=True, exist_ok=True)
+        marker = out / f"{job.name}.kill"
+        if job.params.get("kill_once") and not marker.exists():
+            marker.write_text("killed once")
+            os.kill(os.getpid(), signal.SIGKILL)
+        if (out / f"{job.name}.corrupt").exists():
+            raise ValueError(f"input {out / 'x.dbf'} is corrupt")
+        tmp = out / f".{job.name}.tmp"
+        tmp.write_text(f"{job.name} {','.join(job.products)}")
+        tmp.replace(out / f"{job.name}.out")
+        return JobResult(files=1, records=len(job.products), bytes=tmp.stat().st_size if tmp.exists() else 10)
+
+    @hookimpl
+    def collect(self, job, site):
+        return self._work(job, site)
+
+    @hookimpl
+    def process(self, job, site):
+        return self._work(job, site)
+
+    @hookimpl
+    def send(self, job, site):
+        return self._work(job, site)
+
+    @hookimpl
+    def job_finished(self, job, site):
+        self.heard.append((job.name, job.state))
+        if self.on_finish:
+            self.on_finish(job, site)
+
+
+def states(site):
+    with site.repository.session() as s:
+        return dict(s.execute(select(JobRow.name, JobRow.state)).all())
+
+
+@pytest.fixture
+def toy_site(esomp_site_factory, esomp_pm_factory):
+    def make(toy=None, **engine):
+        toy = toy or Toy()
+        site = esomp_site_factory(esomp_pm_factory(toy), engine={"poll": 0.02, **engine})
+        return site, toy
+    return make
+
+
+def test_run_inline_commits_every_state_and_fires_job_started_job_finished(toy_site):
+    site, toy = toy_site()
+    started = []
+
+    class Watch:
+        @hookimpl
+        def job_started(self, job):
+            started.append(job.name)
+
+    site.pm.register(Watch())
+    summary = Engine(site, DATE, executor="inline").run()
+    assert summary.state == "succeeded" and summary.counts == {"succeeded": 10}
+    assert len(started) == 10 and started[0] == "collect-x"
+    assert sorted(toy.heard) == sorted((name, "succeeded") for name in states(site))
+    with site.repository.session() as s:
+        rows = s.scalars(select(JobRow)).all()
+        assert all(r.started_at and r.finished_at and r.files == 1 and r.attempts == 1 for r in rows)
+        assert s.scalar(select(Run)).lock_holder is None
+        events = s.scalars(select(JobEvent.state).where(JobEvent.job_id == rows[0].id)).all()
+        assert events == ["running", "succeeded"]
+
+
+def test_local_executor_runs_in_worker_processes(toy_site):
+    site, toy = toy_site()
+    summary = Engine(site, DATE, executor="local", workers=2).run()
+    assert summary.state == "succeeded"
+    with site.repository.session() as s:
+        workers = set(s.scalars(select(JobRow.worker)))
+    assert all(w and not w.endswith(f":{os.getpid()}") for w in workers)
+
+
+def test_failure_skips_downstream_only_and_rerun_completes(toy_site):
+    site, _ = toy_site()
+    out = Path(site.directory("clearing_root")) / DATE
+    out.mkdir(parents=True)
+    (out / "process-b2-j1.corrupt").write_text("")
+    summary = Engine(site, DATE, executor="inline").run()
+    st = states(site)
+    assert summary.state == "failed"
+    assert st["process-b2-j1"] == "failed" and st["send-b2"] == "skipped"
+    assert st["process-b2-j2"] == st["send-b1"] == st["send-b3"] == "succeeded"
+    with site.repository.session() as s:
+        error = s.scalar(select(JobRow.error).where(JobRow.name == "process-b2-j1"))
+    assert "x.dbf is corrupt" in error
+    (out / "process-b2-j1.corrupt").unlink()
+    assert reset_for_rerun(site, DATE, failed=True) == ["process-b2-j1", "send-b2"]
+    assert Engine(site, DATE, executor="inline").run().state == "succeeded"
+
+
+def test_batch_paused_holds_its_jobs_batch_resumed_releases_them(toy_site):
+    seen = {}
+
+    def on_finish(job, site):
+        st = states(site)
+        if job.name == "process-b1-j1":
+            pause_batch(site, job.date, 2)
+        others = [n for n in st if n != "collect-x" and "-b2" not in n]
+        if "held" not in seen and all(st[n] == "succeeded" for n in others):
+            seen["held"] = {n: s for n, s in st.items() if "-b2" in n}
+            resume_batch(site, job.date, 2)
+
+    toy = Toy(batches=4, on_finish=on_finish)
+    site, _ = toy_site(toy)
+    paused, resumed = [], []
+
+    class Watch:
+        @hookimpl
+        def batch_paused(self, date, batch):
+            paused.append((date, batch))
+
+        @hookimpl
+        def batch_resumed(self, batch):
+            resumed.append(batch)
+
+    site.pm.register(Watch())
+    assert Engine(site, DATE, executor="inline").run().state == "succeeded"
+    assert seen["held"] == {"process-b2-j1": "paused", "process-b2-j2": "paused", "send-b2": "paused"}
+    assert paused == [(DATE, 2)] and resumed == [2]
+    order = [name for name, _ in toy.heard]
+    assert order.index("send-b4") < order.index("process-b2-j1")
+
+
+def test_killed_worker_loses_no_work(toy_site):
+    class Killer(Toy):
+        def plan(self, site, date):
+            specs = super().plan(site, date)
+            specs[1].params["kill_once"] = True  # process-b1-j1 dies by SIGKILL on its first attempt
+            return specs
+
+    site, _ = toy_site(Killer())
+    summary = Engine(site, DATE, executor="local", workers=2).run()
+    assert summary.state == "succeeded"
+    with site.repository.session() as s:
+        row = s.scalar(select(JobRow).where(JobRow.name == "process-b1-j1"))
+        messages = s.scalars(select(JobEvent.message).where(JobEvent.job_id == row.id)).all()
+    assert row.attempts == 2
+    assert any("worker lost" in (m or "") for m in messages)
+    out = Path(site.directory("clearing_root")) / DATE
+    assert (out / "process-b1-j1.out").read_text() == "process-b1-j1 P11"
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_stale_heartbeat_job_runs_again(toy_site):
+    site, _ = toy_site(lease=1)
+    Engine(site, DATE, executor="inline").run()
+    with site.repository.session() as s:
+        s.execute(update(JobRow).where(JobRow.name == "send-b1").values(
+            state="running", worker="deadhost:1", heartbeat_at=datetime.now() - timedelta(minutes=5)))
+        s.execute(update(Run).values(state="running"))
+    assert Engine(site, DATE, executor="inline", lease=1).run().state == "succeeded"
+    with site.repository.session() as s:
+        row = s.scalar(select(JobRow).where(JobRow.name == "send-b1"))
+        messages = s.scalars(select(JobEvent.message).where(JobEvent.job_id == row.id)).all()
+    assert row.state == "succeeded" and row.attempts == 2
+    assert any("heartbeat from deadhost:1 stale" in (m or "") for m in messages)
+
+
+def test_second_run_says_who_holds_the_lock(toy_site, esomp_cli):
+    site, _ = toy_site()
+    Engine(site, DATE, executor="inline").run()
+    with site.repository.session() as s:
+        s.execute(update(Run).values(lock_holder="opshost:4242", lock_heartbeat=datetime.now()))
+    with pytest.raises(RunLocked, match="held by opshost:4242"):
+        Engine(site, DATE, executor="inline").run()
+
+
+def test_cli_run_status_jobs_and_cancel(toy_site, esomp_cli):
+    site, toy = toy_site()
+    plugins = [toy]
+    result = esomp_cli(["run", "--date", DATE, "--executor", "inline", "--json"], site=site, plugins=plugins)
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    groups = [(line["stage"], line["group"]) for line in status["lines"]]
+    assert ("collect", "x") in groups and ("process", "batch 3") in groups and ("send", "batch 1") in groups
+    assert status["counts"] == {"succeeded": 10}
+    found = json.loads(esomp_cli(["jobs", "--query", "P22", "--json"], site=site, plugins=plugins).output)
+    assert [j["name"] for j in found] == ["process-b2-j2"]
+    by_category = json.loads(esomp_cli(["jobs", "--category", "发送", "--json"], site=site, plugins=plugins).output)
+    assert len(by_category) == 3
+    plan = json.loads(esomp_cli(["plan", "--date", DATE, "--json"], site=site, plugins=plugins).output)
+    assert plan[0]["name"] == "collect-x" and plan[-1]["depends_on"] == ["process-b3-j1", "process-b3-j2"]
+    table = esomp_cli(["status", "--date", DATE], site=site, plugins=plugins)
+    assert "batch 2" in table.output and "wall time" in table.output
+    reset_for_rerun(site, DATE, failed=False, job_id=None)
+    assert esomp_cli(["cancel", DATE], site=site, plugins=plugins).exit_code == 0
+    with site.repository.session() as s:
+        assert s.scalar(select(Run.state)) == "cancelled"
