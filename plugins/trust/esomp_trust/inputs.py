@@ -1,0 +1,102 @@
+"""The day's collected inputs as the trust processing sees them: which file type each is, and the account maps."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+from sqlalchemy import select
+
+from esomp_core.repository.models import Account, File, Product
+
+
+class InputError(ValueError):
+    """An input the trust processing cannot use: the message names the file and why."""
+
+
+@attrs.frozen
+class Input:
+    """One collected file of a known type."""
+
+    name: str
+    path: str
+    channel: str
+    file_type: str
+    split: bool
+    key_field: str | None
+    market: str | None
+    encoding: str
+
+
+def _file_type_for(name: str, channel: str, date: str, file_types: dict[str, Any]) -> Any | None:
+    found = [ft for ft in file_types.values() if ft.format == "dbf" and ft.matches(name, date)]
+    if len(found) > 1:
+        # A type declared for this channel wins over types of other channels matching the same name.
+        own = [ft for ft in found if ft.channel == channel]
+        found = own if len(own) == 1 else found
+    if len(found) > 1:
+        raise InputError(f"{name} (channel {channel}): matches several file types: "
+                         + ", ".join(sorted(ft.name for ft in found)) + "; make their patterns distinct")
+    return found[0] if found else None
+
+
+def collected_inputs(site, date: str, channels: Iterable[str]) -> tuple[list[Input], list[str]]:
+    """The day's collected (or unpacked) files of known DBF types, by name; and the names of unknown files."""
+    channels = list(channels)
+    with site.repository.session() as s:
+        rows = s.execute(select(File.name, File.path, File.channel, File.role, File.id)
+                         .where(File.date == date, File.role.in_(("collected", "unpacked")),
+                                File.channel.in_(channels))
+                         .order_by(File.id)).all()
+    latest: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for name, path, channel, role, _ in rows:
+        latest[(channel, Path(name).name)] = (name, path, channel)  # a later row for the same file wins
+    file_types = site.registry.file_types
+    inputs: dict[str, Input] = {}
+    unknown: list[str] = []
+    for (channel, base), (name, path, _) in sorted(latest.items()):
+        ft = _file_type_for(base, channel, date, file_types)
+        if ft is None:
+            unknown.append(f"{channel}/{name}")
+            continue
+        if base in inputs:
+            raise InputError(f"{base}: collected twice (channels {inputs[base].channel} and {channel}); "
+                             "each product gets one file of that name")
+        inputs[base] = Input(
+            name=base, path=path, channel=channel, file_type=ft.name, split=ft.split,
+            key_field=ft.key_fields[0] if ft.split else None,
+            market=ft.profile.get("market") if isinstance(ft.profile, dict) else None, encoding=ft.encoding)
+    return [inputs[n] for n in sorted(inputs)], unknown
+
+
+def account_maps(site, products: Iterable[str]) -> dict[str | None, dict[str, str]]:
+    """account -> product per market for the given active products; key None merges every market."""
+    products = list(products)
+    maps: dict[str | None, dict[str, str]] = {None: {}}
+    with site.repository.session() as s:
+        for start in range(0, len(products), 500):  # bounded IN lists
+            rows = s.execute(select(Account.market, Account.account, Account.product_code).join(Product)
+                             .where(Product.status == "active",
+                                    Account.product_code.in_(products[start:start + 500]))).all()
+            for market, account, product in rows:
+                maps.setdefault(market, {})[account] = product
+                maps[None].setdefault(account, product)
+    return maps
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically (temp name, rename), in a stable form so a rerun writes the same bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    os.replace(temp, path)
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing; {what}") from None

@@ -1,0 +1,87 @@
+"""``[business.trust]`` options, and the safe formatting of output paths from them."""
+from __future__ import annotations
+
+import os
+import string
+from typing import Literal
+
+import attrs
+
+from esomp_core.config import structure
+
+SPLIT_PATH_FIELDS = {"clearing_root", "date", "institution", "product", "name", "mmdd"}
+
+
+def _positive(instance, attribute, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name}: expected a whole number of 1 or more, got {value!r}")
+
+
+def _split_path(instance, attribute, value: str) -> None:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"{attribute.name}: not a valid template {value!r}: {exc}") from None
+    unknown = sorted(fields - SPLIT_PATH_FIELDS)
+    if unknown:
+        raise ValueError(f"{attribute.name}: unknown placeholder {{{unknown[0]}}} in {value!r} (expected: "
+                         + ", ".join("{%s}" % f for f in sorted(SPLIT_PATH_FIELDS)) + ")")
+    for needed in ("product", "name"):
+        if needed not in fields:
+            raise ValueError(f"{attribute.name}: must contain {{{needed}}} so products and files get their own "
+                             f"paths, got {value!r}")
+    if not value.startswith("{clearing_root}"):
+        raise ValueError(f"{attribute.name}: must start with {{clearing_root}} (outputs stay under the "
+                         f"clearing-file root), got {value!r}")
+
+
+@attrs.frozen
+class TrustOptions:
+    """``[business.trust]`` in esomp.toml; docs.md describes each option."""
+
+    collect_channels: list[str] = attrs.field(factory=lambda: ["szse", "sse", "site"])
+    products_per_job: int = attrs.field(default=200, validator=_positive)
+    jobs_per_batch: int = attrs.field(default=5, validator=_positive)
+    package_by: Literal["product", "institution"] = "product"
+    package_format: Literal["tar.zst", "zip"] = "tar.zst"
+    delivery_channel: str | None = None
+    split_path: str = attrs.field(default="{clearing_root}/{date}/{institution}/{product}/{name}",
+                                  validator=_split_path)
+    bcp_types: list[str] = attrs.field(factory=list)
+    stagger: Literal["previous", "none"] = "previous"
+    compression_level: int = 3
+
+
+def load_options(site) -> TrustOptions:
+    return structure(TrustOptions, site.section("business").get("trust", {}), path="business.trust",
+                     source=site.config.source)
+
+
+class PathTraversal(ValueError):
+    """A product or institution code, or a template, that would put output outside its root."""
+
+
+def _check_code(what: str, value: str, product: str) -> None:
+    if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise PathTraversal(f"product {product}: {what} {value!r} cannot be used in an output path "
+                            "(no '/', '\\', NUL or '..')")
+
+
+def inside(root: str, path: str, what: str) -> str:
+    """``path`` normalised, refused when it leaves ``root``."""
+    root = os.path.normpath(root)
+    path = os.path.normpath(path)
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
+        raise PathTraversal(f"{what}: path {path} is outside {root}")
+    return path
+
+
+def split_path(template: str, *, clearing_root: str, date: str, institution: str, product: str,
+               name: str) -> str:
+    """Where a product's file goes: the ``split_path`` template, kept inside the clearing root."""
+    _check_code("product code", product, product)
+    _check_code("institution code", institution, product)
+    _check_code("file name", name, product)
+    path = template.format(clearing_root=clearing_root, date=date, institution=institution, product=product,
+                           name=name, mmdd=date[4:])
+    return inside(clearing_root, path, f"product {product}, file {name}")

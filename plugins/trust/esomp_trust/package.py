@@ -1,0 +1,222 @@
+"""Deterministic packages with a manifest: tar.zst (default) or zip.
+
+A tar.zst package is a multi-frame zstd stream (concatenated frames decompress as one stream). The package's own
+bytes (tar headers, its own files, the end of archive) are compressed per package; the data blocks of shared
+market-data members are compressed once per day and the same compressed frame is copied into every package.
+Every tar header is fixed: sorted names, mtime = the business date at 00:00 UTC, uid/gid 0, uname/gname "esomp",
+mode 0644, USTAR (no pax timestamps). The same inputs therefore give the same bytes on every rerun.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime
+import hashlib
+import io
+import json
+import os
+import struct
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable
+
+import attrs
+import zstandard
+
+from esomp_dbf import atomic_open
+
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+FLUSH_AT = 8 << 20  # own bytes compressed per frame at most; keeps memory bounded for large institution packages
+MANIFEST = "manifest.json"
+OWNER = "esomp"
+
+
+class PackageError(ValueError):
+    """A package that does not verify against its manifest: names the package and the member."""
+
+
+@attrs.frozen
+class Member:
+    """A file to package: its name inside the package, where it is, and what the manifest says of it."""
+
+    name: str
+    path: str
+    size: int
+    sha256: str
+    records: int | None
+    file_type: str
+    shared: bool = False
+
+
+def business_mtime(date: str) -> int:
+    return calendar.timegm(datetime.date(int(date[:4]), int(date[4:6]), int(date[6:8])).timetuple())
+
+
+def manifest_bytes(package: str, date: str, institution: str, product: str | None,
+                   members: Iterable[Member]) -> bytes:
+    data = {
+        "package": package, "date": date, "institution": institution, "product": product,
+        "files": [{"name": m.name, "size": m.size, "sha256": m.sha256, "records": m.records,
+                   "file_type": m.file_type} for m in members],
+    }
+    return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.type = size, mtime, 0o644, tarfile.REGTYPE
+    info.uid = info.gid = 0
+    info.uname = info.gname = OWNER
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % BLOCK)
+
+
+class SharedFrames:
+    """The compressed tar data blocks of shared members, made once per day and kept as files in ``directory``
+    (named by the content's sha256, so a changed input never reuses a stale frame)."""
+
+    def __init__(self, directory: Path, level: int):
+        self.directory, self.level = directory, level
+        self.frames: dict[str, bytes] = {}
+        self.made = 0
+        self.reused = 0
+
+    def frame(self, member: Member) -> bytes:
+        frame = self.frames.get(member.sha256)
+        if frame is not None:
+            self.reused += 1
+            return frame
+        path = self.directory / f"{member.sha256}.tar-data.zst"
+        try:
+            frame = path.read_bytes()
+            self.reused += 1
+        except FileNotFoundError:
+            data = Path(member.path).read_bytes()
+            if hashlib.sha256(data).hexdigest() != member.sha256:
+                raise PackageError(f"{member.path}: content changed since it was described (sha256 differs); "
+                                   "rerun the processing of this date") from None
+            frame = zstandard.ZstdCompressor(level=self.level, write_checksum=True).compress(
+                data + _padding(len(data)))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(path) as fh:  # concurrent makers write the same bytes: the last rename wins
+                fh.write(frame)
+            self.made += 1
+        self.frames[member.sha256] = frame
+        return frame
+
+
+def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtime: int, shared: SharedFrames,
+                  level: int) -> None:
+    compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    pending = bytearray()
+    offset = 0
+
+    def add(data: bytes) -> None:
+        nonlocal offset
+        pending.extend(data)
+        offset += len(data)
+        if len(pending) >= FLUSH_AT:
+            flush()
+
+    def flush() -> None:
+        if pending:
+            stream.write(compressor.compress(bytes(pending)))
+            pending.clear()
+
+    add(tar_header(MANIFEST, len(manifest), mtime))
+    add(manifest + _padding(len(manifest)))
+    for member in members:
+        add(tar_header(member.name, member.size, mtime))
+        if member.shared:
+            flush()
+            stream.write(shared.frame(member))
+            offset += member.size + len(_padding(member.size))
+        else:
+            data = Path(member.path).read_bytes()
+            if len(data) != member.size:
+                raise PackageError(f"{member.path}: {len(data)} bytes, {member.size} expected (changed while "
+                                   "packaging?)")
+            add(data + _padding(len(data)))
+    end = offset + 2 * BLOCK
+    add(b"\0" * (2 * BLOCK + (-end % RECORD)))  # end-of-archive blocks, padded to a whole record as tar does
+    flush()
+
+
+def write_zip(stream: BinaryIO, manifest: bytes, members: list[Member], date: str, level: int) -> None:
+    stamp = (int(date[:4]), int(date[4:6]), int(date[6:8]), 0, 0, 0)
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=min(max(level, 1), 9)) as zf:
+        for name, source in [(MANIFEST, manifest), *((m.name, m.path) for m in members)]:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever the machine
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, source if isinstance(source, bytes) else Path(source).read_bytes())
+
+
+def build_package(path: Path, fmt: str, *, name: str, date: str, institution: str, product: str | None,
+                  members: list[Member], shared: SharedFrames, level: int) -> bytes:
+    """Write the package atomically at ``path`` and its manifest beside it; return the manifest bytes."""
+    members = sorted(members, key=lambda m: m.name)
+    manifest = manifest_bytes(name, date, institution, product, members)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as fh:
+        if fmt == "zip":
+            write_zip(fh, manifest, members, date, level)
+        else:
+            write_tar_zst(fh, manifest, members, business_mtime(date), shared, level)
+    with atomic_open(manifest_path(path)) as fh:
+        fh.write(manifest)
+    return manifest
+
+
+def manifest_path(package: Path) -> Path:
+    return package.with_name(package.name + ".manifest.json")
+
+
+# --- reading and verifying ---------------------------------------------------------------------------------------
+
+
+def read_members(path: str | os.PathLike) -> dict[str, bytes]:
+    """Every member of a tar.zst or zip package, by name (for verification and tests; loads them in memory)."""
+    path = Path(path)
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            return {n: zf.read(n) for n in zf.namelist()}
+    with open(path, "rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        data = reader.read()
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+        for info in tf.getmembers():
+            if info.name in found:
+                raise PackageError(f"{path}: member {info.name} appears twice")
+            found[info.name] = tf.extractfile(info).read()
+    return found
+
+
+def verify_package(path: str | os.PathLike) -> dict[str, Any]:
+    """Check every member against the package's manifest (size, sha256, DBF record count); return the manifest."""
+    members = read_members(path)
+    if MANIFEST not in members:
+        raise PackageError(f"{path}: no {MANIFEST} member")
+    manifest = json.loads(members.pop(MANIFEST))
+    listed = {f["name"]: f for f in manifest["files"]}
+    if set(listed) != set(members):
+        extra = sorted(set(members) - set(listed))
+        missing = sorted(set(listed) - set(members))
+        raise PackageError(f"{path}: members differ from the manifest (not listed: {extra}, missing: {missing})")
+    for member, data in members.items():
+        entry = listed[member]
+        if len(data) != entry["size"]:
+            raise PackageError(f"{path}: {member}: {len(data)} bytes, the manifest says {entry['size']}")
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise PackageError(f"{path}: {member}: sha256 differs from the manifest")
+        if entry.get("records") is not None and len(data) >= 8:
+            count = struct.unpack_from("<I", data, 4)[0]
+            if count != entry["records"]:
+                raise PackageError(f"{path}: {member}: {count} records, the manifest says {entry['records']}")
+    return manifest

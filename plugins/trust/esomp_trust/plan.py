@@ -1,0 +1,104 @@
+"""The trust part of a day's plan: collection per channel, one partition job, processing and sending per batch."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from esomp_core.model import JobSpec
+from esomp_core.repository.models import Product
+from esomp_trust.options import TrustOptions, load_options
+
+BUSINESS = "trust"
+PARTITION = "trust-partition"
+
+
+def active_products(site) -> list[tuple[str, str]]:
+    """(product, institution) of every active product, by product code."""
+    with site.repository.session() as s:
+        rows = s.execute(select(Product.code, Product.institution_code)
+                         .where(Product.status == "active").order_by(Product.code)).all()
+    return [(code, institution) for code, institution in rows]
+
+
+def group_key(batch: int, number: int) -> str:
+    return f"b{batch}-j{number}"
+
+
+def process_name(key: str) -> str:
+    return f"trust-process-{key}"
+
+
+def send_name(key: str) -> str:
+    return f"trust-send-{key}"
+
+
+def plan_day(site, date: str) -> list[JobSpec]:
+    options = load_options(site)
+    return build_plan(options, active_products(site), list(site.config.channels), date)
+
+
+def build_plan(options: TrustOptions, products: list[tuple[str, str]], configured_channels: list[str],
+               date: str) -> list[JobSpec]:
+    """The jobs for ``products`` [(code, institution)]; pure, so the plan's shape is testable on its own."""
+    jobs: list[JobSpec] = []
+    channels = [c for c in options.collect_channels if c in configured_channels]
+    for channel in channels:
+        jobs.append(JobSpec(name=f"collect-{channel}", stage="collect", business_type=BUSINESS, batch=0,
+                            category=f"采集/{channel}", channel=channel))
+
+    if options.package_by == "institution":
+        # An institution's products side by side, so its package waits for as few processing jobs as possible.
+        products = sorted(products, key=lambda p: (p[1], p[0]))
+    size = options.products_per_job
+    chunks = [products[i:i + size] for i in range(0, len(products), size)]
+    keys = [group_key(i // options.jobs_per_batch + 1, i % options.jobs_per_batch + 1) for i in range(len(chunks))]
+
+    jobs.append(JobSpec(
+        name=PARTITION, stage="process", business_type=BUSINESS, batch=0, category="信托/加工/分区",
+        products=tuple(code for code, _ in products), depends_on=tuple(f"collect-{c}" for c in channels),
+        params={"groups": {key: [code for code, _ in chunk] for key, chunk in zip(keys, chunks)}}))
+
+    previous_batch: list[str] = []
+    current_batch: list[str] = []
+    for index, (key, chunk) in enumerate(zip(keys, chunks)):
+        batch = index // options.jobs_per_batch + 1
+        if index % options.jobs_per_batch == 0:
+            previous_batch, current_batch = current_batch, []
+        waits = [PARTITION] + (previous_batch if options.stagger == "previous" else [])
+        jobs.append(JobSpec(
+            name=process_name(key), stage="process", business_type=BUSINESS, batch=batch,
+            category=f"信托/加工/批次{batch}", products=tuple(code for code, _ in chunk),
+            depends_on=tuple(waits), params={"group": key}))
+        current_batch.append(process_name(key))
+
+    if options.package_by == "product":
+        for index, (key, chunk) in enumerate(zip(keys, chunks)):
+            batch = index // options.jobs_per_batch + 1
+            jobs.append(JobSpec(
+                name=send_name(key), stage="send", business_type=BUSINESS, batch=batch,
+                category=f"信托/发送/批次{batch}", products=tuple(code for code, _ in chunk),
+                depends_on=(process_name(key),), params={"groups": [key], "package_by": "product"}))
+        return jobs
+
+    # By institution: each institution is sent by the sending job of the last processing job holding one of its
+    # products, which waits for every processing job holding any of them.
+    groups_of: dict[str, list[str]] = {}
+    for key, chunk in zip(keys, chunks):
+        for _, institution in chunk:
+            if key not in groups_of.setdefault(institution, []):
+                groups_of[institution].append(key)
+    products_of: dict[str, list[str]] = {}
+    for code, institution in products:
+        products_of.setdefault(institution, []).append(code)
+    for index, key in enumerate(keys):
+        batch = index // options.jobs_per_batch + 1
+        institutions = sorted(i for i, groups in groups_of.items() if groups[-1] == key)
+        if not institutions:
+            continue
+        groups = sorted({g for i in institutions for g in groups_of[i]}, key=keys.index)
+        jobs.append(JobSpec(
+            name=send_name(key), stage="send", business_type=BUSINESS, batch=batch,
+            category=f"信托/发送/批次{batch}",
+            products=tuple(code for i in institutions for code in products_of[i]),
+            depends_on=tuple(process_name(g) for g in groups),
+            params={"groups": groups, "package_by": "institution", "institutions": institutions}))
+    return jobs

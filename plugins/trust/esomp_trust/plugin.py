@@ -1,0 +1,33 @@
+"""The trust business type (信托文件管理): its plan and its processing and sending hooks."""
+from __future__ import annotations
+
+from esomp_core import hookimpl
+from esomp_core.model import BusinessType, Job, JobResult
+from esomp_trust.options import load_options
+from esomp_trust.plan import BUSINESS, PARTITION, plan_day
+from esomp_trust.processing import run_partition, run_process
+from esomp_trust.sending import run_send
+
+
+@hookimpl
+def register_business_types(register) -> None:
+    register(BusinessType(BUSINESS, "信托文件管理", plan=plan_day,
+                          description="Split the exchanges' clearing files per trust product, package them and "
+                                      "send each product's (or institution's) package."))
+
+
+@hookimpl
+def process(job: Job, site) -> JobResult | None:
+    if job.business_type != BUSINESS:
+        return None
+    options = load_options(site)
+    if job.name == PARTITION:
+        return run_partition(job, site, options)
+    return run_process(job, site, options)
+
+
+@hookimpl
+def send(job: Job, site) -> JobResult | None:
+    if job.business_type != BUSINESS:
+        return None
+    return run_send(job, site, load_options(site))

@@ -1,0 +1,313 @@
+"""Processing: the partition job reads each input once and cuts it per processing job; each processing job splits
+its share per product, hard-links the market data to every product and optionally writes BCP text."""
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from esomp_core.model import Job, JobResult
+from esomp_core.repository.models import Product
+from esomp_dbf import DbfError, DbfFile, atomic_open, split
+from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
+from esomp_trust.options import TrustOptions, inside, split_path
+from esomp_trust.plan import PARTITION
+
+UNMATCHED_SHOWN = 20  # keys listed in a job's detail per file; the CSV report has them all
+
+
+class WorkDirs:
+    """The working directories of one business date."""
+
+    def __init__(self, site, date: str):
+        self.date = date
+        self.extract = Path(site.directory("extract_temp")) / date / "trust"
+        self.clearing_root = site.directory("clearing_root")
+        self.bcp = Path(site.directory("bcp_root")) / date
+        self.monitor = Path(site.directory("monitoring_centre")) / date
+        self.compressed = Path(site.directory("compressed_root")) / date / "trust"
+        self.send = Path(site.directory("trust_send_temp")) / date
+
+    @property
+    def partition_manifest(self) -> Path:
+        return self.extract / "partition.json"
+
+    def part(self, group: str, name: str) -> Path:
+        return self.extract / "parts" / group / name
+
+    def outputs(self, group: str) -> Path:
+        return self.extract / "outputs" / f"{group}.json"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _open_dbf(item: Input) -> DbfFile:
+    try:
+        return DbfFile(item.path, encoding=item.encoding)
+    except FileNotFoundError:
+        raise InputError(f"{item.path}: collected file {item.name} is gone from the collection root") from None
+
+
+def write_unmatched(dirs: WorkDirs, item: Input, source: DbfFile, unmatched: dict[str, list[int]],
+                    job_name: str) -> str | None:
+    """Report records whose key maps to no product: a CSV (file, record, key) and a DBF of the records
+    themselves under the monitoring centre, so they are never dropped. Returns the CSV path, or None."""
+    report = dirs.monitor / f"unmatched-{job_name}-{item.name}.csv"
+    kept = dirs.monitor / "unmatched" / job_name / item.name
+    if not unmatched:
+        report.unlink(missing_ok=True)  # a rerun after the master was fixed leaves no stale report
+        kept.unlink(missing_ok=True)
+        return None
+    rows = sorted((index, key) for key, indices in unmatched.items() for index in indices)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["file", "file_type", "key_field", "record", "key"])
+    for index, key in rows:
+        writer.writerow([item.name, item.file_type, item.key_field, index, key])
+    dirs.monitor.mkdir(parents=True, exist_ok=True)
+    with atomic_open(report) as fh:
+        fh.write(text.getvalue().encode("utf-8"))
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    from esomp_dbf import write_records
+
+    with atomic_open(kept) as fh:
+        write_records(fh, source, [index for index, _ in rows])
+    return str(report)
+
+
+def _unmatched_detail(unmatched: dict[str, list[int]], report: str | None) -> dict[str, Any]:
+    by_count = sorted(unmatched.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return {"records": sum(len(v) for v in unmatched.values()), "accounts": len(unmatched),
+            "top": {key: len(idx) for key, idx in by_count[:UNMATCHED_SHOWN]}, "report": report}
+
+
+# --- the partition job -------------------------------------------------------------------------------------------
+
+
+def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
+    dirs = WorkDirs(site, job.date)
+    groups: dict[str, list[str]] = job.params.get("groups", {})
+    group_of = {product: group for group, products in groups.items() for product in products}
+    maps = account_maps(site, group_of)
+    inputs, unknown = collected_inputs(site, job.date, options.collect_channels)
+    check_bcp_types(site, options)
+    result = JobResult(detail={"inputs": {}, "unknown_files": unknown, "groups": len(groups)})
+    manifest: dict[str, Any] = {"date": job.date, "groups": sorted(groups), "inputs": []}
+    errors: list[str] = []
+    for item in inputs:
+        try:
+            entry = _partition_one(item, dirs, groups, group_of, maps, options, job.name)
+        except (DbfError, InputError, OSError) as exc:
+            errors.append(str(exc))
+            result.detail["inputs"][item.name] = {"file_type": item.file_type, "error": str(exc)}
+            continue
+        manifest["inputs"].append(entry["manifest"])
+        result.detail["inputs"][item.name] = entry["detail"]
+        result.files += 1
+        result.records += entry["detail"]["records"]
+        result.bytes += entry["manifest"]["size"]
+    if errors:
+        # Nothing downstream may run on a partial day: without partition.json the processing jobs refuse to start.
+        dirs.partition_manifest.unlink(missing_ok=True)
+        raise InputError("; ".join(errors))
+    write_json(dirs.partition_manifest, manifest)
+    result.detail["unmatched_records"] = sum(d.get("unmatched", {}).get("records", 0)
+                                             for d in result.detail["inputs"].values())
+    return result
+
+
+def _partition_one(item: Input, dirs: WorkDirs, groups: dict[str, list[str]], group_of: dict[str, str],
+                   maps: dict[str | None, dict[str, str]], options: TrustOptions, job_name: str) -> dict[str, Any]:
+    stat = os.stat(item.path)
+    entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
+             "key_field": item.key_field, "market": item.market, "encoding": item.encoding,
+             "size": stat.st_size}
+    with _open_dbf(item) as source:
+        if not item.split:
+            # Market data: validated and described once here; processing links it, sending reuses this digest.
+            entry.update(records=source.count, sha256=sha256_file(item.path), inode=stat.st_ino,
+                         mtime_ns=stat.st_mtime_ns)
+            if item.file_type in options.bcp_types:
+                write_bcp(source, range(source.count), dirs.bcp / "market" / f"{item.name}.bcp")
+            return {"manifest": entry, "detail": {"file_type": item.file_type, "records": source.count,
+                                                  "market_data": True}}
+        source.field(item.key_field)  # a missing key field names the file and lists the fields
+        account_group = {account: group_of[product] for account, product in maps.get(item.market, maps[None]).items()}
+
+        def open_part(group: str):
+            path = dirs.part(group, item.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return atomic_open(path)
+
+        outcome = split(source, item.key_field, account_group, open_part, empty=list(groups))
+        report = write_unmatched(dirs, item, source, outcome.unmatched, job_name)
+        entry["records"] = source.count
+        detail = {"file_type": item.file_type, "records": source.count,
+                  "per_job": {g: len(idx) for g, idx in sorted(outcome.records.items())},
+                  "unmatched": _unmatched_detail(outcome.unmatched, report)}
+        return {"manifest": entry, "detail": detail}
+
+
+def check_bcp_types(site, options: TrustOptions) -> None:
+    unknown = [t for t in options.bcp_types if t not in site.registry.file_types]
+    if unknown:
+        raise InputError(f"{site.config.source}: business.trust.bcp_types: unknown file type {unknown[0]!r} "
+                         f"(registered: {', '.join(sorted(site.registry.file_types))})")
+
+
+# --- BCP ---------------------------------------------------------------------------------------------------------
+
+
+def write_bcp(source: DbfFile, indices, path: Path) -> int:
+    """Write records as BCP character-mode text: UTF-8, tab between fields, newline after each record, values as
+    stored (trailing blanks cut from text, leading blanks from numbers); deleted records are left out."""
+    fields = source.fields
+    lines = []
+    for index in indices:
+        record = bytes(source.record(index))
+        if record[0] == 0x2A:
+            continue
+        values = []
+        for f in fields:
+            raw = record[f.offset:f.offset + f.length].strip(b"\x00 ")
+            values.append(raw.decode(source.encoding, errors="replace").replace("\t", " ").replace("\n", " "))
+        lines.append("\t".join(values))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as fh:
+        fh.write(("\n".join(lines) + ("\n" if lines else "")).encode("utf-8"))
+    return len(lines)
+
+
+# --- a processing job --------------------------------------------------------------------------------------------
+
+
+def institutions_of(site, products: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    with site.repository.session() as s:
+        for start in range(0, len(products), 500):
+            found.update(s.execute(select(Product.code, Product.institution_code)
+                                   .where(Product.code.in_(products[start:start + 500]))).all())
+    missing = [p for p in products if p not in found]
+    if missing:
+        raise InputError(f"product {missing[0]} is not in the products master ({len(missing)} missing)")
+    return found
+
+
+def place_link(source: str, target: str, shared_dir: Path, state: dict[str, Any]) -> None:
+    """Hard-link ``source`` at ``target`` (atomically replacing what is there); across devices, copy the file
+    once into ``shared_dir`` on the target's device and link that instead."""
+    origin = state.get(source, source)
+    try:
+        if os.path.samefile(origin, target):
+            return
+    except FileNotFoundError:
+        pass
+    temp = f"{target}.{os.getpid()}.link"
+    try:
+        os.link(origin, temp)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV or origin != source:
+            raise
+        shared_dir.mkdir(parents=True, exist_ok=True)
+        copy = shared_dir / Path(source).name
+        with open(source, "rb") as src, atomic_open(copy) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        state[source] = origin = str(copy)
+        state.setdefault("copied_across_devices", []).append(Path(source).name)
+        os.link(origin, temp)
+    os.replace(temp, target)
+
+
+def run_process(job: Job, site, options: TrustOptions) -> JobResult:
+    dirs = WorkDirs(site, job.date)
+    group = job.params["group"]
+    manifest = read_json(dirs.partition_manifest, f"the {PARTITION} job for {job.date} has not succeeded yet")
+    products = list(job.products)
+    institution = institutions_of(site, products)
+    maps = account_maps(site, products)
+    paths = {p: {} for p in products}  # product -> name -> path
+
+    def out(product: str, name: str) -> str:
+        if name not in paths[product]:
+            paths[product][name] = split_path(options.split_path, clearing_root=dirs.clearing_root, date=job.date,
+                                              institution=institution[product], product=product, name=name)
+        return paths[product][name]
+
+    for product in products:  # refuse a bad code before writing anything
+        out(product, "x")
+    made: set[str] = set()
+
+    def open_out(product: str, name: str):
+        path = out(product, name)
+        parent = os.path.dirname(path)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        return atomic_open(path)
+
+    result = JobResult(detail={"group": group, "products": len(products), "inputs": {}})
+    files: dict[str, list[dict[str, Any]]] = {p: [] for p in products}
+    link_state: dict[str, Any] = {}
+    linked = 0
+    for entry in manifest["inputs"]:
+        name = entry["name"]
+        if not entry["split"]:
+            for product in products:
+                target = out(product, name)
+                parent = os.path.dirname(target)
+                if parent not in made:
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
+                place_link(entry["path"], target, Path(dirs.clearing_root) / job.date / ".shared", link_state)
+                files[product].append({"name": name, "path": target, "file_type": entry["file_type"],
+                                       "records": entry["records"], "shared": True})
+                linked += 1
+            result.detail["inputs"][name] = {"file_type": entry["file_type"], "linked": len(products)}
+            continue
+        part = dirs.part(group, name)
+        mapping = maps.get(entry["market"], maps[None])
+        try:
+            source = DbfFile(part, name=f"{part} (this job's share of {entry['path']})", encoding=entry["encoding"])
+        except FileNotFoundError:
+            raise InputError(f"{part}: missing; the {PARTITION} job did not write this job's share of "
+                             f"{name}: rerun {PARTITION}") from None
+        with source:
+            outcome = split(source, entry["key_field"], mapping, lambda p, n=name: open_out(p, n), empty=products)
+            report = write_unmatched(dirs, Input(name, str(part), "", entry["file_type"], True, entry["key_field"],
+                                                 entry["market"], entry["encoding"]), source, outcome.unmatched,
+                                     job.name)
+            for product in products:
+                indices = outcome.records.get(product, [])
+                files[product].append({"name": name, "path": out(product, name), "file_type": entry["file_type"],
+                                       "records": len(indices), "shared": False})
+                result.bytes += source.header_length + len(indices) * source.record_length + 1
+                if entry["file_type"] in options.bcp_types:
+                    bcp = inside(str(dirs.bcp.parent), str(dirs.bcp / institution[product] / product
+                                                           / f"{name}.bcp"), f"product {product}")
+                    write_bcp(source, indices, Path(bcp))
+            result.records += outcome.total
+            result.files += len(products)
+            detail = {"file_type": entry["file_type"], "records": outcome.total}
+            if outcome.unmatched:
+                detail["unmatched"] = _unmatched_detail(outcome.unmatched, report)
+            result.detail["inputs"][name] = detail
+    result.files += linked
+    result.detail["linked"] = linked
+    if link_state.get("copied_across_devices"):
+        result.detail["copied_across_devices"] = sorted(set(link_state["copied_across_devices"]))
+    write_json(dirs.outputs(group), {"group": group, "date": job.date, "products": {
+        p: {"institution": institution[p], "files": sorted(files[p], key=lambda f: f["name"])} for p in products}})
+    return result
