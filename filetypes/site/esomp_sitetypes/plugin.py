@@ -59,7 +59,9 @@ def register_commands(cli: click.Group) -> None:
         else:
             print_table(f"{len(rows)} file type(s)",
                         ["name", "family", "channel", "patterns", "key", "split", "fields", "record", "layout"],
-                        [(r["name"], r["family"], r["channel"], " ".join(r["patterns"]), ",".join(r["key"]),
+                        [(r["name"], r["family"], r["channel"],
+                          r["patterns"][0] + (f" +{len(r['patterns']) - 1}" if len(r["patterns"]) > 1 else ""),
+                          ",".join(r["key"]),
                           r["split"], r["fields"], r["record_length"],
                           "PLACEHOLDER" if r["placeholder"] else "") for r in rows])
         failures = [e for e in registry.errors if "register_file_types" in e]
