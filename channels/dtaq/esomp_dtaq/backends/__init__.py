@@ -77,6 +77,7 @@ class Backend:
     def state_delete(self, ns: str, field: str) -> None: raise NotImplementedError
     def state_all(self, ns: str) -> dict[str, str]: raise NotImplementedError
     def next_id(self, name: str) -> int: raise NotImplementedError
+    def counter(self, name: str) -> int: raise NotImplementedError
     def close(self) -> None: pass
 
     def state_json(self, ns: str, field: str, default: Any = None) -> Any:

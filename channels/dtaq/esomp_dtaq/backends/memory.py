@@ -157,6 +157,9 @@ class MemoryBackend(Backend):
         with self.guard:
             return dict(self.state.get(ns, {}))
 
+    def counter(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
     def next_id(self, name: str) -> int:
         with self.guard:
             self.counters[name] = self.counters.get(name, 0) + 1

@@ -239,6 +239,9 @@ class RedisBackend(Backend):
     def state_all(self, ns: str) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in sorted(self.client.hgetall(f"{self.prefix}:state:{ns}").items())}
 
+    def counter(self, name: str) -> int:
+        return int(self.client.get(f"{self.prefix}:ctr:{name}") or 0)
+
     def next_id(self, name: str) -> int:
         return int(self.client.incr(f"{self.prefix}:ctr:{name}"))
 

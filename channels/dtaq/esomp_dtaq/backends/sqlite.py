@@ -216,6 +216,10 @@ class SqliteBackend(Backend):
         return dict(self.connection().execute("SELECT field, value FROM dtaq_state WHERE ns = ? ORDER BY field",
                                               (ns,)))
 
+    def counter(self, name: str) -> int:
+        row = self.connection().execute("SELECT value FROM dtaq_counters WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
     def next_id(self, name: str) -> int:
         with self.transaction() as db:
             return db.execute("INSERT INTO dtaq_counters VALUES (?, 1) ON CONFLICT (name) DO UPDATE "

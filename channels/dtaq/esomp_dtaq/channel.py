@@ -1,0 +1,215 @@
+"""The DTAQ channel of seed 003 (3.2.3): per service a FIFO request queue and a keyed reply queue.
+
+A client call sends the request, then waits on the reply queue for the key of its communication id — the two
+handshakes of the seed. Before sending it checks the control blacklist, the service's run state and its
+breaker, and calls the handler directly (esomp_direct) when any of them says so.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from typing import Any, Mapping
+
+import attrs
+
+from esomp_direct import messages as m
+from esomp_direct.direct import DirectChannel, invoke
+from esomp_direct.messages import MessageError, Reply, Request
+from esomp_dtaq.backends import Backend
+from esomp_dtaq.config import DtaqOptions, ServicePolicy, service_code
+from esomp_dtaq.control import Control
+from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueFull
+
+log = logging.getLogger(__name__)
+
+END = b"*END-OF-SERVICE*"  # the end sentinel: shorter than a request header, so never a request
+COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
+
+
+class CallTimeout(TimeoutError):
+    """No reply within the timeout; the communication id is abandoned and a late reply will be discarded."""
+
+
+def request_attributes(policy: ServicePolicy) -> QueueAttributes:
+    return QueueAttributes(maxlen=m.REQUEST_MAXLEN, sequence="FIFO", lease=policy.lease)
+
+
+def reply_attributes(policy: ServicePolicy) -> QueueAttributes:
+    return QueueAttributes(maxlen=m.REPLY_MAXLEN, sequence="KEYED", keylen=m.KEY_LEN)
+
+
+def queue_names(key: tuple[str, str, str], policy: ServicePolicy) -> tuple[str, str]:
+    base = "".join(key)
+    return policy.request_queue or f"{base}I", policy.reply_queue or f"{base}O"
+
+
+@attrs.define
+class Route:
+    """Where a call went: ``dtaq`` or ``direct``, and why."""
+
+    via: str
+    reason: str = ""
+
+
+class DtaqChannel:
+    """Client side and worker side of the DTAQ services on one backend."""
+
+    def __init__(self, backend: Backend, services: Mapping[tuple[str, str, str], Any], options: DtaqOptions,
+                 name: str = "dtaq"):
+        self.backend = backend
+        self.services = services
+        self.options = options
+        self.name = name
+        self.control = Control(backend, options.state_ttl)
+        self.direct = DirectChannel(services, cutoff=self.control.cutoff, name=f"{name}-direct")
+        self._ids = iter(())
+        self._ids_pid = -1
+        self._ids_lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self.last_route = Route("dtaq")
+        self._queues: dict[tuple[str, str, str], tuple[DataQueue, DataQueue]] = {}
+
+    # --- queues --------------------------------------------------------------------------------------------------
+    def policy(self, key: tuple[str, str, str]) -> ServicePolicy:
+        return self.options.policy(key)
+
+    def queues(self, key: tuple[str, str, str], *, rebuild: bool = False) -> tuple[DataQueue, DataQueue]:
+        """The service's (request, reply) queues, created on first use; ``rebuild`` recreates them."""
+        pair = None if rebuild else self._queues.get(key)
+        if pair is None or pair[0].backend is not self.backend:
+            policy = self.policy(key)
+            inq, outq = queue_names(key, policy)
+            pair = (self.backend.create(inq, request_attributes(policy), replace=rebuild),
+                    self.backend.create(outq, reply_attributes(policy), replace=rebuild))
+            self._queues[key] = pair
+        return pair
+
+    def next_comid(self) -> int:
+        with self._ids_lock:
+            if self._ids_pid != os.getpid():  # a forked child must not share its parent's block
+                self._ids, self._ids_pid = iter(()), os.getpid()
+            comid = next(self._ids, None)
+            if comid is None:
+                block = self.backend.next_id("comid-block")
+                self._ids = iter(range(block * COMID_BLOCK, (block + 1) * COMID_BLOCK))
+                comid = next(self._ids)
+            return comid
+
+    # --- client ------------------------------------------------------------------------------------------------
+    def route(self, service: Any, channel: str = "", opcode: str = "") -> Route:
+        key = (service.domain, service.name, service.type)
+        code = service_code(key)
+        if self.control.blacklisted(service.financial, channel or self.name, opcode or "".join(key)):
+            return Route("direct", "blacklisted (CNJYKPF)")
+        if not self.control.running(code):
+            return Route("direct", "service stopped")
+        if not self.control.allow(code, self.policy(key)):
+            return Route("direct", f"breaker {self.control.breaker(code)['state']}")
+        return Route("dtaq")
+
+    def call(self, request: Request, timeout: float | None = None, *, channel: str = "",
+             opcode: str = "") -> Reply:
+        """Answer ``request`` through its service's queues (or directly, see ``route``); raises CallTimeout."""
+        service = self.services.get(request.service)
+        if service is None:
+            return invoke(None, request)
+        route = self.route(service, channel, opcode)
+        self.last_route = route
+        if route.via == "direct":
+            return self.direct.call(request)
+        key = request.service
+        code = service_code(key)
+        policy = self.policy(key)
+        inq, outq = self.queues(key)
+        request = attrs.evolve(request, comid=self.next_comid())
+        try:
+            inq.send(request.encode())
+        except QueueFull:
+            self.last_route = Route("direct", f"request queue {inq.name} full")
+            return self.direct.call(request)
+        wait = policy.timeout if timeout is None else timeout
+        entry = outq.receive(wait, m.comid_key(request.comid))
+        if entry is None:
+            self.control.abandon(request.comid)
+            # a reply that slipped in between the timeout and the mark is expired here, not left behind
+            expired = outq.clear(m.comid_key(request.comid))
+            for _ in range(expired):
+                self.control.count("expired")
+            failures = self._failures[code] = self._failures.get(code, 0) + 1
+            self.control.record(code, policy, False, failures)
+            raise CallTimeout(f"service {code}: no reply to comid {request.comid} within {wait}s "
+                              f"(queue {inq.name} depth {inq.depth()})")
+        self._failures[code] = 0
+        if self.control.breaker(code)["state"] == "half-open":
+            self.control.record(code, policy, True, 0)
+        return Reply.decode(entry.data)
+
+    # --- server -----------------------------------------------------------------------------------------------------
+    def serve(self, key: tuple[str, str, str], worker_id: str, *, stop: threading.Event | None = None) -> str:
+        """A server worker's loop: answer requests until an end sentinel (or ``stop``); returns why it ended."""
+        service = self.services[key]
+        policy = self.policy(key)
+        inq, outq = self.queues(key)
+        info = {"service": service_code(key), "pid": os.getpid(), "thread": threading.get_ident(),
+                "started": time.time(), "handled": 0}
+        self.control.beat(worker_id, info)
+        last_beat = time.monotonic()
+        while stop is None or not stop.is_set():
+            entry = inq.receive(self.options.heartbeat)
+            if time.monotonic() - last_beat >= self.options.heartbeat:
+                self.control.beat(worker_id, info)
+                last_beat = time.monotonic()
+            if entry is None:
+                continue
+            if entry.data == END:
+                inq.ack(entry)
+                self.control.forget_worker(worker_id)
+                return "end sentinel"
+            self.answer(service, policy, outq, entry.data)
+            inq.ack(entry)
+            info["handled"] += 1
+        self.control.forget_worker(worker_id)
+        return "stopped"
+
+    def answer(self, service: Any, policy: ServicePolicy, outq: DataQueue, packet: bytes) -> None:
+        try:
+            request = Request.decode(packet)
+        except MessageError as exc:  # nothing to reply to: the header names no communication id we can trust
+            log.error("service %s: dropped a bad request: %s", service_code((service.domain, service.name,
+                                                                             service.type)), exc)
+            self.control.count("bad-requests")
+            return
+        reply = invoke(service, request, cutoff=self.control.cutoff())
+        if self.control.abandoned(request.comid):
+            self.control.count("expired")
+            return
+        # with lease a redelivered request may be answered twice: the reply queue keeps only the first
+        outq.send(reply.encode(), m.comid_key(request.comid), dedup=request.comid if policy.lease else None)
+
+    def stop_service(self, key: tuple[str, str, str], workers: int) -> int:
+        """Mark the service stopped and send one end sentinel per live worker (3.2.5)."""
+        self.control.set_running(service_code(key), False)
+        inq, _ = self.queues(key)
+        for _ in range(workers):
+            inq.send(END)
+        return workers
+
+    def stop_one(self, key: tuple[str, str, str]) -> None:
+        """Shrink the pool by one: the first worker to read the sentinel ends."""
+        self.queues(key)[0].send(END)
+
+    def start_service(self, key: tuple[str, str, str]) -> bool:
+        """Day start (3.2.5): rebuild the queues if the request queue is empty (and rebuild is on), mark running.
+        Returns whether the queues were rebuilt."""
+        policy = self.policy(key)
+        inq, _ = self.queues(key)
+        rebuilt = False
+        if policy.rebuild and inq.depth() == 0 and inq.describe()["leased"] == 0:
+            self.queues(key, rebuild=True)
+            rebuilt = True
+        self.control.set_running(service_code(key), True)
+        self.control.set_breaker(service_code(key), "closed", "day start")
+        return rebuilt
