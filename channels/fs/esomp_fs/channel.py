@@ -259,8 +259,9 @@ class FsChannel:
         try:
             return remote.retrying(listing, self.endpoint, self.options, self.key_path)[0]
         except Exception as exc:
-            raise CollectError(f"channel {self.name} ({self.url}): {self._redact(f'{type(exc).__name__}: {exc}')}") \
-                from None
+            raise CollectError(f"channel {self.name}: listing {self.url} failed after "
+                               f"{getattr(exc, 'attempts', 1)} attempt(s): "
+                               f"{self._redact(f'{type(exc).__name__}: {exc}')}") from None
 
     # --- collect ------------------------------------------------------------------------------------------------
     def collect(self, date: str, *, dest_root: str | os.PathLike, unpack_root: str | os.PathLike,

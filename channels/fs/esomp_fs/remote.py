@@ -33,7 +33,7 @@ def is_transient(exc: BaseException) -> bool:
     """A failure worth retrying: a dropped or refused connection, a timeout, a 4xx FTP reply."""
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return False
-    if isinstance(exc, ftplib.error_perm):
+    if isinstance(exc, ftplib.error_perm) or getattr(exc, "permanent", False):
         return False
     ssh = _ssh_exception()
     if ssh:
@@ -78,22 +78,23 @@ class Endpoint:
         return cls(parts.scheme, root.rstrip("/") or "/", parts.hostname, parts.port, shown)
 
 
-class KnownHostsPolicy:
-    """paramiko policy: accept only a host key listed for this host in a known_hosts file."""
+def known_hosts_policy(path: str) -> Any:
+    """A paramiko policy accepting only the host key listed for the host in a known_hosts file."""
+    import paramiko  # imported here: only sftp:// needs it
 
-    def __init__(self, path: str):
-        import paramiko
+    keys = paramiko.HostKeys(os.path.expanduser(path))
 
-        self.path = path
-        self.keys = paramiko.HostKeys(os.path.expanduser(path))
+    class HostKeyRefused(paramiko.SSHException):
+        permanent = True  # another attempt would meet the same key
 
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        import paramiko
+    class KnownHostsOnly(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            known = keys.lookup(hostname) or {}
+            if known.get(key.get_name()) != key:
+                raise HostKeyRefused(f"host key of {hostname} is not the one in known_hosts {path} "
+                                            f"(refused)")
 
-        known = self.keys.lookup(hostname) or {}
-        if known.get(key.get_name()) != key:
-            raise paramiko.SSHException(f"host key of {hostname} is not the one in known_hosts {self.path} "
-                                        f"(refused)")
+    return KnownHostsOnly()
 
 
 def connect(endpoint: Endpoint, options: FsOptions, *, key_path: str) -> Any:
@@ -110,7 +111,7 @@ def connect(endpoint: Endpoint, options: FsOptions, *, key_path: str) -> Any:
     from fsspec.implementations.sftp import SFTPFileSystem
 
     key_file = secret(options.key_file_env, path=f"{key_path}.key_file_env")
-    policy = KnownHostsPolicy(options.known_hosts) if options.known_hosts else "auto_add"
+    policy = known_hosts_policy(options.known_hosts) if options.known_hosts else "auto_add"
     return SFTPFileSystem(endpoint.host, port=endpoint.port or 22, username=user, password=password,
                           key_filename=key_file, look_for_keys=False, allow_agent=False, timeout=options.timeout,
                           banner_timeout=options.timeout, auth_timeout=options.timeout,

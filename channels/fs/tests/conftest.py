@@ -55,10 +55,13 @@ def _ftp_handler(root: Path, drops: list[int]):
                 drops[0] = self.tot_bytes_received
                 self.cmd_channel.close()
 
+        handle_read_event = handle_read  # pyftpdlib calls this alias
+
     authorizer = DummyAuthorizer()
     authorizer.add_user("esomp", PASSWORD, str(root), perm="elradfmwMT")
     return type("Handler", (FTPHandler,), {"authorizer": authorizer, "dtp_handler": DroppingDTP,
-                                            "banner": "esomp test ftpd", "timeout": 30})
+                                            "banner": "esomp test ftpd", "timeout": 30,
+                                            "auth_failed_timeout": 0.05})
 
 
 @pytest.fixture
@@ -128,8 +131,11 @@ def sftp_server(tmp_path_factory, require_server) -> Iterator[Server]:
     try:
         yield Server(root, port, extra={"host_key": host_key, "client_key": client_key})
     finally:
-        server.close()
-        asyncio.run_coroutine_threadsafe(server.wait_closed(), loop).result(30)
+        async def stop() -> None:  # asyncio objects are closed on their own loop's thread
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
