@@ -95,3 +95,46 @@ class Site:
     def calendar(self) -> TradingCalendar:
         cal = self.config.calendar
         return TradingCalendar(cal.holidays, cal.workdays, self.config.site.day_change)
+
+
+TEMPLATE = Path(__file__).resolve().parent / "templates" / CONFIG_NAME
+
+
+def init_site(path: str | Path, *, name: str | None = None, force: bool = False) -> Site:
+    """Write a commented esomp.toml, create the nine working directories and the database."""
+    root = Path(path).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config_path = root / CONFIG_NAME
+    if config_path.exists() and not force:
+        raise FileExistsError(f"{config_path} exists (use --force to keep it and only create what is missing)")
+    if not config_path.exists():
+        config_path.write_text(TEMPLATE.read_text(encoding="utf-8").replace("{name}", name or root.name),
+                               encoding="utf-8")
+    site = Site.open(root)
+    for key in DIRECTORIES:
+        target = site.directory(key)
+        if "://" not in target:
+            Path(target).mkdir(parents=True, exist_ok=True)
+    site.repository.upgrade()
+    from esomp_core.products import sync_classifications
+
+    sync_classifications(site.repository, site.config.classifications)
+    return site
+
+
+def create_site(root: Path, pm: PluginManager | None = None, **tables: Any) -> Site:
+    """Initialise a site at ``root`` whose esomp.toml is the template plus ``tables`` (same-named tables merge)."""
+    import tomllib
+
+    from esomp_core.config import dump_toml
+
+    base = tomllib.loads(TEMPLATE.read_text(encoding="utf-8").replace("{name}", root.name))
+    for key, value in tables.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    root.mkdir(parents=True, exist_ok=True)
+    (root / CONFIG_NAME).write_text(dump_toml(base) + "\n", encoding="utf-8")
+    init_site(root, force=True)
+    return Site.open(root, pm=pm)

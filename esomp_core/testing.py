@@ -21,62 +21,15 @@ from typing import Any, Callable, Iterable, Sequence
 import pytest
 
 from esomp_core.plugins import PluginManager, make_plugin_manager
-from esomp_core.site import Site
+from esomp_core.site import Site, create_site
 
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def toml_tables(tables: dict[str, Any], prefix: str = "") -> str:
-    """Write nested dicts as TOML tables (enough for test configs)."""
-    lines: list[str] = []
-    scalars = {k: v for k, v in tables.items() if not isinstance(v, dict)}
-    nested = {k: v for k, v in tables.items() if isinstance(v, dict)}
-    if prefix and scalars:
-        lines.append(f"[{prefix}]")
-    for key, value in scalars.items():
-        lines.append(f'"{key}" = {_toml_value(value)}' if prefix else f"{key} = {_toml_value(value)}")
-    for key, value in nested.items():
-        name = f'{prefix}."{key}"' if prefix else f'"{key}"'
-        if not value:
-            lines.append(f"[{name}]")
-        lines.append(toml_tables(value, name))
-    return "\n".join(lines)
-
-
-def make_site(root: Path, pm: PluginManager | None = None, **tables: Any) -> Site:
-    """Initialise a site at ``root`` whose esomp.toml also holds ``tables``; replaces same-named core tables."""
-    import tomllib
-
-    from esomp_core.builtin.commands import TEMPLATE, init_site
-
-    base = tomllib.loads(TEMPLATE.read_text(encoding="utf-8").replace("{name}", root.name))
-    for key, value in tables.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "esomp.toml").write_text(toml_tables(base) + "\n", encoding="utf-8")
-    init_site(root, force=True)
-    return Site.open(root, pm=pm)
+make_site = create_site  # the name plugin tests know
 
 
 @pytest.fixture
 def esomp_site_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Site]:
     def factory(pm: PluginManager | None = None, **tables: Any) -> Site:
-        return make_site(tmp_path_factory.mktemp("site"), pm, **tables)
+        return create_site(tmp_path_factory.mktemp("site"), pm, **tables)
 
     return factory
 

@@ -10,32 +10,7 @@ from esomp_core import hookimpl
 from esomp_core.calendar import parse_date, ymd
 from esomp_core.cli import Context, json_option, pass_context, pass_site, print_json, print_table
 from esomp_core.config import CONFIG_NAME, DIRECTORIES, ConfigError, load_config
-from esomp_core.site import Site
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / CONFIG_NAME
-
-
-def init_site(path: str | Path, *, name: str | None = None, force: bool = False) -> Site:
-    """Write a commented esomp.toml, create the nine working directories and the database."""
-    root = Path(path).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    config_path = root / CONFIG_NAME
-    if config_path.exists() and not force:
-        raise click.ClickException(f"{config_path} exists (use --force to keep it and only create what is missing)")
-    if not config_path.exists():
-        config_path.write_text(TEMPLATE.read_text(encoding="utf-8").replace("{name}", name or root.name),
-                               encoding="utf-8")
-    site = Site.open(root)
-    for key in DIRECTORIES:
-        target = site.directory(key)
-        if "://" not in target:
-            Path(target).mkdir(parents=True, exist_ok=True)
-    site.repository.upgrade()
-    from esomp_core.products import sync_classifications
-
-    sync_classifications(site.repository, site.config.classifications)
-    return site
-
+from esomp_core.site import Site, init_site
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
@@ -47,7 +22,7 @@ def register_commands(cli: click.Group) -> None:
         """Create a site: esomp.toml, the nine working directories, and the database."""
         try:
             site = init_site(path, name=name, force=force)
-        except ConfigError as exc:
+        except (ConfigError, FileExistsError) as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"site {site.config.site.name} ready at {site.root}")
         for key, label in DIRECTORIES.items():
