@@ -1,55 +1,9 @@
-"""A generated exchange day on a real site, and a runner that calls the stage hooks in plan order (no engine)."""
+"""A generated 50-product day, collected, processed and sent once for the module."""
 from __future__ import annotations
-
-import hashlib
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from esomp_core.model import Job, JobSpec
-from esomp_core.testing import make_site
-
-DATE = "20240105"
-CHANNELS = ("szse", "sse", "site")
-
-
-def site_tables(**trust: Any) -> dict[str, Any]:
-    channels = {c: {"kind": "fs", "url": f"exchange/{c}"} for c in CHANNELS}
-    channels["out"] = {"kind": "fs", "url": "outbox", "retries": 0}
-    return {"channels": channels,
-            "business": {"trust": {"delivery_channel": "out", "products_per_job": 20, "jobs_per_batch": 2, **trust}}}
-
-
-def as_job(index: int, spec: JobSpec, date: str = DATE) -> Job:
-    return Job(id=index + 1, date=date, name=spec.name, stage=spec.stage, business_type=spec.business_type,
-               batch=spec.batch, category=spec.category, channel=spec.channel, products=spec.products,
-               params=spec.params)
-
-
-def run_plan(site, date: str = DATE, *, only: tuple[str, ...] = ("collect", "process", "send")) -> dict[str, Any]:
-    """Call each planned job's stage hook in plan order; return name -> JobResult (or the exception raised)."""
-    results: dict[str, Any] = {}
-    for index, spec in enumerate(site.registry.business_types["trust"].plan(site, date)):
-        if spec.stage not in only:
-            continue
-        try:
-            results[spec.name] = getattr(site.pm.hook, spec.stage)(job=as_job(index, spec, date), site=site)
-        except Exception as exc:  # the engine would mark the job failed with this text
-            results[spec.name] = exc
-    return results
-
-
-def digests(directory: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir()) if p.is_file()}
-
-
-def new_day(root: Path, products: int, **trust: Any):
-    from esomp_gen import generate_day
-
-    site = make_site(root, **site_tables(**trust))
-    report = generate_day(site, DATE, products, seed=7)
-    return site, report
+from esomp_trust.testing import new_day, run_plan
 
 
 @pytest.fixture(scope="module")

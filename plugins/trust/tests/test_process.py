@@ -1,0 +1,155 @@
+"""Processing on a generated day: 32 files per product, every record accounted for, market data hard-linked,
+corrupt inputs and path traversal refused with the file or product named."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from esomp_trust.testing import DATE, as_job, new_day, run_plan
+from esomp_core.model import Job
+from esomp_dbf import DbfFile
+from esomp_trust import plugin
+from esomp_trust.options import PathTraversal, split_path
+
+
+def product_dirs(site):
+    root = Path(site.directory("clearing_root")) / DATE
+    return {p.name: p for inst in root.iterdir() if not inst.name.startswith(".") for p in inst.iterdir()}
+
+
+def test_process_every_product_gets_32_files(day):
+    site, report, _ = day
+    dirs = product_dirs(site)
+    assert len(dirs) == 50
+    names = {f["name"] for f in report.files}
+    assert len(names) == 32
+    for product, directory in dirs.items():
+        assert {p.name for p in directory.iterdir()} == names, product
+        for path in directory.iterdir():
+            DbfFile(path).close()  # a valid DBF, header included, even with no records
+
+
+def test_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
+    site, report, results = day
+    dirs = product_dirs(site)
+    monitor = Path(site.directory("monitoring_centre")) / DATE
+    from esomp_core.products import account_map
+
+    for entry in (f for f in report.files if f["split"]):
+        owner = account_map(site.repository, entry["market"])
+        name = entry["name"]
+        landed = 0
+        for product, directory in dirs.items():
+            with DbfFile(directory / name) as part:
+                keys = {k.strip(b" \x00").decode() for k in part.keys(entry["key"])}
+                assert all(owner[k] == product for k in keys), (name, product)
+                assert part.count == entry["products"].get(product, 0), (name, product)
+                landed += part.count
+        report_csv = monitor / f"unmatched-trust-partition-{name}.csv"
+        unmatched = list(csv.DictReader(report_csv.open())) if entry["unowned"] else []
+        assert len(unmatched) == entry["unowned"]
+        assert all(row["key"] not in owner and row["file"] == name for row in unmatched)
+        assert landed + len(unmatched) == entry["records"], name
+        indices = {int(row["record"]) for row in unmatched}
+        assert len(indices) == len(unmatched)
+        detail = results["trust-partition"].detail["inputs"][name]
+        assert detail["records"] == entry["records"]
+        assert detail.get("unmatched", {}).get("records", 0) == entry["unowned"]
+
+
+def test_process_market_data_is_hard_linked(day):
+    site, report, results = day
+    dirs = product_dirs(site)
+    market = [f for f in report.files if not f["split"]]
+    assert sorted(f["type"] for f in market) == ["SJSHQ", "SJSXX", "show2003"]
+    collected = Path(site.directory("collection_root")) / DATE
+    for entry in market:
+        source = next(collected.rglob(entry["name"]))
+        inodes = {os.stat(d / entry["name"]).st_ino for d in dirs.values()}
+        assert inodes == {source.stat().st_ino}
+        assert source.stat().st_nlink >= 51
+    for name, result in results.items():
+        if name.startswith("trust-process"):
+            assert result.detail["linked"] == 3 * result.detail["products"], name
+    assert "copied_across_devices" not in results["trust-process-b1-j1"].detail
+
+
+def test_process_rerun_is_idempotent(day):
+    site, _, _ = day
+    before = {p: {f.name: (f.read_bytes(), f.stat().st_ino) for f in d.iterdir()} for p, d in product_dirs(site).items()}
+    results = run_plan(site, only=("process",))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    after = {p: {f.name: (f.read_bytes(), f.stat().st_ino) for f in d.iterdir()} for p, d in product_dirs(site).items()}
+    assert {p: {n: b for n, (b, _) in files.items()} for p, files in after.items()} == \
+        {p: {n: b for n, (b, _) in files.items()} for p, files in before.items()}
+    # No temporary files left behind anywhere under the clearing root.
+    assert not [p for p in Path(site.directory("clearing_root")).rglob("*") if ".tmp" in p.name or ".link" in p.name]
+
+
+def test_process_bcp_for_listed_types(tmp_path):
+    site, report = new_day(tmp_path / "bcp", 6, bcp_types=["SJSJG", "SJSXX"])
+    results = run_plan(site, only=("collect", "process"))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    bcp = Path(site.directory("bcp_root")) / DATE
+    jg = next(f for f in report.files if f["type"] == "SJSJG")
+    lines = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in bcp.rglob(jg["name"] + ".bcp"))
+    assert len(list(bcp.rglob(jg["name"] + ".bcp"))) == 6
+    owned = sum(jg["products"].values())
+    assert owned - jg["deleted"] <= lines <= owned  # deleted records are not loaded
+    xx = next(f for f in report.files if f["type"] == "SJSXX")
+    text = (bcp / "market" / f"{xx['name']}.bcp").read_text(encoding="utf-8").splitlines()
+    assert len(text) == xx["records"] - xx["deleted"] and text[0].count("\t") == 30
+
+
+def test_process_corrupt_input_fails_naming_the_file(tmp_path):
+    site, report = new_day(tmp_path / "corrupt", 8)
+    run_plan(site, only=("collect",))
+    mx = next(f for f in report.files if f["type"] == "SJSMX1")
+    collected = next((Path(site.directory("collection_root")) / DATE).rglob(mx["name"]))
+    data = collected.read_bytes()
+    collected.write_bytes(data[: len(data) - 700])  # truncated mid-record
+
+    results = run_plan(site, only=("process", "send"))
+    failure = results["trust-partition"]
+    assert mx["name"] in str(failure) and "truncated" in str(failure)
+    # The processing and sending jobs cannot run on a partial day: they fail saying what they wait for.
+    for name, outcome in results.items():
+        if name != "trust-partition":
+            assert isinstance(outcome, Exception) and "trust-partition" in str(outcome), name
+    # Another business type's jobs are not ours: the hooks leave them alone.
+    other = Job(id=99, date=DATE, name="rtgs-post", stage="process", business_type="rtgs")
+    assert plugin.process(job=other, site=site) is None and plugin.send(job=other, site=site) is None
+
+    collected.write_bytes(data)  # the operator puts the good file back and reruns
+    results = run_plan(site, only=("process", "send"))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+
+
+def test_process_path_traversal_is_refused(tmp_path):
+    with pytest.raises(PathTraversal, match=r"product \.\./x"):
+        split_path("{clearing_root}/{date}/{institution}/{product}/{name}", clearing_root=str(tmp_path),
+                   date=DATE, institution="T1", product="../x", name="a.dbf")
+    site, _ = new_day(tmp_path / "traversal", 4, split_path="{clearing_root}/../../{product}/{name}")
+    results = run_plan(site, only=("collect", "process"))
+    failure = results["trust-process-b1-j1"]
+    assert isinstance(failure, PathTraversal) and "product P00001" in str(failure) and "outside" in str(failure)
+    assert not list(tmp_path.glob("P0000*"))
+
+
+def test_process_missing_key_field_names_file_and_field(tmp_path):
+    site, report = new_day(tmp_path / "field", 3)
+    run_plan(site, only=("collect",))
+    spec = next(s for s in site.registry.business_types["trust"].plan(site, DATE) if s.name == "trust-partition")
+    from esomp_core.model import FileType
+
+    # A site re-declares a type with a key field its files do not have.
+    zqye = site.registry.file_types["zqye"]
+    site.registry.file_types["zqye"] = FileType(**{**{a: getattr(zqye, a) for a in
+                                                     ("name", "family", "patterns", "fields", "encoding", "format",
+                                                      "case_sensitive", "channel", "profile")},
+                                                  "key_fields": ("NOSUCH",)})
+    with pytest.raises(Exception, match=r"zqye0105\.dbf.*no field 'NOSUCH'"):
+        plugin.process(job=as_job(0, spec), site=site)
