@@ -71,7 +71,7 @@ class Endpoint:
             raw = unquote(parts.path) if parts.scheme == "file" else url
             path = Path(raw).expanduser()
             path = path if path.is_absolute() else base / path
-            return cls("file", str(path), shown=shown)
+            return cls("file", str(path), shown=str(path))
         if parts.scheme == "memory":
             return cls("memory", "/" + (parts.netloc + parts.path).strip("/"), shown=shown)
         root = unquote(parts.path) or "/"
