@@ -13,9 +13,10 @@ DATE = "20240105"
 CHANNELS = ("szse", "sse", "site")
 
 
-def site_tables(**trust: Any) -> dict[str, Any]:
+def site_tables(extra_channels: dict[str, Any] | None = None, **trust: Any) -> dict[str, Any]:
     channels = {c: {"kind": "fs", "url": f"exchange/{c}"} for c in CHANNELS}
     channels["out"] = {"kind": "fs", "url": "outbox", "retries": 0}
+    channels.update(extra_channels or {})
     return {"channels": channels,
             "business": {"trust": {"delivery_channel": "out", "products_per_job": 20, "jobs_per_batch": 2, **trust}}}
 
@@ -43,10 +44,11 @@ def digests(directory: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-def new_day(root: Path, products: int, **trust: Any):
+def new_day(root: Path, products: int, *, extra_channels: dict[str, Any] | None = None, **trust: Any):
+    """A site at ``root`` with fs channels szse, sse, site (inputs) and out (delivery), and a generated day."""
     from esomp_gen import generate_day
 
-    site = make_site(root, **site_tables(**trust))
+    site = make_site(root, **site_tables(extra_channels, **trust))
     report = generate_day(site, DATE, products, seed=7)
     return site, report
 

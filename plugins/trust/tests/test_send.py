@@ -1,0 +1,120 @@
+"""Sending: packages verify against their manifests, reruns are byte-identical without duplicate receipts,
+shared market data is compressed once, failed deliveries name the target, zip on request."""
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from sqlalchemy import func, select
+
+from esomp_core.repository.models import Institution, Package, Receipt
+from esomp_trust.package import MANIFEST, read_members, verify_package
+from esomp_trust.testing import DATE, digests, new_day, run_plan
+
+
+def counts(site):
+    with site.repository.session() as s:
+        return s.scalar(select(func.count(Package.id))), s.scalar(select(func.count(Receipt.id)))
+
+
+def test_send_every_package_verifies_against_its_manifest(day):
+    site, report, results = day
+    send_dir = Path(site.directory("trust_send_temp")) / DATE
+    packages = sorted(send_dir.glob("*.tar.zst"))
+    assert len(packages) == 50
+    for package in packages:
+        manifest = verify_package(package)
+        assert len(manifest["files"]) == 32 and manifest["product"] == package.name.split("_")[0]
+        members = list(read_members(package))
+        assert members[0] == MANIFEST and members[1:] == sorted(members[1:])
+        delivered = Path(site.root) / "outbox" / manifest["institution"] / DATE / package.name
+        assert delivered.read_bytes() == package.read_bytes()
+        assert (delivered.parent / f"{package.name}.manifest.json").is_file()
+    assert counts(site) == (50, 50)
+    assert sum(r.detail["delivered"] for n, r in results.items() if n.startswith("trust-send")) == 50
+
+
+def test_send_reuses_compressed_market_data(day):
+    site, _, results = day
+    frames = sorted((Path(site.directory("compressed_root")) / DATE / "trust").glob("*.zst"))
+    assert len(frames) == 3  # one per market-data file for the whole day
+    made = sum(r.detail["shared_frames"]["made"] for n, r in results.items() if n.startswith("trust-send"))
+    assert made == 3
+    for package in (Path(site.directory("trust_send_temp")) / DATE).glob("*.tar.zst"):
+        data = package.read_bytes()
+        assert all(frame.read_bytes() in data for frame in frames), package.name
+
+
+def test_send_rerun_gives_identical_packages_and_no_duplicate_receipt(day):
+    site, _, _ = day
+    send_dir = Path(site.directory("trust_send_temp")) / DATE
+    before = digests(send_dir)
+    results = run_plan(site, only=("process", "send"))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    assert digests(send_dir) == before
+    assert counts(site) == (50, 50)
+    assert sum(r.detail["already_delivered"] for n, r in results.items() if n.startswith("trust-send")) == 50
+
+
+def test_send_failed_delivery_names_target_and_reason(tmp_path):
+    site, _ = new_day(tmp_path / "fail", 4, products_per_job=2,
+                      extra_channels={"broken": {"kind": "fs", "url": "blocked/inbox", "retries": 0}})
+    blocker = Path(site.root) / "blocked"
+    blocker.write_text("a file where a directory should be")
+    with site.repository.session() as s:
+        s.get(Institution, "T001").channel = "broken"
+    results = run_plan(site)
+    failure = results["trust-send-b1-j1"]  # P00001 (institution T001) and P00002
+    assert isinstance(failure, Exception)
+    assert "P00001_20240105.tar.zst" in str(failure) and "blocked/inbox" in str(failure)
+    assert "P00002" not in str(failure)
+    assert not isinstance(results["trust-send-b1-j2"], Exception)
+    assert counts(site) == (4, 3)  # the package is recorded; only the delivered ones have receipts
+
+    blocker.unlink()  # the target is repaired; a rerun delivers the missing one and duplicates nothing
+    results = run_plan(site, only=("send",))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    assert counts(site) == (4, 4)
+
+
+def test_send_zip_by_institution(tmp_path):
+    site, _ = new_day(tmp_path / "zip", 12, package_by="institution", package_format="zip", products_per_job=5)
+    results = run_plan(site)
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    send_dir = Path(site.directory("trust_send_temp")) / DATE
+    packages = sorted(send_dir.glob("*.zip"))
+    with site.repository.session() as s:
+        institutions = {p.institution_code for p in s.scalars(select(Package))}
+    assert len(packages) == len(institutions) > 1
+    files = 0
+    for package in packages:
+        manifest = verify_package(package)
+        assert manifest["product"] is None
+        products = {f["name"].split("/")[0] for f in manifest["files"]}
+        assert len(manifest["files"]) == 32 * len(products)
+        files += len(manifest["files"])
+    assert files == 32 * 12
+    before = digests(send_dir)
+    run_plan(site, only=("send",))
+    assert digests(send_dir) == before
+
+
+def test_send_tampered_package_fails_verification(day, tmp_path):
+    site, _, _ = day
+    package = next((Path(site.directory("trust_send_temp")) / DATE).glob("*.tar.zst"))
+    members = read_members(package)
+    name = next(n for n in members if n != MANIFEST)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tf:
+        for member, data in members.items():
+            data = data[:-1] + b"\0" if member == name else data
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    bad = tmp_path / package.name
+    bad.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    with pytest.raises(ValueError, match=rf"{bad.name}: {name}: sha256 differs"):
+        verify_package(bad)
