@@ -4,6 +4,7 @@ from __future__ import annotations
 import ftplib
 import hashlib
 import os
+import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -21,27 +22,19 @@ CHUNK = 1 << 20
 T = TypeVar("T")
 
 
-def _ssh_exception() -> tuple[type[BaseException], ...]:
-    try:
-        import paramiko
-    except ImportError:  # paramiko is only needed for sftp://
-        return ()
-    return (paramiko.SSHException,)
-
-
 def is_transient(exc: BaseException) -> bool:
-    """A failure worth retrying: a dropped or refused connection, a timeout, a 4xx FTP reply."""
+    """A failure worth retrying: a dropped or refused connection, a timeout, a 4xx FTP reply, an SSH error."""
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return False
     if isinstance(exc, ftplib.error_perm) or getattr(exc, "permanent", False):
         return False
-    ssh = _ssh_exception()
-    if ssh:
-        import paramiko
-
+    paramiko = sys.modules.get("paramiko")  # not imported: the error cannot be one of its own
+    if paramiko is not None:
         if isinstance(exc, (paramiko.AuthenticationException, paramiko.BadHostKeyException)):
             return False
-    return isinstance(exc, (OSError, EOFError, ftplib.Error, *ssh))
+        if isinstance(exc, paramiko.SSHException):
+            return True
+    return isinstance(exc, (OSError, EOFError, ftplib.Error))
 
 
 @attrs.frozen
@@ -52,6 +45,7 @@ class Endpoint:
     root: str
     host: str | None = None
     port: int | None = None
+    user: str | None = None
     shown: str = ""
 
     def show(self, path: str) -> str:
@@ -75,7 +69,7 @@ class Endpoint:
         if parts.scheme == "memory":
             return cls("memory", "/" + (parts.netloc + parts.path).strip("/"), shown=shown)
         root = unquote(parts.path) or "/"
-        return cls(parts.scheme, root.rstrip("/") or "/", parts.hostname, parts.port, shown)
+        return cls(parts.scheme, root.rstrip("/") or "/", parts.hostname, parts.port, parts.username, shown)
 
 
 def known_hosts_policy(path: str) -> Any:
@@ -91,8 +85,7 @@ def known_hosts_policy(path: str) -> Any:
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
             known = keys.lookup(hostname) or {}
             if known.get(key.get_name()) != key:
-                raise HostKeyRefused(f"host key of {hostname} is not the one in known_hosts {path} "
-                                            f"(refused)")
+                raise HostKeyRefused(f"host key of {hostname} is not the one in known_hosts {path} (refused)")
 
     return KnownHostsOnly()
 
@@ -101,7 +94,7 @@ def connect(endpoint: Endpoint, options: FsOptions, *, key_path: str) -> Any:
     """A new fsspec filesystem for the endpoint (never a cached instance: each caller owns its connection)."""
     if endpoint.protocol in ("file", "memory"):
         return fsspec.filesystem(endpoint.protocol)
-    user = options.username or urlsplit_user(endpoint)
+    user = options.username or endpoint.user
     password = secret(options.password_env, path=f"{key_path}.password_env")
     if endpoint.protocol == "ftp":
         from fsspec.implementations.ftp import FTPFileSystem
@@ -118,21 +111,14 @@ def connect(endpoint: Endpoint, options: FsOptions, *, key_path: str) -> Any:
                           host_key_policy=policy, skip_instance_cache=True)
 
 
-def urlsplit_user(endpoint: Endpoint) -> str | None:
-    return urlsplit(endpoint.shown).username
-
-
 def close(fs: Any) -> None:
-    """Close a connection we opened (FTP control connection, SSH client); local filesystems have none."""
-    for attr in ("client", "ftp"):
-        conn = getattr(fs, attr, None)
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # closing a dead connection must not hide the error that killed it
-                pass
-            if attr == "client":
-                return
+    """Close a connection we opened (SSH client, FTP control connection); local filesystems have none."""
+    conn = getattr(fs, "client", None) or getattr(fs, "ftp", None)
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # closing a dead connection must not hide the error that killed it
+            pass
 
 
 @contextmanager
@@ -180,7 +166,7 @@ def list_files(fs: Any, path: str) -> dict[str, dict[str, Any]]:
 
 def mtime_of(info: dict[str, Any]) -> datetime | None:
     """Modification time from any fsspec info dict, as naive UTC; None where the protocol has none."""
-    value = info.get("mtime", info.get("modify", info.get("LastModified")))
+    value = info.get("mtime", info.get("modify"))
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -223,6 +209,8 @@ def remote_sha256(fs: Any, path: str) -> str:
         fs.ftp.retrbinary(f"RETR {path}", digest.update, blocksize=CHUNK)
     else:
         with fs.open(path, "rb") as f:
+            if _is(fs, "sftp"):
+                f.prefetch()  # paramiko: pipeline the reads instead of one round trip per block
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
