@@ -83,6 +83,42 @@ def _worker_site(site_root: str):
     return _SITES[site_root]
 
 
+class _Heartbeat:
+    """One thread per worker process keeps the heartbeat of every job it is running fresh."""
+
+    _instance: "_Heartbeat | None" = None
+
+    def __init__(self, repo, lease: float):
+        self.repo, self.interval = repo, max(lease / 4, 0.05)
+        self.jobs: set[int] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._run, name="esomp-heartbeat", daemon=True).start()
+
+    @classmethod
+    def of(cls, repo, lease: float) -> "_Heartbeat":
+        if cls._instance is None or cls._instance.repo is not repo or cls._instance.pid != os.getpid():
+            cls._instance = cls(repo, lease)
+            cls._instance.pid = os.getpid()
+        return cls._instance
+
+    def add(self, job_id: int) -> None:
+        with self.lock:
+            self.jobs.add(job_id)
+
+    def discard(self, job_id: int) -> None:
+        with self.lock:
+            self.jobs.discard(job_id)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self.lock:
+                jobs = list(self.jobs)
+            if jobs:
+                with self.repo.session() as s:
+                    s.execute(update(JobRow).where(JobRow.id.in_(jobs)).values(heartbeat_at=datetime.now()))
+
+
 def _adopt_site(site) -> None:
     """In a forked worker: use the parent's site, but never its database connections."""
     site.repository.engine.dispose(close=False)
@@ -102,15 +138,7 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
         job = to_job(row, date)
     site.pm.hook.job_started(job=job, site=site)
 
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(max(lease / 4, 0.05)):
-            with repo.session() as s:
-                s.execute(update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=datetime.now()))
-
-    beater = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    beater.start()
+    _Heartbeat.of(repo, lease).add(job_id)
     result: JobResult | None = None
     error = None
     try:
@@ -122,8 +150,7 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
         if not isinstance(exc, (NoOwner, ValueError, OSError)):
             error += "\n" + traceback.format_exc(limit=8)
     finally:
-        stop.set()
-        beater.join()
+        _Heartbeat.of(repo, lease).discard(job_id)
     state = "failed" if error else "succeeded"
     with repo.session() as s:
         row = s.get(JobRow, job_id)
@@ -199,6 +226,15 @@ class LocalExecutor:
 # --- the engine ------------------------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class _Row:
+    id: int
+    name: str
+    state: str
+    batch: int
+    depends_on: list[str]
+
+
 @attrs.define
 class RunSummary:
     date: str
@@ -268,14 +304,18 @@ class Engine:
         repo = self.site.repository
         self._recover(run_id, in_flight_ids=set())
         last_counts: dict[str, int] = {}
+        shape = None
         while True:
             with repo.session() as s:
                 run = s.get(Run, run_id)
                 run.lock_heartbeat = datetime.now()
                 cancelling = run.state == "cancelling"
                 paused = set(run.paused_batches or ())
-                rows = s.execute(select(JobRow.id, JobRow.name, JobRow.state, JobRow.batch, JobRow.depends_on)
-                                 .where(JobRow.run_id == run_id)).all()
+                if shape is None:  # names, batches and dependencies do not change during a run
+                    shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch,
+                                                                JobRow.depends_on).where(JobRow.run_id == run_id))}
+                rows = [_Row(shape[i].id, shape[i].name, state, shape[i].batch, shape[i].depends_on)
+                        for i, state in s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))]
                 state_of = {r.name: r.state for r in rows}
                 elapsed = time.monotonic() - started
                 free = executor.workers - len(in_flight)

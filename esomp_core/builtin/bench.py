@@ -1,0 +1,75 @@
+"""`esomp bench engine`: the engine's own cost per job, with no-op jobs through the real plan and repository."""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from esomp_core import hookimpl
+from esomp_core.cli import print_json, print_table
+from esomp_core.model import BusinessType, JobResult, JobSpec
+
+
+class NoopDay:
+    """A business type of ``jobs`` independent no-op processing jobs in batches of 50."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+
+    @hookimpl
+    def register_business_types(self, register):
+        register(BusinessType("noop", "no-op jobs", plan=self.plan))
+
+    def plan(self, site, date):
+        return [JobSpec(f"noop-{i:05d}", "process", "noop", batch=1 + i // 50) for i in range(self.jobs)]
+
+    @hookimpl
+    def process(self, job):
+        return JobResult() if job.business_type == "noop" else None
+
+
+def bench_engine(jobs: int, executor: str, workers: int | None, repeat: int) -> dict:
+    from esomp_core.engine import Engine
+    from esomp_core.plugins import make_plugin_manager
+    from esomp_core.site import create_site
+
+    seconds = []
+    for attempt in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="esomp-bench-engine-") as tmp:
+            pm = make_plugin_manager(entry_points=False)
+            pm.register(NoopDay(jobs))
+            site = create_site(Path(tmp) / "site", pm, engine={"poll": 0.05})
+            began = time.perf_counter()
+            summary = Engine(site, "20261120", executor=executor, workers=workers).run()
+            seconds.append(time.perf_counter() - began)
+            if summary.counts != {"succeeded": jobs}:
+                raise click.ClickException(f"bench run did not succeed: {summary.counts}")
+            site.repository.dispose()
+    median = statistics.median(seconds)
+    return {"jobs": jobs, "executor": executor, "workers": workers, "runs": seconds, "median_seconds": median,
+            "ms_per_job": 1000 * median / jobs}
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    bench = cli.commands["bench"]
+
+    @bench.command("engine")
+    @click.option("--jobs", default=1000, show_default=True)
+    @click.option("--executor", default="local", show_default=True)
+    @click.option("--workers", type=int)
+    @click.option("--repeat", default=3, show_default=True, help="Runs; the median is reported.")
+    @click.option("--json", "as_json", is_flag=True)
+    def engine(jobs: int, executor: str, workers: int | None, repeat: int, as_json: bool) -> None:
+        """No-op jobs through the real plan, engine and SQLite repository: overhead per job."""
+        results = [bench_engine(jobs, name, workers, repeat) for name in executor.split(",")]
+        if as_json:
+            print_json(results)
+            return
+        print_table(f"engine overhead, {jobs} no-op jobs, median of {repeat}",
+                    ["executor", "median s", "ms/job", "runs s"],
+                    [(r["executor"], f"{r['median_seconds']:.2f}", f"{r['ms_per_job']:.2f}",
+                      " ".join(f"{s:.2f}" for s in r["runs"])) for r in results])
