@@ -19,7 +19,6 @@ from esomp_fs import remote
 from esomp_fs.options import FsOptions
 from esomp_fs.unpack import UnpackError, archive_kind, unpack
 
-SAFE_SEGMENT = "institution, date and name end up in remote paths"
 
 
 class DeliveryError(RuntimeError):
@@ -211,7 +210,7 @@ def _same_second(a: datetime | None, b: datetime | None) -> bool:
 
 def _check_segment(what: str, value: str) -> None:
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
-        raise ValueError(f"{what} {value!r} cannot be used in a remote path (no '/', '\\' or '..'; {SAFE_SEGMENT})")
+        raise ValueError(f"{what} {value!r} cannot be used in a remote path (no '/', '\\' or '..')")
 
 
 class FsChannel:
@@ -252,8 +251,7 @@ class FsChannel:
     def check(self, date: str | None = None) -> list[dict[str, Any]]:
         """Connect and list the source directory: [{name, size, mtime}] (the date fills {date} in the URL)."""
         def listing(fs: Any) -> list[dict[str, Any]]:
-            files = remote.list_files(fs, expand_date_tokens(self.endpoint.root, date) if date else
-                                      self.endpoint.root)
+            files = remote.list_files(fs, self._source_dir(date) if date else self.endpoint.root)
             return [{"name": n, "size": int(i.get("size") or 0), "mtime": remote.mtime_of(i)}
                     for n, i in sorted(files.items())]
         try:
@@ -315,7 +313,7 @@ class FsChannel:
             if prev is not None and Path(prev.path).is_file() and prev.size == int(info["size"]) \
                     and _same_second(prev.mtime, remote.mtime_of(info)):
                 report.skipped.append(Skip(name, "already collected; source unchanged (same size and mtime)"))
-            elif opts.ready and not self._ready(name, listing, flags, date):
+            elif opts.ready and not self._ready(name, flags, date):
                 report.pending.append(Skip(name, f"waiting for its ready flag ({opts.ready})"))
             else:
                 candidates.append(name)
@@ -331,7 +329,7 @@ class FsChannel:
             candidates = [n for n in candidates if n not in growing]
         self._fetch(fs, source, candidates, listing, dest, ledger, report, date)
 
-    def _ready(self, name: str, listing: dict[str, Any], flags: set[str], date: str) -> bool:
+    def _ready(self, name: str, flags: set[str], date: str) -> bool:
         pattern = self.options.ready or ""
         if "*" not in pattern:
             return bool(flags)  # a named trigger file makes every file ready
