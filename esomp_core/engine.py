@@ -226,15 +226,6 @@ class LocalExecutor:
 # --- the engine ------------------------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Row:
-    id: int
-    name: str
-    state: str
-    batch: int
-    depends_on: list[str]
-
-
 @attrs.define
 class RunSummary:
     date: str
@@ -300,53 +291,71 @@ class Engine:
         return {state: states.count(state) for state in sorted(set(states))}
 
     def _loop(self, run_id: int, executor, started: float) -> str:
+        """Claim ready jobs, hand them to the executor, and learn outcomes from the workers' replies.
+
+        States live in memory between looks at the repository; every ``poll`` seconds the loop reads them back
+        so that pauses, resumes, cancels and reruns from other processes take effect.
+        """
         in_flight: dict[Future, int] = {}
         repo = self.site.repository
         self._recover(run_id, in_flight_ids=set())
+        with repo.session() as s:  # names, batches and dependencies do not change during a run
+            shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch, JobRow.depends_on)
+                                                  .where(JobRow.run_id == run_id))}
+        state_by_id: dict[int, str] = {}
+        paused: set[int] = set()
+        cancelling = False
+        last_look = -1e9
         last_counts: dict[str, int] = {}
-        shape = None
         while True:
-            with repo.session() as s:
-                run = s.get(Run, run_id)
-                run.lock_heartbeat = datetime.now()
-                cancelling = run.state == "cancelling"
-                paused = set(run.paused_batches or ())
-                if shape is None:  # names, batches and dependencies do not change during a run
-                    shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch,
-                                                                JobRow.depends_on).where(JobRow.run_id == run_id))}
-                rows = [_Row(shape[i].id, shape[i].name, state, shape[i].batch, shape[i].depends_on)
-                        for i, state in s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))]
-                state_of = {r.name: r.state for r in rows}
-                elapsed = time.monotonic() - started
-                free = executor.workers - len(in_flight)
-                claimed: list[int] = []
-                for r in rows:
-                    if r.state not in ("pending", "waiting", "paused"):
-                        continue
-                    new = self._next_state(r, state_of, paused, cancelling, elapsed)
-                    if new == "ready":
-                        if free <= 0:
-                            new = "pending" if r.state == "paused" else r.state
-                        else:
-                            free -= 1
-                            claimed.append(r.id)
-                            new = "running"
-                    if new != r.state:
+            if time.monotonic() - last_look >= self.poll:
+                with repo.session() as s:
+                    run = s.get(Run, run_id)
+                    run.lock_heartbeat = datetime.now()
+                    cancelling = run.state == "cancelling"
+                    paused = set(run.paused_batches or ())
+                    states = s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))
+                    state_by_id = {job_id: state for job_id, state in states}
+                last_look = time.monotonic()
+            state_of = {shape[i].name: st for i, st in state_by_id.items()}
+            elapsed = time.monotonic() - started
+            free = executor.workers - len(in_flight)
+            changes: dict[str, list[int]] = {}
+            for job_id, state in state_by_id.items():
+                if state not in ("pending", "waiting", "paused"):
+                    continue
+                row = shape[job_id]
+                new = self._next_state(row, state_of, paused, cancelling, elapsed)
+                if new == "ready":
+                    if free <= 0:
+                        new = "pending" if state == "paused" else state
+                    else:
+                        free -= 1
+                        new = "running"
+                if new != state:
+                    changes.setdefault(new, []).append(job_id)
+                    state_by_id[job_id] = state_of[row.name] = new
+            if changes:
+                with repo.session() as s:
+                    for new, ids in changes.items():
                         values = {"state": new}
                         if new == "running":
                             values.update(heartbeat_at=datetime.now(), attempts=JobRow.attempts + 1,
                                           started_at=None, finished_at=None, error=None)
-                        s.execute(update(JobRow).where(JobRow.id == r.id).values(**values))
+                        s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(**values))
                         if new != "running":
-                            record_event(s, r.id, new, "an upstream job did not succeed" if new == "skipped" else None)
-                        state_of[r.name] = new
-            for job_id in claimed:
+                            for job_id in ids:
+                                record_event(s, job_id, new,
+                                             "an upstream job did not succeed" if new == "skipped" else None)
+            for job_id in changes.get("running", ()):
                 in_flight[executor.submit(execute_job, str(self.site.root), job_id, self.date, self.lease)] = job_id
-            counts = {st: list(state_of.values()).count(st) for st in set(state_of.values())}
+            counts: dict[str, int] = {}
+            for state in state_by_id.values():
+                counts[state] = counts.get(state, 0) + 1
             if counts != last_counts and self.on_change:
                 self.on_change(counts)
             last_counts = counts
-            if not in_flight and not any(st in ("pending", "waiting", "paused", "running") for st in state_of.values()):
+            if not in_flight and not any(counts.get(st) for st in ("pending", "waiting", "paused", "running")):
                 return "cancelled" if cancelling else ("failed" if counts.get("failed") or counts.get("skipped")
                                                        else "succeeded")
             if in_flight:
@@ -355,9 +364,13 @@ class Engine:
                     job_id = in_flight.pop(future)
                     if future.exception() is not None:
                         self._worker_lost(job_id, future.exception(), executor)
+                        state_by_id[job_id] = "pending"
+                    else:
+                        state_by_id[job_id] = future.result()
             else:
                 time.sleep(self.poll)
                 self._recover(run_id, in_flight_ids=set(in_flight.values()))
+                last_look = -1e9
 
     def _next_state(self, r, state_of: dict[str, str], paused: set[int], cancelling: bool, elapsed: float) -> str:
         if cancelling:
