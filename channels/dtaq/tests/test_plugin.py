@@ -51,8 +51,9 @@ def test_register_commands_call_status_blacklist_cutoff(site, esomp_cli):
     plugins = [plugin, direct_plugin]
     channel = plugin.open_channel(site, load_options(site))
     supervisor = Supervisor(channel, [("YHT", "CTR", "01"), ("ECHO", "ECHO", "01")])
+    supervisor.start()  # fork the workers before other threads use SQLite (a fork copies their locks)
     stop = threading.Event()
-    thread = threading.Thread(target=supervisor.run, args=(stop,))
+    thread = threading.Thread(target=lambda: [supervisor.poll() for _ in iter(lambda: stop.wait(0.1), True)])
     thread.start()
     try:
         result = esomp_cli(["dtaq", "call", "YHT", "CTR", "01", "--data", "12345678|9.99", "--json"],

@@ -9,7 +9,7 @@ import pytest
 
 from esomp_core.model import Service
 from esomp_direct import messages as m
-from esomp_direct.messages import Request
+from esomp_direct.messages import Reply, Request
 from esomp_dtaq.backends import open_backend
 from esomp_dtaq.channel import CallTimeout, DtaqChannel
 from esomp_dtaq.config import DtaqOptions, ServicePolicy
@@ -186,18 +186,17 @@ def test_worker_killed_mid_request_is_replaced_and_the_request_answered_once(pro
     channel = make_channel(process_backend, {key: Service(*key, marked(tmp_path))},
                            **{"T.KILL.01": {"lease": 1.0, "handling": 3, "min_workers": 1, "max_workers": 2}})
     supervisor = pool(channel, [key])
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as executor:
-        future = executor.submit(channel.call, Request(*key, data=b"pay 1"), 30)
-        wait_until(lambda: (tmp_path / "calls").exists())
-        victim = supervisor.workers[key][0]
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.process.join(5)
-        supervisor.poll()  # sees the crash, handling 3: submits another worker
-        assert victim not in supervisor.workers[key] and len(supervisor.workers[key]) == 1
-        assert any("ended abnormally" in e.what for e in supervisor.events)
-        reply = future.result(30)
+    inq, outq = channel.queues(key)
+    # the client's two handshakes by hand, so no thread is busy in SQLite while the supervisor forks
+    inq.send(Request(*key, comid=77, data=b"pay 1").encode())
+    wait_until(lambda: (tmp_path / "calls").exists())
+    victim = supervisor.workers[key][0]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.process.join(5)
+    supervisor.poll()  # sees the crash, handling 3: submits another worker
+    assert victim not in supervisor.workers[key] and len(supervisor.workers[key]) == 1
+    assert any("ended abnormally" in e.what for e in supervisor.events)
+    reply = Reply.decode(outq.receive(30, m.comid_key(77)).data)
     assert reply.data == b"pay 1"
     pids = (tmp_path / "calls").read_text().split()
     assert len(pids) == 2 and pids[0] == str(victim.pid)  # delivered twice, answered once
