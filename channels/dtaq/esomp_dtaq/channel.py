@@ -133,7 +133,7 @@ class DtaqChannel:
         wait = policy.timeout if timeout is None else timeout
         entry = outq.receive(wait, m.comid_key(request.comid))
         if entry is None:
-            self.control.abandon(request.comid)
+            self.control.abandon(request.comid, code)
             # a reply that slipped in between the timeout and the mark is expired here, not left behind
             expired = outq.clear(m.comid_key(request.comid))
             for _ in range(expired):
@@ -183,9 +183,6 @@ class DtaqChannel:
             self.control.count("bad-requests")
             return
         reply = invoke(service, request, cutoff=self.control.cutoff())
-        if self.control.abandoned(request.comid):
-            self.control.count("expired")
-            return
         # with lease a redelivered request may be answered twice: the reply queue keeps only the first
         outq.send(reply.encode(), m.comid_key(request.comid), dedup=request.comid if policy.lease else None)
 
@@ -196,6 +193,20 @@ class DtaqChannel:
         for _ in range(workers):
             inq.send(END)
         return workers
+
+    def expire_late_replies(self, keep_seconds: float = 3600.0) -> int:
+        """Remove replies whose client gave up, counting each as expired; forget ids older than keep_seconds
+        (by then their worker has long answered or died). The supervisor calls this every poll."""
+        expired = 0
+        for comid, info in self.control.abandoned().items():
+            key = next((k for k in self.services if service_code(k) == info["service"]), None)
+            removed = self.queues(key)[1].clear(m.comid_key(comid)) if key else 0
+            for _ in range(removed):
+                self.control.count("expired")
+            expired += removed
+            if removed or time.time() - info["at"] > keep_seconds:
+                self.control.forget_abandoned(comid)
+        return expired
 
     def stop_one(self, key: tuple[str, str, str]) -> None:
         """Shrink the pool by one: the first worker to read the sentinel ends."""

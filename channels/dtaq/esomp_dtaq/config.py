@@ -52,6 +52,9 @@ class ServicePolicy:
             raise ValueError(f"min_workers {self.min_workers} is above max_workers {self.max_workers}")
 
 
+DEFAULT_POLICY = ServicePolicy()
+
+
 @attrs.frozen
 class DtaqOptions:
     backend: Literal["sqlite", "redis", "memory"] = "sqlite"
@@ -70,7 +73,7 @@ class DtaqOptions:
     """The services `esomp dtaq serve` runs (default: every registered service)."""
 
     def policy(self, key: tuple[str, str, str]) -> ServicePolicy:
-        return self.services.get(service_code(key)) or ServicePolicy()
+        return self.services.get(service_code(key)) or DEFAULT_POLICY
 
 
 def service_code(key: tuple[str, str, str]) -> str:

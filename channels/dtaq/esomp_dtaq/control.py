@@ -110,11 +110,14 @@ class Control:
             self.set_breaker(code, "open", f"{failures_in_a_row} calls timed out in a row")
 
     # --- late replies: a client that gave up marks its communication id ------------------------------------------
-    def abandon(self, comid: int) -> None:
-        self.backend.state_set("abandoned", str(comid), str(time.time()))
+    def abandon(self, comid: int, code: str) -> None:
+        self.backend.state_set("abandoned", str(comid), json.dumps({"service": code, "at": time.time()}))
 
-    def abandoned(self, comid: int) -> bool:
-        return self.backend.state_get("abandoned", str(comid)) is not None
+    def abandoned(self) -> dict[int, dict[str, Any]]:
+        return {int(k): json.loads(v) for k, v in self.backend.state_all("abandoned").items()}
+
+    def forget_abandoned(self, comid: int) -> None:
+        self.backend.state_delete("abandoned", str(comid))
 
     def count(self, name: str) -> int:
         return self.backend.next_id(f"count:{name}")

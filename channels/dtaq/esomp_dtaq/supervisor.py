@@ -118,6 +118,7 @@ class Supervisor:
     def poll(self) -> None:
         table = self.control.workers()
         now = time.time()
+        self.channel.expire_late_replies()
         for key in self.keys:
             self._poll_service(key, table, now)
 

@@ -70,12 +70,12 @@ def test_call_goes_through_the_queues_and_back(backend, pool):
 
 def test_late_reply_expires_and_is_never_handed_to_a_later_request(backend, pool):
     channel = make_channel(backend)
-    pool(channel, [SLOW])
+    supervisor = pool(channel, [SLOW])
     with pytest.raises(CallTimeout, match="no reply to comid"):
         channel.call(Request(*SLOW, data=b"0.5"), timeout=0.1)
     reply = channel.call(Request(*SLOW, data=b"0"), timeout=20)  # queued behind the slow one
     assert reply.data == b"slept"
-    wait_until(lambda: channel.control.counted("expired") == 1)
+    wait_until(lambda: (supervisor.poll(), channel.control.counted("expired"))[1] == 1)
     assert channel.queues(SLOW)[1].depth() == 0
 
 

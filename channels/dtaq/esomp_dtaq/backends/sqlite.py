@@ -41,15 +41,21 @@ class SqliteQueue(DataQueue):
     def __init__(self, backend: "SqliteBackend", name: str, attributes: QueueAttributes):
         super().__init__(backend, name, attributes)
         direction = "seq DESC" if attributes.sequence == "LIFO" else "key, seq"
-        self._select = {}
-        for order, condition in ORDER_SQL.items():
-            self._select[order] = (f"SELECT seq, key, data, sender, sent_at FROM dtaq_entries WHERE queue = ? "
-                                   f"AND {condition} AND visible_at <= ? ORDER BY {direction} LIMIT 1")
-        self._select[None] = (f"SELECT seq, key, data, sender, sent_at FROM dtaq_entries WHERE queue = ? "
-                              f"AND visible_at <= ? ORDER BY {direction} LIMIT 1")
+        self._select, self._delete = {}, {}
+        for order, condition in [*ORDER_SQL.items(), (None, "1")]:
+            where = (f"FROM dtaq_entries WHERE queue = ? AND {condition} AND visible_at <= ? "
+                     f"ORDER BY {direction} LIMIT 1")
+            self._select[order] = f"SELECT seq, key, data, sender, sent_at {where}"
+            self._delete[order] = (f"DELETE FROM dtaq_entries WHERE seq = (SELECT seq {where}) "
+                                   f"RETURNING seq, key, data, sender, sent_at")
 
     def _put(self, data: bytes, key: bytes, sender: str, dedup: str | None) -> bool:
         a = self.attributes
+        if dedup is None and not a.max_entries and not a.force:  # one statement: its own transaction
+            self.backend.connection().execute(
+                "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)",
+                (self.name, key, data, sender, time.time()))
+            return True
         with self.backend.transaction(force=a.force) as db:
             now = time.time()
             if dedup is not None:
@@ -71,15 +77,19 @@ class SqliteQueue(DataQueue):
         db = self.backend.connection()
         while True:
             now = time.time()
-            if key:
-                row = db.execute(self._select[order], (self.name, key, now)).fetchone()
-            else:
-                row = db.execute(self._select[None], (self.name, now)).fetchone()
+            order_key, args = (order, (self.name, key, now)) if key else (None, (self.name, now))
+            row = db.execute(self._select[order_key], args).fetchone()
             if row is None:
                 return None
             seq, entry_key, data, sender, sent_at = row
             if not remove:
                 return Entry(data, entry_key, sender, sent_at)
+            if not self.attributes.lease and not self.attributes.force:
+                # one statement, its own transaction; it re-selects, so a lost race just takes the next entry
+                row = db.execute(self._delete[order_key], args).fetchone()
+                if row is None:
+                    return None
+                return Entry(row[2], row[1], row[3], row[4])
             with self.backend.transaction(force=self.attributes.force) as db:
                 if self.attributes.lease:
                     visible_at = now + self.attributes.lease
