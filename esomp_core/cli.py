@@ -63,7 +63,10 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # files and pipes get a readable width, not 80 columns
+        console = Console(width=140)
+    console.print(table)
 
 
 def _pre_scan_site(argv: Sequence[str]) -> str | None:
