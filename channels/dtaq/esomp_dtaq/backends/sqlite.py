@@ -107,11 +107,12 @@ class SqliteQueue(DataQueue):
         db = self.backend.connection()
         (before,) = db.execute("PRAGMA data_version").fetchone()
         end = time.monotonic() + seconds
-        step = min(seconds, 0.0002)
-        while time.monotonic() < end:
-            time.sleep(step)
+        step = 0.0001
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(step, left))
             if db.execute("PRAGMA data_version").fetchone()[0] != before:
                 return
+            step = min(step * 2, 0.001)  # 12 waiting processes must not eat two cores polling
 
     def _ack(self, receipt: Any) -> None:
         seq, visible_at = receipt
