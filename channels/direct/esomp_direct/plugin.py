@@ -6,6 +6,7 @@ from typing import Any
 import attrs
 
 from esomp_core import hookimpl
+from esomp_core.config import ConfigError
 from esomp_core.model import ChannelKind
 
 from esomp_direct.direct import DirectChannel
@@ -22,6 +23,11 @@ def open_direct(name: str, options: DirectOptions, site: Any) -> DirectChannel:
     services = site.registry.services
     if options.services is not None:
         wanted = {tuple(code.split(".")) for code in options.services}
+        unknown = sorted(".".join(k) for k in wanted - set(services))
+        if unknown:
+            raise ConfigError(site.config.source, f"channels.{name}.services",
+                              f"not registered: {', '.join(unknown)} (registered: "
+                              f"{', '.join(sorted('.'.join(k) for k in services))})")
         services = {key: service for key, service in services.items() if key in wanted}
     return DirectChannel(services, name=name)
 

@@ -51,3 +51,6 @@ def test_register_channel_kinds_direct(esomp_site_factory, esomp_pm_factory):
     site = esomp_site_factory(pm, channels={"counter": {"kind": "direct", "services": ["T.UP.01"]}})
     channel = site.channel("counter")
     assert channel.call(Request("T", "UP", "01", data=b"x")).data == b"X"
+    site = esomp_site_factory(pm, channels={"bad": {"kind": "direct", "services": ["T.NO.01"]}})
+    with pytest.raises(ValueError, match=r"channels\.bad\.services: not registered: T\.NO\.01"):
+        site.channel("bad")

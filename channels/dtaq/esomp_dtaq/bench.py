@@ -17,8 +17,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-import attrs
-
 from esomp_direct.messages import REPLY_HEADER_LEN, REPLY_MAXLEN, REQUEST_HEADER_LEN, REQUEST_MAXLEN, Request
 from esomp_dtaq.backends import open_backend
 from esomp_dtaq.channel import END, DtaqChannel
@@ -41,7 +39,8 @@ def _client_loop(call: Callable[[], None], stop_at: float, out: Any) -> None:
 
 
 def _run(workers: list[Callable[[], None]], make_call: Callable[[], Callable[[], None]], clients: int,
-         seconds: float, threads: bool) -> dict[str, Any]:
+         seconds: float, threads: bool) -> tuple[dict[str, Any], list[Any]]:
+    """Start the workers, run the clients until ``seconds`` pass; the summary and the still-running workers."""
     ctx = multiprocessing.get_context("fork")
     out = queue_module.Queue() if threads else ctx.Queue()
     spawn = (lambda target, args=(): threading.Thread(target=target, args=args, daemon=True)) if threads else \
