@@ -99,9 +99,18 @@ def make_cli(pm: PluginManager) -> click.Group:
         """E-SOMP: collect, process, send, monitor and post a securities company's clearing day."""
         ctx.obj = Context(site_path, pm)
 
-    @cli.group()
-    def bench() -> None:
-        """Benchmarks: each prints medians and same-run ratios (see BENCHMARKS.md)."""
+    @cli.group(invoke_without_command=True)
+    @click.pass_context
+    def bench(ctx: click.Context) -> None:
+        """Benchmarks: each prints medians and same-run ratios (see BENCHMARKS.md).
+
+        Without a subcommand, runs ``bench day`` (the seed's day) if a plugin provides it.
+        """
+        if ctx.invoked_subcommand is None:
+            day = bench.commands.get("day")
+            if day is None:
+                raise click.UsageError("name a benchmark: " + ", ".join(sorted(bench.commands)))
+            ctx.invoke(day)
 
     for plugin, error in call_each(pm, "register_commands", cli=cli):
         click.echo(f"warning: plugin {plugin} failed to add its commands: {error}", err=True)
