@@ -7,6 +7,8 @@ to ``pending`` and run again; stage hooks write atomically, so a rerun gives the
 """
 from __future__ import annotations
 
+import collections
+import heapq
 import os
 import socket
 import threading
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import attrs
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from esomp_core.model import Job, JobResult
 from esomp_core.plan import build_plan, store_plan
@@ -25,6 +27,7 @@ from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
 
 DONE = ("succeeded", "failed", "cancelled", "skipped")
+WAITING = ("pending", "waiting", "paused")
 BLOCKING = ("failed", "cancelled", "skipped")
 
 
@@ -60,14 +63,18 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def to_job(row: JobRow, date: str) -> Job:
+JOB_COLUMNS = (JobRow.id, JobRow.name, JobRow.stage, JobRow.business_type, JobRow.batch, JobRow.category,
+               JobRow.channel, JobRow.products, JobRow.params, JobRow.state, JobRow.error, JobRow.attempts)
+
+
+def to_job(row, date: str) -> Job:
     return Job(id=row.id, date=date, name=row.name, stage=row.stage, business_type=row.business_type,
                batch=row.batch, category=row.category, channel=row.channel, products=tuple(row.products or ()),
                params=dict(row.params or {}), state=row.state, error=row.error)
 
 
 def record_event(session, job_id: int, state: str, message: str | None = None) -> None:
-    session.add(JobEvent(job_id=job_id, at=datetime.now(), state=state, message=message))
+    session.execute(insert(JobEvent).values(job_id=job_id, at=datetime.now(), state=state, message=message))
 
 
 # --- what a worker does with one job --------------------------------------------------------------------------
@@ -131,9 +138,11 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
     site = site or _worker_site(site_root)
     repo = site.repository
     worker = holder_name()
+    # Core statements, not the ORM's unit of work: this runs for every job of the day.
     with repo.session() as s:
-        row = s.get(JobRow, job_id)
-        row.worker, row.started_at, row.heartbeat_at = worker, datetime.now(), datetime.now()
+        now = datetime.now()
+        s.execute(update(JobRow).where(JobRow.id == job_id).values(worker=worker, started_at=now, heartbeat_at=now))
+        row = s.execute(select(*JOB_COLUMNS).where(JobRow.id == job_id)).one()
         record_event(s, job_id, "running", f"attempt {row.attempts} on {worker}")
         job = to_job(row, date)
     site.pm.hook.job_started(job=job, site=site)
@@ -152,11 +161,11 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
     finally:
         _Heartbeat.of(repo, lease).discard(job_id)
     state = "failed" if error else "succeeded"
+    values = {"state": state, "finished_at": datetime.now(), "error": error}
+    if result is not None:
+        values.update(files=result.files, records=result.records, bytes=result.bytes, detail=result.detail)
     with repo.session() as s:
-        row = s.get(JobRow, job_id)
-        row.state, row.finished_at, row.error = state, datetime.now(), error
-        if result is not None:
-            row.files, row.records, row.bytes, row.detail = result.files, result.records, result.bytes, result.detail
+        s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
         record_event(s, job_id, state, error.splitlines()[0] if error else None)
     job.state, job.error = state, error
     site.pm.hook.job_finished(job=job, result=result, site=site)
@@ -293,18 +302,41 @@ class Engine:
     def _loop(self, run_id: int, executor, started: float) -> str:
         """Claim ready jobs, hand them to the executor, and learn outcomes from the workers' replies.
 
-        States live in memory between looks at the repository; every ``poll`` seconds the loop reads them back
-        so that pauses, resumes, cancels and reruns from other processes take effect.
+        States live in memory between looks at the repository: a finished job re-evaluates only its dependents,
+        so the cost per job does not grow with the day. Every ``poll`` seconds the loop reads all states back, so
+        pauses, resumes, cancels and reruns from other processes take effect.
         """
-        in_flight: dict[Future, int] = {}
         repo = self.site.repository
         self._recover(run_id, in_flight_ids=set())
         with repo.session() as s:  # names, batches and dependencies do not change during a run
             shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch, JobRow.depends_on)
                                                   .where(JobRow.run_id == run_id))}
-        state_by_id: dict[int, str] = {}
+        id_of = {r.name: job_id for job_id, r in shape.items()}
+        deps = {job_id: [id_of[d] for d in r.depends_on or ()] for job_id, r in shape.items()}
+        dependents: dict[int, list[int]] = {}
+        for job_id, ups in deps.items():
+            for up in ups:
+                dependents.setdefault(up, []).append(job_id)
+
+        state: dict[int, str] = {}
         paused: set[int] = set()
         cancelling = False
+        ready: list[int] = []  # a heap of job ids: plan order
+        changes: dict[str, list[int]] = {}
+        in_flight: dict[Future, int] = {}
+
+        def evaluate(job_id: int) -> None:
+            if state[job_id] not in WAITING:
+                return
+            new = self._next_state(shape[job_id].batch, [state[d] for d in deps[job_id]], paused, cancelling,
+                                   time.monotonic() - started)
+            if new == "ready":
+                heapq.heappush(ready, job_id)
+                new = "pending"
+            if new != state[job_id]:
+                state[job_id] = new
+                changes.setdefault(new, []).append(job_id)
+
         last_look = -1e9
         last_counts: dict[str, int] = {}
         while True:
@@ -314,48 +346,37 @@ class Engine:
                     run.lock_heartbeat = datetime.now()
                     cancelling = run.state == "cancelling"
                     paused = set(run.paused_batches or ())
-                    states = s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))
-                    state_by_id = {job_id: state for job_id, state in states}
+                    rows = s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))
+                    state = {job_id: job_state for job_id, job_state in rows}
+                ready.clear()
+                for job_id in sorted(state):
+                    evaluate(job_id)
                 last_look = time.monotonic()
-            state_of = {shape[i].name: st for i, st in state_by_id.items()}
-            elapsed = time.monotonic() - started
-            free = executor.workers - len(in_flight)
-            changes: dict[str, list[int]] = {}
-            for job_id, state in state_by_id.items():
-                if state not in ("pending", "waiting", "paused"):
-                    continue
-                row = shape[job_id]
-                new = self._next_state(row, state_of, paused, cancelling, elapsed)
-                if new == "ready":
-                    if free <= 0:
-                        new = "pending" if state == "paused" else state
-                    else:
-                        free -= 1
-                        new = "running"
-                if new != state:
-                    changes.setdefault(new, []).append(job_id)
-                    state_by_id[job_id] = state_of[row.name] = new
-            if changes:
+            claimed = []
+            while ready and len(in_flight) + len(claimed) < executor.workers:
+                job_id = heapq.heappop(ready)
+                if state[job_id] == "pending" and job_id not in claimed:
+                    state[job_id] = "running"
+                    claimed.append(job_id)
+            if changes or claimed:
                 with repo.session() as s:
                     for new, ids in changes.items():
-                        values = {"state": new}
-                        if new == "running":
-                            values.update(heartbeat_at=datetime.now(), attempts=JobRow.attempts + 1,
-                                          started_at=None, finished_at=None, error=None)
-                        s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(**values))
-                        if new != "running":
-                            for job_id in ids:
-                                record_event(s, job_id, new,
-                                             "an upstream job did not succeed" if new == "skipped" else None)
-            for job_id in changes.get("running", ()):
+                        s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(state=new))
+                        for job_id in ids:
+                            record_event(s, job_id, new,
+                                         "an upstream job did not succeed" if new == "skipped" else None)
+                    if claimed:
+                        s.execute(update(JobRow).where(JobRow.id.in_(claimed)).values(
+                            state="running", heartbeat_at=datetime.now(), attempts=JobRow.attempts + 1,
+                            started_at=None, finished_at=None, error=None))
+                changes.clear()
+            for job_id in claimed:
                 in_flight[executor.submit(execute_job, str(self.site.root), job_id, self.date, self.lease)] = job_id
-            counts: dict[str, int] = {}
-            for state in state_by_id.values():
-                counts[state] = counts.get(state, 0) + 1
+            counts = dict(collections.Counter(state.values()))
             if counts != last_counts and self.on_change:
                 self.on_change(counts)
             last_counts = counts
-            if not in_flight and not any(counts.get(st) for st in ("pending", "waiting", "paused", "running")):
+            if not in_flight and not any(counts.get(st) for st in (*WAITING, "running")):
                 return "cancelled" if cancelling else ("failed" if counts.get("failed") or counts.get("skipped")
                                                        else "succeeded")
             if in_flight:
@@ -364,25 +385,28 @@ class Engine:
                     job_id = in_flight.pop(future)
                     if future.exception() is not None:
                         self._worker_lost(job_id, future.exception(), executor)
-                        state_by_id[job_id] = "pending"
+                        state[job_id] = "pending"
+                        heapq.heappush(ready, job_id)
                     else:
-                        state_by_id[job_id] = future.result()
+                        state[job_id] = future.result()
+                        for below in dependents.get(job_id, ()):
+                            evaluate(below)
             else:
                 time.sleep(self.poll)
-                self._recover(run_id, in_flight_ids=set(in_flight.values()))
+                self._recover(run_id, in_flight_ids=set())
                 last_look = -1e9
 
-    def _next_state(self, r, state_of: dict[str, str], paused: set[int], cancelling: bool, elapsed: float) -> str:
+    def _next_state(self, batch: int, dep_states: list[str], paused: set[int], cancelling: bool,
+                    elapsed: float) -> str:
         if cancelling:
             return "cancelled"
-        deps = [state_of.get(d) for d in r.depends_on or ()]
-        if any(d in BLOCKING for d in deps):
+        if any(d in BLOCKING for d in dep_states):
             return "skipped"
-        if r.batch in paused:
+        if batch in paused:
             return "paused"
-        if not all(d == "succeeded" for d in deps):
+        if not all(d == "succeeded" for d in dep_states):
             return "waiting"
-        if r.batch and len(self.batch_offsets) >= r.batch and elapsed < self.batch_offsets[r.batch - 1]:
+        if batch and len(self.batch_offsets) >= batch and elapsed < self.batch_offsets[batch - 1]:
             return "waiting"
         return "ready"
 
