@@ -191,3 +191,4 @@ class LedgerEntry(Base):
     reference: Mapped[str] = mapped_column(String(200))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
     posted_at: Mapped[datetime] = mapped_column(DateTime)
+from esomp_core.repository import monitoring_models  # noqa: E402,F401
