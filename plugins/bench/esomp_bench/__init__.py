@@ -1,0 +1,1 @@
+"""esomp bench day: the seed's clearing day, timed against the floor and the naive way."""

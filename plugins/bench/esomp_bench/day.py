@@ -1,0 +1,155 @@
+"""The seed's day measured: generate it, run the whole plan through the engine, then time the floor (the plainest
+tools doing the work no design can avoid) and the naive way on the very same generated day."""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from esomp_bench.measure import PeakMemory, Stopwatch, filesystem, shell, tree_size
+from esomp_core.site import Site
+
+DATE = "20261120"
+RAMDISK = Path("/dev/shm")
+
+
+class BenchError(RuntimeError):
+    """The day did not run through, or a storage cannot be used; the message says which and why."""
+
+
+def storage_root(storage: str, workdir: str | None) -> Path:
+    if storage == "ramdisk":
+        if not RAMDISK.is_dir():
+            raise BenchError(f"--storage ramdisk: {RAMDISK} does not exist on this machine")
+        return RAMDISK
+    return Path(workdir or tempfile.gettempdir())
+
+
+def run_day(site: Site, products: int, profile: str, workers: int | None) -> dict[str, Any]:
+    """Generate the day into ``site`` and run its whole plan; the run's figures and the seed's table lines."""
+    from esomp_core.engine import Engine
+    from esomp_core.status import run_status
+    from esomp_gen import generate_day
+
+    with Stopwatch() as generating:
+        report = generate_day(site, DATE, products, profile=profile)
+    with PeakMemory() as memory, Stopwatch() as running:
+        summary = Engine(site, DATE, executor="local", workers=workers).run()
+    status = run_status(site, DATE)
+    if summary.state != "succeeded":
+        failed = "; ".join(f"{f['name']}: {f['error']}" for f in status["failed"]) or str(summary.counts)
+        raise BenchError(f"the {products}-product day at {site.root} did not succeed: {failed}")
+    output = Path(site.directory("clearing_root")) / DATE
+    output_files, output_bytes = tree_size(output)
+    send_total = next(line for line in status["lines"] if line["stage"] == "send" and line["group"] == "total")
+    return {
+        "generate_seconds": generating.wall, "input_bytes": report.bytes, "input_files": len(report.files),
+        "lines": [{k: v for k, v in line.items() if k not in ("start", "end")} for line in status["lines"]],
+        "wall_seconds": running.wall, "cpu_seconds": running.cpu, "peak_rss_bytes": memory.peak,
+        "rss_samples": memory.samples, "output_files": output_files, "output_bytes": output_bytes,
+        "package_bytes": send_total["bytes"], "packages": send_total["files"],
+        "files_per_second": output_files / running.wall, "input_mb_per_second": report.bytes / 1e6 / running.wall,
+    }
+
+
+def run_floor(site: Site, scratch: Path) -> dict[str, Any]:
+    """cat every collected input; cp -a the output tree (links stay links); tar | zstd -3 -T0 of that tree."""
+    inputs = Path(site.directory("collection_root"))
+    output = Path(site.directory("clearing_root")) / DATE
+    copy = scratch / "floor-copy"
+    floor = {
+        "read": shell(f"find '{inputs}' -type f -print0 | xargs -0 cat > /dev/null"),
+        "write": shell(["cp", "-a", str(output), str(copy)]),
+        "compress": shell(f"tar -cf - -C '{output.parent}' '{output.name}' | zstd -3 -T0 -q > /dev/null"),
+    }
+    shutil.rmtree(copy, ignore_errors=True)
+    floor["seconds"] = sum(step["seconds"] for step in floor.values())
+    return floor
+
+
+def products_of(site: Site) -> list[str]:
+    from sqlalchemy import select
+
+    from esomp_core.repository.models import Product
+
+    with site.repository.session() as s:
+        return list(s.scalars(select(Product.code).order_by(Product.code)))
+
+
+def bench_storage(storage: str, products: int, profile: str, workers: int | None, naive_products: int,
+                  workdir: str | None) -> dict[str, Any]:
+    """One measurement of one storage: a fresh site, the day, the floor and (if asked) the naive way."""
+    from esomp_demo.plugin import create_demo_site
+
+    root = Path(tempfile.mkdtemp(prefix="esomp-bench-", dir=storage_root(storage, workdir)))
+    try:
+        site = create_demo_site(root / "site", products)
+        result = {"storage": storage, "directory": str(root), "filesystem": filesystem(root),
+                  "products": products, **run_day(site, products, profile, workers)}
+        result["floor"] = run_floor(site, root)
+        if naive_products:
+            from esomp_bench.naive import run_naive
+
+            result["naive"] = run_naive(site, DATE, products_of(site), naive_products, root / "naive")
+        site.repository.dispose()
+        return result
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' medians, key by key (nested dicts and table lines too); strings come from the first run."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {key: median_of([run[key] for run in runs]) for key in first}
+    if isinstance(first, list):
+        return [median_of([run[i] for run in runs]) for i in range(len(first))]
+    if isinstance(first, (int, float)) and not isinstance(first, bool) and all(r is not None for r in runs):
+        return statistics.median(runs)
+    return first
+
+
+def add_ratios(result: dict[str, Any]) -> None:
+    result["ratios"] = {"total_over_floor": result["wall_seconds"] / result["floor"]["seconds"]}
+    if "naive" in result:
+        result["ratios"]["naive_over_total"] = result["naive"]["total_seconds"] / result["wall_seconds"]
+
+
+def bench_day(*, products: int = 4000, profile: str = "seed-day", storages: tuple[str, ...] = ("disk",),
+              workers: int | None = None, naive_products: int = 40, scaling: tuple[int, ...] = (),
+              repeat: int = 1, workdir: str | None = None, progress=lambda text: None) -> dict[str, Any]:
+    """Everything ``esomp bench day`` prints, as one dict (the --json document)."""
+    from esomp_bench.measure import machine
+
+    if products < 20:
+        raise BenchError(f"--products {products}: at least 20 (4 batches x 5 jobs of at least one product)")
+    began = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results: dict[str, Any] = {}
+    for storage in storages:
+        runs = []
+        for attempt in range(repeat):
+            progress(f"{storage}: run {attempt + 1} of {repeat}, {products} products")
+            runs.append(bench_storage(storage, products, profile, workers, naive_products, workdir))
+        result = median_of(runs)
+        result["runs"] = [{"wall_seconds": r["wall_seconds"], "floor_seconds": r["floor"]["seconds"],
+                           "peak_rss_bytes": r["peak_rss_bytes"]} for r in runs]
+        add_ratios(result)
+        results[storage] = result
+    series = []
+    for count in scaling:
+        storage = storages[0]
+        if count == products:
+            measured = results[storage]
+        else:
+            progress(f"scaling: {count} products on {storage}")
+            measured = bench_storage(storage, count, profile, workers, 0, workdir)
+        series.append({"products": count, "storage": storage, "wall_seconds": measured["wall_seconds"],
+                       "cpu_seconds": measured["cpu_seconds"], "peak_rss_bytes": measured["peak_rss_bytes"],
+                       "seconds_per_1000_products": 1000 * measured["wall_seconds"] / count})
+    return {"date": began, "business_date": DATE, "products": products, "profile": profile, "workers": workers,
+            "cores": os.cpu_count(), "repeat": repeat, "naive_products": naive_products, "machine": machine(),
+            "storages": results, "scaling": series}

@@ -1,0 +1,79 @@
+"""`esomp bench day` on a tiny day: the run completes, every table line is printed, the JSON has every key."""
+import json
+
+import pytest
+
+from esomp_bench.day import median_of
+from esomp_bench.measure import PeakMemory, filesystem, tree_rss
+
+RUN_KEYS = {"storage", "directory", "filesystem", "products", "generate_seconds", "input_bytes", "input_files",
+            "lines", "wall_seconds", "cpu_seconds", "peak_rss_bytes", "rss_samples", "output_files",
+            "output_bytes", "package_bytes", "packages", "files_per_second", "input_mb_per_second", "floor",
+            "naive", "runs", "ratios"}
+LABELS = ["total wall time s", "CPU time s (process tree)", "peak memory MB (tree RSS)", "input MB", "output files",
+          "packages / package MB", "files/s", "input MB/s", "floor: cat inputs s", "floor: cp -a output tree s",
+          "floor: tar | zstd -3 -T0 s", "floor: total s", "ours / floor", "naive: dbfread every input s",
+          "naive: total s", "naive / ours", "extrapolated linearly"]
+
+
+def test_register_commands_bench_day_prints_every_line_and_writes_every_key(tmp_path, esomp_cli):
+    report = tmp_path / "bench.json"
+    result = esomp_cli(["bench", "day", "--products", 50, "--storage", "both", "--naive-products", 2,
+                        "--scaling", "20", "--workdir", tmp_path, "--json", report])
+    assert result.exit_code == 0, result.output
+    for storage in ("disk", "ramdisk"):
+        assert f"{storage}: 50 products" in result.output
+    for group in ("site", "sse", "szse", "prepare", "batch 1", "batch 2", "batch 3", "batch 4", "total"):
+        assert f"│ {group} " in result.output, group
+    for label in LABELS:
+        assert label in result.output, label
+    assert "/dev/shm/esomp-bench-" in result.output and "scaling (disk)" in result.output
+
+    data = json.loads(report.read_text())
+    assert set(data) == {"date", "business_date", "products", "profile", "workers", "cores", "repeat",
+                         "naive_products", "machine", "storages", "scaling"}
+    assert set(data["storages"]) == {"disk", "ramdisk"}
+    for storage, run in data["storages"].items():
+        assert set(run) == RUN_KEYS, storage
+        assert run["filesystem"]["type"] == ("tmpfs" if storage == "ramdisk" else filesystem(tmp_path)["type"])
+        assert set(run["floor"]) == {"read", "write", "compress", "seconds"}
+        assert set(run["naive"]) == {"products_measured", "products", "read_seconds", "per_product_seconds",
+                                     "write_and_package_seconds", "total_seconds", "extrapolated"}
+        assert run["naive"]["products_measured"] == 2 and run["naive"]["extrapolated"] is True
+        assert set(run["ratios"]) == {"total_over_floor", "naive_over_total"}
+        assert run["packages"] == 50 and run["output_files"] == 50 * 32
+        stages = [(line["stage"], line["group"]) for line in run["lines"]]
+        assert stages.count(("send", "batch 4")) == 1 and ("collect", "szse") in stages
+        assert run["peak_rss_bytes"] > 0 and run["cpu_seconds"] > 0
+    assert [s["products"] for s in data["scaling"]] == [20]
+    assert not list(tmp_path.glob("esomp-bench-*")), "the disk run's site is removed afterwards"
+
+
+def test_bench_day_refuses_bad_options(esomp_cli):
+    result = esomp_cli(["bench", "day", "--products", 5])
+    assert result.exit_code == 1 and "--products 5" in result.output
+    result = esomp_cli(["bench", "day", "--scaling", "1000,lots"])
+    assert result.exit_code == 2 and "--scaling" in result.output
+    result = esomp_cli(["bench", "day", "--repeat", 0])
+    assert result.exit_code == 2 and "--repeat" in result.output
+
+
+def test_peak_memory_sees_a_child_process():
+    import subprocess
+    import sys
+    import time
+
+    with PeakMemory(interval=0.02) as memory:
+        child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(200 << 20); time.sleep(1)"])
+        time.sleep(0.8)
+        with_child = tree_rss(__import__("os").getpid())
+        child.wait()
+    assert with_child > 200 << 20
+    assert memory.peak >= with_child and memory.samples > 1
+
+
+def test_median_of_runs_takes_medians_key_by_key():
+    runs = [{"s": 3.0, "name": "disk", "lines": [{"seconds": 1.0}], "floor": {"seconds": 9}},
+            {"s": 1.0, "name": "disk", "lines": [{"seconds": 5.0}], "floor": {"seconds": 7}},
+            {"s": 2.0, "name": "disk", "lines": [{"seconds": None}], "floor": {"seconds": 8}}]
+    assert median_of(runs) == {"s": 2.0, "name": "disk", "lines": [{"seconds": 1.0}], "floor": {"seconds": 8}}
