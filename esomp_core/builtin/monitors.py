@@ -7,6 +7,7 @@ store turns repeats into counts and vanished conditions into resolutions.
 from __future__ import annotations
 
 import fnmatch
+import re
 import shutil
 import statistics
 from datetime import date as Date
@@ -30,7 +31,8 @@ SEVERITY = attrs.validators.in_(("info", "warning", "error", "critical"))
 
 def _hhmm_values(instance, attribute, value):
     for key, text in value.items():
-        _hhmm(instance, attrs.evolve(attribute, name=f"{attribute.name}.{key}"), text)
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+            raise ValueError(f"{attribute.name}.{key}: expected a time HH:MM, got {text!r}")
 
 
 def _hhmm_or_none(instance, attribute, value):
@@ -216,8 +218,8 @@ def check_files_missing(site, now: datetime) -> list[Finding]:
         with site.repository.session() as s:
             names = [n.lower() for n in s.scalars(select(File.name).where(File.date == date,
                                                                          File.channel == channel))]
-        missing = [p for p in patterns
-                   if not any(fnmatch.fnmatchcase(n, expand_date_tokens(p, date).lower()) for n in names)]
+        wanted = [expand_date_tokens(p, date) for p in patterns]
+        missing = [p for p in wanted if not any(fnmatch.fnmatchcase(n, p.lower()) for n in names)]
         if missing:
             found.append(Finding("files.missing", f"{date}/{channel}", options.severity,
                                  f"channel {channel}: {len(missing)} expected file(s) not collected by {deadline}: "
