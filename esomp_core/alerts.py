@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 from sqlalchemy import select
@@ -285,8 +285,10 @@ def _group_key(row: AlertRow, labels: list[str]) -> str:
     return ",".join(f"{label}={getattr(row, label)}" for label in labels) or "all"
 
 
-def due_notifications(site, now: datetime, policy: AlertPolicy | None = None) -> list[Notification]:
-    """The notifications due at ``now``, recorded as sent: call it from one place (the delivery worker)."""
+def due_notifications(site, now: datetime, policy: AlertPolicy | None = None,
+                      record: Callable[[Any, list[Notification]], None] | None = None) -> list[Notification]:
+    """The notifications due at ``now``, marked as sent. ``record(session, notifications)`` runs in the same
+    transaction, so a delivery plugin's outbox rows and the groups' "sent" marks commit together or not at all."""
     policy = policy or alert_policy(site)
     due: list[Notification] = []
     with site.repository.session() as s:
@@ -316,4 +318,6 @@ def due_notifications(site, now: datetime, policy: AlertPolicy | None = None) ->
             if reason:
                 state.last_sent_at, state.alert_ids = now, ids
                 due.append(Notification(key, reason, [as_dict(r) for r in rows]))
+        if record is not None and due:
+            record(s, due)
     return due
