@@ -36,6 +36,14 @@
     return h ? `${h}:${two(m)}:${two(r)}` : `${m}:${two(r)}`;
   }
 
+  function size(bytes) {
+    if (!bytes) return "0";
+    const units = ["B", "KB", "MB", "GB"];
+    let value = bytes, unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
+  }
+
   // --- live updates: one EventSource; pages say what to do on "change" ---------------------------------------
   function live(onChange) {
     const holder = document.querySelector("[data-live]");
@@ -117,7 +125,7 @@
           if (!jobs.length) continue;
           const bKey = `b:${bt.name}:${batch.batch}`, bOpen = !collapsed.has(bKey);
           batchRows.push(el("tr", {class: "level-2 batch-row" + (batch.paused ? " is-paused" : ""), "data-batch": batch.batch},
-            el("td", {}, toggle(bKey, bOpen), ` 批次 batch ${batch.batch}`),
+            el("td", {}, toggle(bKey, bOpen), batch.batch ? ` 批次 batch ${batch.batch}` : " 无批次 no batch"),
             el("td", {}, stateBadge(batch.paused && batch.state !== "running" ? "paused" : batch.state)),
             el("td", {colspan: 7, class: "muted", text: counts(batch.states)})));
           if (!bOpen) continue;
@@ -130,7 +138,7 @@
               el("td", {}, job.products.length ? toggle(jKey, jOpen) : el("span", {class: "toggle-space"}), " ", link),
               el("td", {}, stateBadge(job.state)), el("td", {text: job.category}),
               el("td", {text: (job.started_at || "").slice(11, 19)}), el("td", {text: duration(job.seconds)}),
-              el("td", {text: job.files}), el("td", {text: job.records}), el("td", {text: job.bytes}),
+              el("td", {text: job.files}), el("td", {text: job.records}), el("td", {text: size(job.bytes)}),
               el("td", {class: job.error ? "error" : "", text: job.error || (job.attempts > 1 ? `attempt ${job.attempts}` : "")})));
             if (!jOpen) continue;
             for (const product of job.products) {
@@ -243,6 +251,7 @@
       else if (kind === "category") { categorySelect.value = value; }
       search.value = value;
       list.hidden = true;
+      search.blur(); // "/" searches again
       render();
       const first = tbody.querySelector("tr.job-row");
       if (first) first.scrollIntoView({block: "center"});
