@@ -95,6 +95,10 @@ def test_rerun_starts_an_engine_unless_one_holds_the_day(client_for, day_site, l
     assert len(launches) == 1  # the running engine picks the reset jobs up itself
     with day_site.repository.session() as s:
         assert s.get(JobRow, job_id).state == "pending"
+        s.execute(update(JobRow).where(JobRow.id == job_id).values(state="running"))
+    busy = olga.post(f"/api/jobs/{job_id}/rerun")
+    assert busy.status_code == 409 and "trust-process-b2-1 is running" in busy.json()["error"]
+    assert olga.post("/api/jobs/999999/rerun").status_code == 404
 
 
 def test_suggest_offers_jobs_categories_and_products(client_for):
