@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 import attrs
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from esomp_core.model import Alert, Finding
 from esomp_core.repository.models import Alert as AlertRow
@@ -96,18 +97,22 @@ class SyncResult:
 
 
 def sync(site, source: str, findings: Iterable[Finding], now: datetime) -> SyncResult:
-    """Store what monitor ``source`` sees at ``now``; close its alerts whose condition no longer holds."""
+    """Store what monitor ``source`` sees at ``now``; close the alerts it reported before and sees no more."""
     findings = list({(f.rule, f.subject): f for f in findings}.values())  # one per condition
     for finding in findings:
         _check_finding(finding, source)
     result = SyncResult()
     with site.repository.session() as s:
-        run = s.get(MonitorRun, source) or MonitorRun(name=source, findings=0, rules=[])
+        run = s.get(MonitorRun, source) or MonitorRun(name=source, findings=0, conditions=[])
         s.add(run)
-        rules = sorted({*(run.rules or ()), *(f.rule for f in findings)})
-        run.rules, run.last_run_at, run.findings, run.error = rules, now, len(findings), None
+        before = {tuple(c) for c in run.conditions or ()}
+        now_seen = {(f.rule, f.subject) for f in findings}
+        run.last_run_at, run.findings, run.error = now, len(findings), None
+        run.conditions = sorted([list(c) for c in now_seen])
+        rules = sorted({rule for rule, _ in before | now_seen})
         active = {(r.rule, r.subject): r for r in s.scalars(
-            select(AlertRow).where(AlertRow.rule.in_(rules), AlertRow.state.in_(ACTIVE)))}
+            select(AlertRow).where(AlertRow.rule.in_(rules), AlertRow.state.in_(ACTIVE)))
+            if (r.rule, r.subject) in before | now_seen}
         for finding in findings:
             row = active.pop((finding.rule, finding.subject), None)
             if row is None:
@@ -121,7 +126,7 @@ def sync(site, source: str, findings: Iterable[Finding], now: datetime) -> SyncR
                 row.count += 1
                 row.last_seen, row.message, row.severity = now, finding.message, finding.severity
                 result.updated.append(to_alert(row))
-        for row in active.values():  # reported before, not now: the condition is over
+        for row in active.values():  # this monitor reported it before, not now: the condition is over
             row.state, row.resolved_at = "resolved", now
             result.resolved.append(to_alert(row))
     for alert in result.raised:
@@ -132,7 +137,7 @@ def sync(site, source: str, findings: Iterable[Finding], now: datetime) -> SyncR
 def record_failure(site, source: str, error: str, now: datetime) -> None:
     """A monitor's check raised: remember the error; its alerts stay as they are (we know nothing new)."""
     with site.repository.session() as s:
-        run = s.get(MonitorRun, source) or MonitorRun(name=source, findings=0, rules=[])
+        run = s.get(MonitorRun, source) or MonitorRun(name=source, findings=0, conditions=[])
         s.add(run)
         run.last_run_at, run.error = now, error
 
@@ -285,12 +290,35 @@ def _group_key(row: AlertRow, labels: list[str]) -> str:
     return ",".join(f"{label}={getattr(row, label)}" for label in labels) or "all"
 
 
+def _claim(session, key: str, last: datetime | None, now: datetime, ids: list[int]) -> bool:
+    """Mark a group sent, unless another worker did so since we looked (then it is theirs to send)."""
+    return session.execute(update(NotificationGroup).where(NotificationGroup.key == key,
+                                                           NotificationGroup.last_sent_at.is_(None) if last is None
+                                                           else NotificationGroup.last_sent_at == last)
+                           .values(last_sent_at=now, alert_ids=ids)).rowcount == 1
+
+
+def _ensure_groups(site, keys: set[str]) -> None:
+    """Create the state rows of groups never seen, each in its own transaction (a concurrent creator wins)."""
+    with site.repository.session() as s:
+        keys = keys - set(s.scalars(select(NotificationGroup.key).where(NotificationGroup.key.in_(keys))))
+    for key in sorted(keys):
+        try:
+            with site.repository.session() as s:
+                s.add(NotificationGroup(key=key, last_sent_at=None, alert_ids=[]))
+        except IntegrityError:
+            pass
+
+
 def due_notifications(site, now: datetime, policy: AlertPolicy | None = None,
                       record: Callable[[Any, list[Notification]], None] | None = None) -> list[Notification]:
     """The notifications due at ``now``, marked as sent. ``record(session, notifications)`` runs in the same
     transaction, so a delivery plugin's outbox rows and the groups' "sent" marks commit together or not at all."""
     policy = policy or alert_policy(site)
     due: list[Notification] = []
+    with site.repository.session() as s:
+        keys = {_group_key(r, policy.group_by) for r in s.scalars(select(AlertRow).where(AlertRow.state == "open"))}
+    _ensure_groups(site, keys)
     with site.repository.session() as s:
         active = list(s.scalars(select(AlertRow).where(AlertRow.state.in_(ACTIVE)).order_by(AlertRow.id)))
         silences = _active_silences(s, now)
@@ -301,11 +329,13 @@ def due_notifications(site, now: datetime, policy: AlertPolicy | None = None,
             if row.id not in blocked:
                 groups.setdefault(_group_key(row, policy.group_by), []).append(row)
         for key, rows in sorted(groups.items()):
-            state = s.get(NotificationGroup, key) or NotificationGroup(key=key, last_sent_at=None, alert_ids=[])
-            s.add(state)
+            state = s.get(NotificationGroup, key)
             ids = [r.id for r in rows]
-            fresh = set(ids) - set(state.alert_ids or ())
-            since = (now - state.last_sent_at).total_seconds() if state.last_sent_at else None
+            last = state.last_sent_at if state else None
+            fresh = set(ids) - set(state.alert_ids or ()) if state else set(ids)
+            if state is None:  # an alert opened since we created the groups: next pass
+                continue
+            since = (now - last).total_seconds() if last else None
             if since is None:
                 reason = "new" if now >= min(r.first_seen for r in rows) + timedelta(seconds=policy.group_wait) \
                     else None
@@ -315,8 +345,7 @@ def due_notifications(site, now: datetime, policy: AlertPolicy | None = None,
                 reason = "repeat"
             else:
                 reason = None
-            if reason:
-                state.last_sent_at, state.alert_ids = now, ids
+            if reason and _claim(s, key, last, now, ids):
                 due.append(Notification(key, reason, [as_dict(r) for r in rows]))
         if record is not None and due:
             record(s, due)

@@ -186,7 +186,7 @@ class Daemon:
                 removed["deliveries"] = s.execute(delete(Delivery).where(
                     Delivery.state.in_(("delivered", "failed")),
                     Delivery.created_at < now - timedelta(days=opts.deliveries_days))).rowcount
-            row = s.get(MonitorRun, CLEANUP_NAME) or MonitorRun(name=CLEANUP_NAME, findings=0, rules=[])
+            row = s.get(MonitorRun, CLEANUP_NAME) or MonitorRun(name=CLEANUP_NAME, findings=0, conditions=[])
             s.add(row)
             row.last_run_at = now
         log.info("cleanup at %s: %s", now, removed)

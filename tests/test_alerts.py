@@ -179,3 +179,11 @@ def test_alerts_cli_list_ack_silence(site, esomp_cli):
     assert result.exit_code == 2 and "expected a duration" in result.output
     assert esomp_cli(["alerts", "unsilence", "1"], site=site, plugins=[]).exit_code == 0
     assert json.loads(esomp_cli(["alerts", "silences", "--json"], site=site, plugins=[]).output) == []
+
+
+def test_two_monitors_reporting_one_rule_resolve_only_their_own(site):
+    alerts.sync(site, "late-a", [late("20261120/batch 1")], T0)
+    alerts.sync(site, "late-b", [late("20261120/batch 2")], T0)
+    alerts.sync(site, "late-b", [], T0 + timedelta(minutes=1))
+    assert [(a["subject"], a["state"]) for a in alerts.list_alerts(site)] == [("20261120/batch 2", "resolved"),
+                                                                              ("20261120/batch 1", "open")]

@@ -31,8 +31,8 @@ class MonitorRun(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
     findings: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    rules: Mapped[list[str]] = mapped_column(JSON, default=list)
-    """Every rule this monitor has reported: its open alerts of these rules close when it no longer sees them."""
+    conditions: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    """The [rule, subject] pairs the monitor reported last time: those it no longer reports are resolved."""
 
 
 class NotificationGroup(Base):

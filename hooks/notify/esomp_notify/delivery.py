@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from esomp_core import alerts
 from esomp_core.config import secret
@@ -156,8 +156,15 @@ def attempt_due(site, options: NotifyOptions, now: datetime, clock=datetime.now)
         with site.repository.session() as s:
             row = s.get(Delivery, delivery_id)
             target_name, payload, attempts = row.target, row.payload, row.attempts + 1
-            row.attempts = attempts  # counted before sending: a crash mid-send still counts the try
-        target = options.targets.get(target_name)
+            target = options.targets.get(target_name)
+            # Claim the try (another worker may be at it too) and count it before sending: a crash mid-send
+            # still counts, and the delivery comes due again after the timeout plus the backoff.
+            hold = now + timedelta(seconds=(target.timeout + retry_delay(target, attempts)) if target else 0)
+            claimed = s.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.state == "pending",
+                                                       Delivery.attempts == row.attempts)
+                                .values(attempts=attempts, next_attempt_at=hold)).rowcount
+        if not claimed:
+            continue
         error = None
         if target is None:
             error = f"target {target_name!r} is no longer configured in [notify.targets]"

@@ -31,8 +31,9 @@ def alert_acknowledged(alert, site) -> None:
     try:
         options = notify_options(site)
         if options.acknowledgements:
-            enqueue_acknowledgement(site, alert, options, datetime.now())  # one row; sending is the worker's
-            notifier_for(site).wake()
+            notifier = notifier_for(site)
+            enqueue_acknowledgement(site, alert, options, notifier.clock())  # one row; sending is the worker's
+            notifier.wake()
     except Exception as exc:
         log.error("notify: cannot queue the acknowledgement of alert %s: %s", alert.id, exc)
 

@@ -51,13 +51,14 @@ _NOTIFIERS: dict[tuple[str, int], Notifier] = {}
 _LOCK = threading.Lock()
 
 
-def notifier_for(site) -> Notifier:
-    """This process's notifier for ``site`` (a forked worker process gets its own)."""
+def notifier_for(site, clock: Callable[[], datetime] | None = None) -> Notifier:
+    """This process's notifier for ``site`` (a forked worker process gets its own); ``clock`` sets the clock of
+    a notifier made now (the daemon passes its own)."""
     key = (str(site.root), os.getpid())
     with _LOCK:
         notifier = _NOTIFIERS.get(key)
         if notifier is None or not notifier.thread.is_alive():
-            notifier = _NOTIFIERS[key] = Notifier(site)
+            notifier = _NOTIFIERS[key] = Notifier(site, clock or datetime.now)
         return notifier
 
 

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("last_run_at", sa.DateTime(), nullable=True),
         sa.Column("findings", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("rules", sa.JSON(), nullable=False),
+        sa.Column("conditions", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
