@@ -96,9 +96,13 @@ def overview(site, date: str) -> dict[str, Any]:
                                                       kv[0][1]))]
     starts = [r.started_at for r in rows if r.started_at]
     ends = [r.finished_at or now for r in rows if r.started_at]
+    timeline_jobs = [{"id": r.id, "name": r.name, "stage": r.stage, "batch": r.batch, "state": r.state,
+                      "start": iso(r.started_at), "end": iso(r.finished_at)} for r in rows if r.started_at]
     timeline = {"start": iso(min(starts)) if starts else None, "end": iso(max(ends)) if ends else None,
-                "jobs": [{"id": r.id, "name": r.name, "stage": r.stage, "batch": r.batch, "state": r.state,
-                          "start": iso(r.started_at), "end": iso(r.finished_at)} for r in rows if r.started_at]}
+                "jobs": timeline_jobs,
+                "groups": [{**b, "label": f"{b['stage']} {b['batch'] or ''}".strip(),
+                            "jobs": [j for j in timeline_jobs if (j["stage"], j["batch"]) == (b["stage"], b["batch"])]}
+                           for b in batches if b["start"]]}
     total = len(rows)
     return {"run": run_info, "jobs": total, "done": sum(states.get(s, 0) for s in DONE),
             "percent": round(100 * sum(states.get(s, 0) for s in DONE) / total, 1) if total else 0.0,
