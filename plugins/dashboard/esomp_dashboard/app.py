@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import time
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -60,6 +61,7 @@ def create_app(site, options: DashboardOptions | None = None, *,
     templates.env.globals["state_colour"] = lambda state: STATE_COLOURS.get(state, "grey")
     templates.env.filters["duration"] = format_duration
     templates.env.filters["size"] = format_size
+    templates.env.filters["when"] = format_when
 
     # --- who is asking ---------------------------------------------------------------------------------------
     def user_of(request: Request) -> dict | None:
@@ -108,6 +110,8 @@ def create_app(site, options: DashboardOptions | None = None, *,
                     return _json(await fn(request, user))
                 except BadRequest as exc:
                     return _error(400, str(exc))
+                except KeyError:
+                    raise  # a bug, not a missing run, job or alert
                 except (data.NotFound, alerts.AlertNotFound, LookupError) as exc:
                     return _error(404, str(exc).strip("'\""))
                 except (alerts.AlertNotOpen, ValueError) as exc:
@@ -389,6 +393,10 @@ def format_duration(value: float | None) -> str:
     hours, rest = divmod(value, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value or "")
 
 
 def format_size(value: int | None) -> str:
