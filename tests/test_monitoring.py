@@ -1,8 +1,6 @@
 """Monitors through a driven day: schedules, options by key path, every built-in monitor, the monitor hook."""
 import json
-import os
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
