@@ -125,6 +125,11 @@ def check_config(site) -> None:
                               f"no such monitor (registered: {', '.join(sorted(registered)) or 'none'})")
     for monitor in registered.values():
         schedule_of(site, monitor)
+    from esomp_core.builtin.monitors import OPTIONS  # the built-ins' own options are checked up front too
+
+    for name, cls in OPTIONS.items():
+        if name in registered:
+            monitor_options(site, name, cls)
 
 
 def is_due(site, schedule: Schedule, last_run: datetime | None, now: datetime) -> bool:

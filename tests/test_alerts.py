@@ -187,3 +187,30 @@ def test_two_monitors_reporting_one_rule_resolve_only_their_own(site):
     alerts.sync(site, "late-b", [], T0 + timedelta(minutes=1))
     assert [(a["subject"], a["state"]) for a in alerts.list_alerts(site)] == [("20261120/batch 2", "resolved"),
                                                                               ("20261120/batch 1", "open")]
+
+
+def test_inhibit_rules_and_group_by_from_config(esomp_site_factory):
+    from esomp_core.config import ConfigError
+
+    site = esomp_site_factory(alerts={"group_by": ["severity"], "inhibit": [{"sources": ["a"], "targets": ["b"]}]})
+    policy = alerts.alert_policy(site)
+    assert policy.group_by == ["severity"] and policy.inhibit == [alerts.InhibitRule(["a"], ["b"])]
+    site = esomp_site_factory(alerts={"group_by": ["team"]})
+    with pytest.raises(ConfigError, match=r"alerts: group_by: unknown label 'team'"):
+        alerts.alert_policy(site)
+
+
+def test_alert_raised_once_and_notifications_claimed_once_on_postgresql(esomp_site_factory, esomp_pm_factory,
+                                                                         postgres_url):
+    heard = Heard()
+    site = esomp_site_factory(esomp_pm_factory(heard), database={"url": postgres_url})
+    try:
+        alerts.sync(site, "late", [late()], T0)
+        alerts.sync(site, "late", [late()], T0 + timedelta(minutes=1))
+        assert heard.raised == [("batch.late", "20261120/batch 1", 1)]
+        assert len(alerts.due_notifications(site, T0 + timedelta(minutes=1))) == 1
+        assert alerts.due_notifications(site, T0 + timedelta(minutes=2)) == []
+        [row] = alerts.list_alerts(site)
+        assert row["count"] == 2
+    finally:
+        site.repository.dispose()

@@ -271,3 +271,9 @@ def test_monitor_cli_run_and_list(day_site, esomp_cli):
     assert rows["disk_space"]["schedule"] == "every 300 s" and rows["job_failed"]["findings"] == 1
     result = esomp_cli(["monitor", "run", "--name", "nope"], site=site, plugins=[])
     assert result.exit_code == 1 and "no monitor 'nope'" in result.output
+
+
+def test_check_config_checks_built_in_options_up_front(day_site):
+    site = day_site(monitors={"unmatched_accounts": {"max_accounts": -1}})
+    with pytest.raises(ConfigError, match=r"monitors\.unmatched_accounts: max_accounts: expected a number of 0"):
+        monitoring.check_config(site)

@@ -7,6 +7,7 @@ import json
 import logging
 import smtplib
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -128,13 +129,13 @@ def send_email(payload: dict[str, Any], target: Target, site) -> None:
     try:
         with smtplib.SMTP(target.host, target.port, timeout=target.timeout) as smtp:
             if target.starttls:
-                smtp.starttls()
+                smtp.starttls(context=ssl.create_default_context(cafile=target.ca_file))
             if target.username:
                 password = secret(target.password_env, path="notify.targets.password_env",
                                   source=site.config.source) or ""
                 smtp.login(target.username, password)
             smtp.send_message(message)
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+    except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         raise DeliveryError(f"email via {target.host}:{target.port}: {type(exc).__name__}: {exc}") from None
 
 

@@ -39,6 +39,8 @@ class Target:
     host: str | None = None
     port: int = 25
     starttls: bool = False
+    ca_file: str | None = None
+    """CA certificate(s) to verify the server with after STARTTLS (an internal relay); default: the system's."""
     username: str | None = None
     password_env: str | None = attrs.field(default=None, validator=_env_name)
     sender: str | None = None

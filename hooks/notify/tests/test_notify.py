@@ -79,7 +79,21 @@ def receiver():
 
 
 @pytest.fixture
-def smtp():
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def smtp_server(**kwargs):
     from aiosmtpd.controller import Controller
 
     class Handler:
@@ -92,8 +106,26 @@ def smtp():
 
     handler = Handler()
     handler.port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port, **kwargs)
     controller.start()
+    return handler, controller
+
+
+@pytest.fixture
+def smtp():
+    handler, controller = smtp_server()
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_starttls(tls_files):
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*map(str, tls_files))
+    handler, controller = smtp_server(tls_context=context, require_starttls=True)
+    handler.cert = tls_files[0]
     yield handler
     controller.stop()
 
@@ -270,3 +302,17 @@ def test_register_monitors_and_commands_of_notify(esomp_site_factory, esomp_pm_f
     result = esomp_cli(["notify", "deliveries", "--json"], site=site, plugins=[plugin])
     assert [r["state"] for r in json.loads(result.output)] == ["delivered"]
     assert esomp_cli(["notify", "test", "nope"], site=site, plugins=[plugin]).exit_code == 1
+
+
+def test_email_with_starttls_verified_against_the_ca_file(esomp_site_factory, esomp_pm_factory, smtp_starttls):
+    mail = {"kind": "email", "host": "127.0.0.1", "port": smtp_starttls.port, "sender": "esomp@example.com",
+            "to": ["ops@example.com"], "attempts": 1}
+    site = site_with(esomp_site_factory, esomp_pm_factory,
+                     {"tls": {**mail, "starttls": True, "ca_file": str(smtp_starttls.cert)}, "plain": mail},
+                     [{"targets": ["tls", "plain"]}])
+    alerts.sync(site, "test", findings()[:1], T0)
+    assert deliver_once(site, T0) == {"queued": 2, "delivered": 1, "retrying": 0, "failed": 1}
+    assert [m["To"] for _, m in smtp_starttls.messages] == ["ops@example.com"]
+    with site.repository.session() as s:
+        failed = s.scalars(select(Delivery).where(Delivery.state == "failed")).one()
+    assert failed.target == "plain" and "STARTTLS" in failed.last_error  # the server refuses mail in clear
