@@ -2,6 +2,7 @@
 its share per product, hard-links the market data to every product and optionally writes BCP text."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import hashlib
@@ -250,13 +251,26 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
         out(product, "x")
     made: set[str] = set()
 
+    written: dict[tuple[str, str], dict[str, Any]] = {}
+
+    @contextlib.contextmanager
     def open_out(product: str, name: str):
+        # A product's share is small: built in memory, written with one call, and described (digest, inode) here
+        # so that sending need not read it a second time to hash it.
+        buffer = io.BytesIO()
+        yield buffer
+        data = buffer.getvalue()
         path = out(product, name)
         parent = os.path.dirname(path)
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        return atomic_open(path)
+        with atomic_open(path) as fh:
+            fh.write(data)
+            fh.flush()
+            stat = os.fstat(fh.fileno())
+        written[product, name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+                                  "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns}
 
     result = JobResult(detail={"group": group, "products": len(products), "inputs": {}})
     files: dict[str, list[dict[str, Any]]] = {p: [] for p in products}
@@ -292,7 +306,7 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
             for product in products:
                 indices = outcome.records.get(product, [])
                 files[product].append({"name": name, "path": out(product, name), "file_type": entry["file_type"],
-                                       "records": len(indices), "shared": False})
+                                       "records": len(indices), "shared": False, **written[product, name]})
                 result.bytes += source.header_length + len(indices) * source.record_length + 1
                 if entry["file_type"] in options.bcp_types:
                     bcp = inside(str(dirs.bcp.parent), str(dirs.bcp / institution[product] / product

@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
@@ -17,6 +18,9 @@ from esomp_trust.processing import WorkDirs, sha256_file
 from esomp_trust.plan import PARTITION, process_name
 
 
+CHUNK = 50  # packages per repository session
+
+
 class DeliveryFailed(RuntimeError):
     """One or more packages could not be delivered; the message names each target and reason."""
 
@@ -26,9 +30,13 @@ def _members(files: list[dict[str, Any]], prefix: str, shared: dict[str, dict[st
     for f in files:
         path = f["path"]
         stat = os.stat(path)
-        described = shared.get(f["name"]) if f["shared"] else None
-        if described is not None and stat.st_ino == described["inode"] and stat.st_size == described["size"]:
-            digest = described["sha256"]  # the same inode the partition job hashed: no need to read it again
+        # The job that wrote the file (processing) or described it (partition, for market data) hashed it; the
+        # same inode, size and modification time mean the same bytes, so it is not read again to hash it.
+        described = shared.get(f["name"]) if f["shared"] else f
+        if (described is not None and described.get("sha256") and stat.st_ino == described["inode"]
+                and stat.st_size == described["size"]
+                and stat.st_mtime_ns == described.get("mtime_ns", stat.st_mtime_ns)):
+            digest = described["sha256"]
         else:
             digest = sha256_file(path)
         members.append(Member(name=prefix + f["name"], path=path, size=stat.st_size, sha256=digest,
@@ -61,29 +69,78 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
                              _members(products[code]["files"], "", shared)))
 
     frames = SharedFrames(dirs.compressed, options.compression_level)
-    channels: dict[str, Any] = {}
+    targets = DeliveryTargets(site, options, {institution for _, institution, _, _ in packages})
     failures: list[str] = []
     result = JobResult(detail={"packages": 0, "delivered": 0, "already_delivered": 0, "format": ext})
-    for name, institution, product, members in packages:
-        path = dirs.send / name
-        build_package(path, options.package_format, name=name, date=job.date, institution=institution,
-                      product=product, members=members, shared=frames, level=options.compression_level)
-        size, digest = path.stat().st_size, sha256_file(path)
-        package_id = _record_package(site, job, name, institution, product, path, size, digest, len(members))
-        result.files += 1
-        result.bytes += size
-        result.records += sum(m.records or 0 for m in members)
-        result.detail["packages"] += 1
-        try:
-            delivered = _deliver(site, options, channels, job, package_id, institution, path, name, size, digest)
-        except Exception as exc:  # one target down must not stop the other institutions' packages
-            failures.append(f"{name}: {exc}")
-            continue
-        result.detail["delivered" if delivered else "already_delivered"] += 1
+    # Packages are built, recorded, delivered and receipted a chunk at a time: one repository session per chunk
+    # and step instead of four per package. A worker killed mid-chunk leaves delivered packages without a
+    # receipt; the rerun delivers those again (same bytes, same target) and records one receipt each.
+    for start in range(0, len(packages), CHUNK):
+        built = []
+        for name, institution, product, members in packages[start:start + CHUNK]:
+            path = dirs.send / name
+            package = build_package(path, options.package_format, name=name, date=job.date,
+                                    institution=institution, product=product, members=members, shared=frames,
+                                    level=options.compression_level)
+            built.append(Built(name, institution, product, path, package.size, package.sha256, len(members)))
+            result.files += 1
+            result.bytes += package.size
+            result.records += sum(m.records or 0 for m in members)
+            result.detail["packages"] += 1
+        ids, receipted = _record_packages(site, job, built)
+        receipts = []
+        for package in built:
+            try:
+                target = targets.channel(package.institution)
+                done = receipted.get((ids[package.name], target.url))
+                if done is not None and done[0] == package.size and done[1] in (package.sha256, None):
+                    result.detail["already_delivered"] += 1
+                    continue
+                receipt = target.deliver(package.path, institution=package.institution, date=job.date,
+                                         manifest_path=manifest_path(package.path), name=package.name)
+            except Exception as exc:  # one target down must not stop the other institutions' packages
+                failures.append(f"{package.name}: {exc}")
+                continue
+            receipts.append((ids[package.name], receipt))
+            result.detail["delivered"] += 1
+        _record_receipts(site, receipts)
     result.detail["shared_frames"] = {"made": frames.made, "reused": frames.reused}
     if failures:
         raise DeliveryFailed(f"{len(failures)} of {len(packages)} package(s) not delivered: " + "; ".join(failures))
     return result
+
+
+@attrs.frozen
+class Built:
+    """A package written to the send directory, to be recorded and delivered."""
+
+    name: str
+    institution: str
+    product: str | None
+    path: Path
+    size: int
+    sha256: str
+    members: int
+
+
+class DeliveryTargets:
+    """The delivery channel of each institution (its own, else business.trust.delivery_channel), opened once."""
+
+    def __init__(self, site, options: TrustOptions, institutions: set[str]):
+        self.site, self.default = site, options.delivery_channel
+        with site.repository.session() as s:
+            self.own = dict(s.execute(select(Institution.code, Institution.channel)
+                                      .where(Institution.code.in_(sorted(institutions)))).all())
+        self.opened: dict[str, Any] = {}
+
+    def channel(self, institution: str) -> Any:
+        name = self.own.get(institution) or self.default
+        if not name:
+            raise DeliveryFailed(f"institution {institution} has no channel in the institutions table and "
+                                 "business.trust.delivery_channel is not set")
+        if name not in self.opened:
+            self.opened[name] = self.site.channel(name)
+        return self.opened[name]
 
 
 def _existing_job(session, job_id: int) -> int | None:
@@ -91,46 +148,40 @@ def _existing_job(session, job_id: int) -> int | None:
     return job_id if session.get(JobRow, job_id) is not None else None
 
 
-def _record_package(site, job: Job, name: str, institution: str, product: str | None, path: Path, size: int,
-                    digest: str, members: int) -> int:
+def _record_packages(site, job: Job, built: list[Built]) -> tuple[dict[str, int], dict[tuple[int, str], tuple]]:
+    """Record (or update) the packages in one session; return their ids by name and the receipts they already
+    have, by (package id, target), as (size, sha256)."""
     with site.repository.session() as s:
-        row = s.scalars(select(Package).where(Package.date == job.date, Package.name == name)).first()
-        if row is None:
-            row = Package(date=job.date, name=name)
-            s.add(row)
-        row.institution_code, row.product_code, row.path = institution, product, str(path)
-        row.size, row.sha256, row.members = size, digest, members
-        row.job_id = _existing_job(s, job.id)
+        rows = {row.name: row for row in s.scalars(select(Package).where(
+            Package.date == job.date, Package.name.in_([b.name for b in built])))}
+        job_id = _existing_job(s, job.id)
+        for package in built:
+            row = rows.get(package.name)
+            if row is None:
+                row = rows[package.name] = Package(date=job.date, name=package.name)
+                s.add(row)
+            row.institution_code, row.product_code, row.path = package.institution, package.product, str(package.path)
+            row.size, row.sha256, row.members = package.size, package.sha256, package.members
+            row.job_id = job_id
         s.flush()
-        return row.id
+        ids = {name: row.id for name, row in rows.items()}
+        receipted = {(r.package_id, r.target): (r.size, r.sha256)
+                     for r in s.scalars(select(Receipt).where(Receipt.package_id.in_(list(ids.values()))))}
+    return ids, receipted
 
 
-def _deliver(site, options: TrustOptions, channels: dict[str, Any], job: Job, package_id: int, institution: str,
-             path: Path, name: str, size: int, digest: str) -> bool:
-    """Deliver unless this exact package already reached this target; True when it was delivered now."""
+def _record_receipts(site, receipts: list[tuple[int, Any]]) -> None:
+    if not receipts:
+        return
     with site.repository.session() as s:
-        own = s.scalar(select(Institution.channel).where(Institution.code == institution))
-    channel_name = own or options.delivery_channel
-    if not channel_name:
-        raise DeliveryFailed(f"institution {institution} has no channel in the institutions table and "
-                             "business.trust.delivery_channel is not set")
-    if channel_name not in channels:
-        channels[channel_name] = site.channel(channel_name)
-    channel = channels[channel_name]
-    target = channel.url
-    with site.repository.session() as s:
-        done = s.scalars(select(Receipt).where(Receipt.package_id == package_id, Receipt.target == target)).first()
-        if done is not None and done.size == size and done.sha256 in (digest, None):
-            return False
-    receipt = channel.deliver(path, institution=institution, date=job.date, manifest_path=manifest_path(path),
-                              name=name)
-    with site.repository.session() as s:
-        row = s.scalars(select(Receipt).where(Receipt.package_id == package_id, Receipt.target == receipt.target)
-                        ).first()
-        if row is None:
-            row = Receipt(package_id=package_id, target=receipt.target, attempts=0)
-            s.add(row)
-        row.remote_path, row.size, row.sha256 = receipt.remote_path, receipt.size, receipt.sha256
-        row.attempts = (row.attempts or 0) + receipt.attempts
-        row.delivered_at = receipt.delivered_at or datetime.now()
-    return True
+        rows = {(r.package_id, r.target): r for r in s.scalars(select(Receipt).where(
+            Receipt.package_id.in_([package_id for package_id, _ in receipts])))}
+        for package_id, receipt in receipts:
+            row = rows.get((package_id, receipt.target))
+            if row is None:
+                row = rows[package_id, receipt.target] = Receipt(package_id=package_id, target=receipt.target,
+                                                                 attempts=0)
+                s.add(row)
+            row.remote_path, row.size, row.sha256 = receipt.remote_path, receipt.size, receipt.sha256
+            row.attempts = (row.attempts or 0) + receipt.attempts
+            row.delivered_at = receipt.delivered_at or datetime.now()

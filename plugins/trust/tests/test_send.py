@@ -118,3 +118,41 @@ def test_send_tampered_package_fails_verification(day, tmp_path):
     bad.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
     with pytest.raises(ValueError, match=rf"{bad.name}: {name}: sha256 differs"):
         verify_package(bad)
+
+
+@pytest.mark.parametrize("name", ["SJSMX11120.DBF", "P00001/show2003.dbf", "深市/明细.dbf", "d/" * 60 + "long.dbf"])
+def test_send_tar_headers_are_the_ones_tarfile_writes(name):
+    from esomp_trust.package import OWNER, tar_header
+
+    for size in (0, 1, 511, 512, 123_456_789, 8 ** 11 - 1):
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode, info.uid, info.gid = size, 1_763_596_800, 0o644, 0, 0
+        info.uname = info.gname = OWNER
+        assert tar_header(name, size, 1_763_596_800) == info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+
+
+def test_send_package_digest_is_the_written_files(day):
+    site, _, _ = day
+    with site.repository.session() as s:
+        rows = s.scalars(select(Package)).all()
+        recorded = {Path(r.path).name: (r.size, r.sha256) for r in rows}
+    on_disk = digests(Path(site.directory("trust_send_temp")) / DATE)
+    assert {name: digest for name, (_, digest) in recorded.items()} == {n: on_disk[n] for n in recorded}
+    assert all(size == (Path(site.directory("trust_send_temp")) / DATE / name).stat().st_size
+               for name, (size, _) in recorded.items())
+
+
+def test_send_rehashes_a_product_file_changed_after_processing(tmp_path):
+    site, _ = new_day(tmp_path / "changed", 4, products_per_job=2)
+    results = run_plan(site, only=("collect", "process"))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    product_file = next(p for p in (Path(site.directory("clearing_root")) / DATE).rglob("P00001/SJSMX1*"))
+    data = bytearray(product_file.read_bytes())
+    data[-2:-1] = b"#"  # same size, other bytes: the digest processing recorded no longer holds
+    product_file.write_bytes(bytes(data))
+    results = run_plan(site, only=("send",))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    package = Path(site.directory("trust_send_temp")) / DATE / f"P00001_{DATE}.tar.zst"
+    manifest = verify_package(package)
+    assert read_members(package)[product_file.name] == bytes(data)
+    assert any(f["name"] == product_file.name for f in manifest["files"])
