@@ -63,7 +63,7 @@ def rerun(site, job_id: int, launch: Launcher) -> dict:
         if row.state == "running":
             raise ValueError(f"job {row.name} is running; rerun it when it has finished")
         run = s.get(Run, row.run_id)
-        date, holder = run.date, run.lock_holder if engine_alive(run, datetime.now()) else None
+        date, holder = run.date, run.lock_holder if engine_alive(site, run, datetime.now()) else None
     jobs = reset_for_rerun(site, date, job_id=job_id)
     started = None
     if holder is None:

@@ -16,7 +16,6 @@ from esomp_dashboard import alerts
 STAGES = ("collect", "process", "send", "monitor", "post")
 DONE = ("succeeded", "failed", "cancelled", "skipped")
 HEARTBEAT_FILE = "daemon-heartbeat.json"
-LOCK_FRESH = timedelta(seconds=60)
 
 
 class NotFound(LookupError):
@@ -82,7 +81,7 @@ def overview(site, date: str) -> dict[str, Any]:
                         .where(Package.date == date))
         run_info = {"date": run.date, "state": run.state, "started_at": iso(run.started_at),
                     "finished_at": iso(run.finished_at), "paused_batches": list(run.paused_batches or ()),
-                    "engine": run.lock_holder if engine_alive(run, now) else None}
+                    "engine": run.lock_holder if engine_alive(site, run, now) else None}
     states: dict[str, int] = {}
     stages: dict[str, dict[str, Any]] = {}
     groups: dict[tuple[str, int], dict[str, Any]] = {}
@@ -142,8 +141,12 @@ def summary_state(states: dict[str, int]) -> str:
     return "succeeded" if states else "pending"
 
 
-def engine_alive(run: Run, now: datetime) -> bool:
-    return bool(run.lock_holder and run.lock_heartbeat and now - run.lock_heartbeat < LOCK_FRESH)
+def engine_alive(site, run: Run, now: datetime) -> bool:
+    """Whether an engine holds the run, by the engine's own rule: a lock heartbeat fresher than max(lease, 5 s)."""
+    from esomp_core.engine import engine_options
+
+    fresh = timedelta(seconds=max(engine_options(site).lease, 5))
+    return bool(run.lock_holder and run.lock_heartbeat and now - run.lock_heartbeat < fresh)
 
 
 def tree(site, date: str) -> dict[str, Any]:

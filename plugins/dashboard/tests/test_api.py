@@ -1,5 +1,5 @@
 """The JSON API and pages through Starlette's test client, against a real SQLite repository."""
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -93,6 +93,10 @@ def test_rerun_starts_an_engine_unless_one_holds_the_day(client_for, day_site, l
         s.execute(update(Run).values(lock_holder="host:123", lock_heartbeat=datetime.now()))
     assert olga.post(f"/api/jobs/{job_id}/rerun").json()["engine"] == "host:123"
     assert len(launches) == 1  # the running engine picks the reset jobs up itself
+    with day_site.repository.session() as s:
+        s.execute(update(Run).values(lock_heartbeat=datetime.now() - timedelta(hours=1)))
+    assert olga.post(f"/api/jobs/{job_id}/rerun").json()["engine"] == "started"  # that engine is dead
+    assert len(launches) == 2
     with day_site.repository.session() as s:
         assert s.get(JobRow, job_id).state == "pending"
         s.execute(update(JobRow).where(JobRow.id == job_id).values(state="running"))
