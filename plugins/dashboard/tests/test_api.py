@@ -1,4 +1,6 @@
 """The JSON API and pages through Starlette's test client, against a real SQLite repository."""
+import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -155,3 +157,24 @@ def test_events_stream_reports_a_change(client_for, day_site):
             if line.startswith("event:"):
                 assert line == "event: change"
                 break
+
+
+def test_launch_detached_runs_the_command_in_its_own_session_with_a_log(tmp_path):
+    from esomp_dashboard.actions import launch_detached
+
+    log = tmp_path / "logs" / "run.log"
+    launch_detached([sys.executable, "-c", "import os; print('engine in session', os.getsid(0) == os.getpid())"],
+                    log)
+    deadline = time.monotonic() + 30
+    while "engine in session" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the detached process wrote nothing"
+        time.sleep(0.05)
+    assert "engine in session True" in log.read_text()
+
+
+def test_run_command_runs_the_day_of_this_site(day_site):
+    from esomp_dashboard.actions import run_command
+
+    argv = run_command(day_site, DATE)
+    assert Path(argv[0]).name in ("esomp", Path(sys.executable).name)
+    assert argv[-5:] == ["--site", str(day_site.root), "run", "--date", DATE]
