@@ -121,7 +121,7 @@ def create_app(site, options: DashboardOptions | None = None, *,
 
     def render(request: Request, user: dict | None, name: str, context: dict, status: int = 200) -> Response:
         context = {"user": user, "csrf": csrf_token(request), "operator": bool(user and user["role"] == "operator"),
-                   "refresh_ms": int(options.poll * 1000), **context}
+                   "runs": data.runs(site) if user and not name.startswith("_") else [], **context}
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     async def chosen_date(request: Request) -> str:
@@ -208,7 +208,8 @@ def create_app(site, options: DashboardOptions | None = None, *,
         date = await chosen_date(request)
         view = await run_in_threadpool(data.overview, site, date)
         name = "_overview.html" if request.query_params.get("fragment") else "overview.html"
-        return render(request, user, name, {"o": view, "date": date, "wall": True})
+        # without an explicit date the wall screen follows the latest run, day after day
+        return render(request, user, name, {"o": view, "date": date, "follow": "date" not in request.query_params})
 
     @page
     async def monitor_page(request: Request, user: dict) -> Response:

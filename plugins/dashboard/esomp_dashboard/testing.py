@@ -9,22 +9,25 @@ import time
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from esomp_core.repository.models import Alert, File, Institution, Job, JobEvent, Package, Product, Receipt, Run
 
 
 def seed_day(site, date: str, products: int = 4000, *, batches: int = 4, jobs_per_batch: int = 5,
              channels: tuple[str, ...] = ("szse", "sse", "site"), files_per_product: int = 32,
-             finished: bool = True, alerts: int = 20) -> int:
+             finished: bool = True, alerts: int = 20, first_product: int = 0) -> int:
     """Insert a seed-000-shaped day (collect per channel, 4 batches of 5 processing and sending jobs, files,
     packages, receipts, alerts) directly; returns the run id."""
-    codes = [f"P{i:05d}" for i in range(products)]
+    codes = [f"P{i:05d}" for i in range(first_product, first_product + products)]
     per_job = -(-products // (batches * jobs_per_batch))
     now = datetime.now() - timedelta(hours=1)
     with site.repository.session() as s:
-        s.execute(insert(Institution), [{"code": f"I{i:03d}", "name": f"信托公司{i}", "status": "active"}
-                                        for i in range(40)])
+        known = set(s.scalars(select(Institution.code)))
+        institutions = [{"code": f"I{i:03d}", "name": f"信托公司{i}", "status": "active"} for i in range(40)
+                        if f"I{i:03d}" not in known]
+        if institutions:
+            s.execute(insert(Institution), institutions)
         s.execute(insert(Product), [{"code": c, "name": f"产品{c}", "institution_code": f"I{i % 40:03d}",
                                      "status": "active"} for i, c in enumerate(codes)])
         run = Run(date=date, state="succeeded" if finished else "running", created_at=now, started_at=now,
@@ -78,9 +81,11 @@ def seed_day(site, date: str, products: int = 4000, *, batches: int = 4, jobs_pe
             s.execute(insert(Receipt), [{"package_id": p, "target": "out", "remote_path": f"out/{p}.zip",
                                          "size": 100_000, "attempts": 1, "delivered_at": now} for p in package_ids])
         severities = ("critical", "error", "warning", "info")
-        s.execute(insert(Alert), [{"rule": f"rule-{i % 5}", "subject": f"subject-{i}", "severity": severities[i % 4],
-                                   "message": f"synthetic alert {i}", "business_type": "trust", "state": "open",
-                                   "count": 1, "first_seen": now, "last_seen": now} for i in range(alerts)])
+        if alerts:
+            s.execute(insert(Alert), [{"rule": f"rule-{i % 5}", "subject": f"subject-{i}",
+                                       "severity": severities[i % 4], "message": f"synthetic alert {i}", "business_type": "trust",
+                                       "state": "open", "count": 1, "first_seen": now, "last_seen": now}
+                                      for i in range(alerts)])
         return run.id
 
 

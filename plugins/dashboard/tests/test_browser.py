@@ -14,7 +14,7 @@ from esomp_core.repository.models import Job as JobRow
 from esomp_dashboard import users
 from esomp_dashboard.app import create_app
 from esomp_dashboard.config import DashboardOptions
-from esomp_dashboard.testing import DATE, PASSWORD, serve_in_thread
+from esomp_dashboard.testing import DATE, PASSWORD, seed_day, serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 20_000
@@ -200,3 +200,17 @@ def test_viewer_cannot_pause(open_page, serve, day_site):
     assert status == 403
     page.goto(base + "/alerts")
     assert page.locator("form.ack").count() == 0
+
+
+def test_the_date_picker_switches_days(open_page, serve, day_site):
+    seed_day(day_site, "20240108", 10, finished=True, files_per_product=1, alerts=0, first_product=100)
+    base = serve(day_site)
+    page = open_page(base, "olga")  # the wall screen follows the latest run
+    page.wait_for_selector("h1:has-text('20240108')")
+    page.select_option("#date-select", DATE)
+    page.wait_for_url(base + f"/?date={DATE}")
+    page.wait_for_selector(f"h1:has-text('{DATE}')")
+    page.goto(base + "/jobs/1")
+    page.select_option("#date-select", "20240108")
+    page.wait_for_url(base + "/jobs?date=20240108")
+    page.wait_for_selector('tr.job-row[data-state="succeeded"]')

@@ -293,6 +293,13 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    const dateSelect = document.querySelector("#date-select");
+    if (dateSelect) dateSelect.addEventListener("change", () => {
+      // a job belongs to one day: from its page, another date means that day's monitor
+      const url = new URL(/^\/jobs\/\d+/.test(location.pathname) ? "/jobs" : location.pathname, location.origin);
+      url.searchParams.set("date", dateSelect.value);
+      window.location.assign(url.toString());
+    });
     const root = document.querySelector("#monitor");
     if (root) monitor(root); else fragments();
   });
