@@ -172,6 +172,16 @@ def test_daemon_config_errors_name_the_key(mini_site):
         Daemon(site)
 
 
+def test_daemon_cli_status_and_bad_clock(mini_site, esomp_cli):
+    site = mini_site()
+    assert "no daemon heartbeat yet" in esomp_cli(["daemon", "--status"], site=site, plugins=[]).output
+    Daemon(site, clock=lambda: datetime(2026, 11, 21, 12, 0)).tick()  # a Saturday: idle
+    [beat] = json.loads(esomp_cli(["daemon", "--status", "--json"], site=site, plugins=[]).output)
+    assert beat["state"] == "idle" and beat["detail"]["clock"] == "2026-11-21T12:00:00"
+    result = esomp_cli(["daemon", "--clock-start", "tomorrow"], site=site, plugins=[])
+    assert result.exit_code == 2 and "expected YYYY-MM-DD HH:MM" in result.output
+
+
 # --- as a process: SIGKILL mid-day, restart, SIGTERM ----------------------------------------------------------------
 
 
