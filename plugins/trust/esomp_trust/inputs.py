@@ -87,11 +87,12 @@ def account_maps(site, products: Iterable[str]) -> dict[str | None, dict[str, st
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON atomically (temp name, rename), in a stable form so a rerun writes the same bytes."""
+    """Write JSON atomically (temp name, rename), in a stable form so a rerun writes the same bytes. Compact: the
+    outputs of a 200-product job hold 6,400 file entries, and json's C encoder only runs without ``indent``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    temp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
     os.replace(temp, path)
 
 

@@ -56,12 +56,21 @@ def business_mtime(date: str) -> int:
 
 def manifest_bytes(package: str, date: str, institution: str, product: str | None,
                    members: Iterable[Member]) -> bytes:
-    data = {
-        "package": package, "date": date, "institution": institution, "product": product,
-        "files": [{"name": m.name, "size": m.size, "sha256": m.sha256, "records": m.records,
-                   "file_type": m.file_type} for m in members],
-    }
-    return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+    """The manifest: ``json.dumps(..., ensure_ascii=False, sort_keys=True, indent=1)`` plus a newline, byte for
+    byte, laid out here because json's indenting encoder is pure Python (~1 ms for 32 files, per package)."""
+    files = [{"name": m.name, "size": m.size, "sha256": m.sha256, "records": m.records, "file_type": m.file_type}
+             for m in members]
+    if not files:
+        data = {"package": package, "date": date, "institution": institution, "product": product, "files": []}
+        return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+    value = json.JSONEncoder(ensure_ascii=False).encode
+    entries = ",\n".join(
+        f'  {{\n   "file_type": {value(f["file_type"])},\n   "name": {value(f["name"])},\n'
+        f'   "records": {value(f["records"])},\n   "sha256": {value(f["sha256"])},\n   "size": {value(f["size"])}\n  }}'
+        for f in files)
+    text = (f'{{\n "date": {value(date)},\n "files": [\n{entries}\n ],\n "institution": {value(institution)},\n'
+            f' "package": {value(package)},\n "product": {value(product)}\n}}\n')
+    return text.encode("utf-8")
 
 
 def _tarinfo_header(name: str, size: int, mtime: int) -> bytes:
@@ -154,7 +163,8 @@ def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtim
             stream.write(shared.frame(member))
             offset += member.size + len(_padding(member.size))
         else:
-            data = Path(member.path).read_bytes()
+            with open(member.path, "rb") as fh:
+                data = fh.read()
             if len(data) != member.size:
                 raise PackageError(f"{member.path}: {len(data)} bytes, {member.size} expected (changed while "
                                    "packaging?)")

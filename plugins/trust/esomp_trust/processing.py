@@ -232,6 +232,28 @@ def place_link(source: str, target: str, shared_dir: Path, state: dict[str, Any]
     os.replace(temp, target)
 
 
+def write_whole(path: str, data: bytes) -> os.stat_result:
+    """Write ``data`` under a temporary name and rename it to ``path``; return the file's stat. What atomic_open
+    does, without a buffered file object: 32 of these per product."""
+    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        stat = os.fstat(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return stat
+
+
 def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     dirs = WorkDirs(site, job.date)
     group = job.params["group"]
@@ -265,10 +287,7 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        with atomic_open(path) as fh:
-            fh.write(data)
-            fh.flush()
-            stat = os.fstat(fh.fileno())
+        stat = write_whole(path, data)
         written[product, name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
                                   "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns}
 

@@ -156,3 +156,18 @@ def test_send_rehashes_a_product_file_changed_after_processing(tmp_path):
     manifest = verify_package(package)
     assert read_members(package)[product_file.name] == bytes(data)
     assert any(f["name"] == product_file.name for f in manifest["files"])
+
+
+@pytest.mark.parametrize("members", [[], [("SJSMX11120.DBF", 3), ("深市/明细 \"x\".dbf", None)]])
+def test_send_manifest_is_json_dumps_with_indent_1(members):
+    import json
+
+    from esomp_trust.package import Member, manifest_bytes
+
+    chosen = [Member(name=name, path="/nowhere", size=512 * i, sha256=f"{i:064x}", records=records,
+                     file_type="SJSMX1", shared=False) for i, (name, records) in enumerate(members)]
+    expected = {"package": "P1_20240105.tar.zst", "date": DATE, "institution": "T\\001", "product": None,
+                "files": [{"name": m.name, "size": m.size, "sha256": m.sha256, "records": m.records,
+                           "file_type": m.file_type} for m in chosen]}
+    made = manifest_bytes("P1_20240105.tar.zst", DATE, "T\\001", None, chosen)
+    assert made == (json.dumps(expected, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
