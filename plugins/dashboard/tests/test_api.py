@@ -153,10 +153,12 @@ def test_events_stream_reports_a_change(client_for, day_site):
         assert next(lines).startswith("retry:")
         with day_site.repository.session() as s:
             s.execute(update(Alert).where(Alert.id == 1).values(last_seen=datetime(2030, 1, 1)))
-        for line in lines:
+        for line in lines:  # the stream ends after stream_seconds, so this loop is bounded
             if line.startswith("event:"):
                 assert line == "event: change"
                 break
+        else:
+            raise AssertionError("the stream ended without reporting the change")
 
 
 def test_launch_detached_runs_the_command_in_its_own_session_with_a_log(tmp_path):
