@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-import socket
 import ssl
 import urllib.error
 import urllib.request
