@@ -240,14 +240,15 @@ def create_app(site, options: DashboardOptions | None = None, *,
         if date and not DATE_RE.fullmatch(date):
             return _error(400, f"date {date!r}: expected CCYYMMDD")
 
+        first = await run_in_threadpool(data.fingerprint, site, date)  # what the page was rendered from
+
         async def stream():
-            last, quiet_since, ends = None, time.monotonic(), time.monotonic() + options.stream_seconds
+            last, quiet_since, ends = first, time.monotonic(), time.monotonic() + options.stream_seconds
             yield f"retry: {int(options.poll * 1000)}\n\n"
             while time.monotonic() < ends and not await request.is_disconnected():
                 mark = await run_in_threadpool(data.fingerprint, site, date)
                 if mark != last:
-                    if last is not None:
-                        yield f"event: change\ndata: {json.dumps({'at': time.time()})}\n\n"
+                    yield f"event: change\ndata: {json.dumps({'at': time.time()})}\n\n"
                     last, quiet_since = mark, time.monotonic()
                 elif time.monotonic() - quiet_since > 15:
                     yield ": still here\n\n"  # keeps proxies from closing an idle stream
