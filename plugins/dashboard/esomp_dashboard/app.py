@@ -12,13 +12,12 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import attrs
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -37,10 +36,6 @@ STATE_COLOURS = {"pending": "grey", "waiting": "grey", "running": "blue", "succe
 
 
 class BadRequest(ValueError):
-    pass
-
-
-class Forbidden(PermissionError):
     pass
 
 

@@ -83,8 +83,8 @@ def seed_day(site, date: str, products: int = 4000, *, batches: int = 4, jobs_pe
         severities = ("critical", "error", "warning", "info")
         if alerts:
             s.execute(insert(Alert), [{"rule": f"rule-{i % 5}", "subject": f"subject-{i}",
-                                       "severity": severities[i % 4], "message": f"synthetic alert {i}", "business_type": "trust",
-                                       "state": "open", "count": 1, "first_seen": now, "last_seen": now}
+                                       "severity": severities[i % 4], "message": f"synthetic alert {i}",
+                                       "business_type": "trust", "state": "open", "count": 1, "first_seen": now, "last_seen": now}
                                       for i in range(alerts)])
         return run.id
 
