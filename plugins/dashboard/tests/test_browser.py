@@ -43,11 +43,16 @@ def browser():
 
 
 @pytest.fixture
-def serve():
+def launched():
+    return []
+
+
+@pytest.fixture
+def serve(launched):
     """``serve(site)`` -> base URL; servers stop after the pages that use them have closed."""
     with contextlib.ExitStack() as stack:
         yield lambda site: stack.enter_context(serve_in_thread(create_app(
-            site, DashboardOptions(poll=0.2, stream_seconds=60), launch=lambda argv, log: None)))
+            site, DashboardOptions(poll=0.2, stream_seconds=60), launch=lambda argv, log: launched.append(argv))))
 
 
 @pytest.fixture
@@ -214,3 +219,17 @@ def test_the_date_picker_switches_days(open_page, serve, day_site):
     page.select_option("#date-select", "20240108")
     page.wait_for_url(base + "/jobs?date=20240108")
     page.wait_for_selector('tr.job-row[data-state="succeeded"]')
+
+
+def test_rerun_a_failed_job_from_its_page(open_page, serve, day_site, launched):
+    with day_site.repository.session() as s:
+        row = s.scalar(select(JobRow).where(JobRow.name == "trust-process-b1-2"))
+        row.state, row.error, job_id = "failed", "ValueError: input szse/SJSMX1.DBF is truncated", row.id
+    base = serve(day_site)
+    page = open_page(base, "olga")
+    page.goto(base + f"/jobs/{job_id}")
+    assert "SJSMX1.DBF is truncated" in page.inner_text("pre.error")
+    page.click("button.rerun")
+    page.wait_for_selector(".action-note:has-text('2 job(s) reset; engine started')")
+    assert launched and launched[0][-2:] == ["--date", DATE]
+    page.wait_for_selector("#job-state:has-text('pending')")  # the page updated itself

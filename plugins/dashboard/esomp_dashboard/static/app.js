@@ -284,7 +284,7 @@
       const button = event.target.closest("button.rerun");
       if (!button) return;
       button.disabled = true;
-      const noteEl = holder.querySelector(".action-note");
+      const noteEl = document.querySelector("#action-note"); // outside the fragment: survives its refresh
       try {
         const result = await post(`/api/jobs/${button.dataset.job}/rerun`);
         noteEl.textContent = `rerun: ${result.jobs.length} job(s) reset; engine ${result.engine}`;
