@@ -81,10 +81,6 @@ def daemon_options(site) -> DaemonOptions:
     return structure(DaemonOptions, site.section("daemon"), path="daemon", source=site.config.source)
 
 
-class Stopping(Exception):
-    """Raised inside the engine's progress callback to end its loop: no new job starts."""
-
-
 class Daemon:
     def __init__(self, site, *, clock: Callable[[], datetime] = datetime.now, name: str = "daemon"):
         self.site, self.clock, self.name = site, clock, name
@@ -92,6 +88,7 @@ class Daemon:
         monitoring.check_config(site)
         self.stopping = threading.Event()
         self.engine_thread: threading.Thread | None = None
+        self.engine = None
         self.engine_date: str | None = None
         self.engine_error: str | None = None
         self.last: dict[str, Any] = {}
@@ -126,16 +123,20 @@ class Daemon:
         def on_change(counts: dict[str, int]) -> None:
             self.last["counts"] = counts
             if self.stopping.is_set():
-                raise Stopping()
+                engine.stop()
+
+        engine = Engine(self.site, date, executor=self.options.executor, workers=self.options.workers,
+                        on_change=on_change)
+
+        self.engine = engine
 
         def run() -> None:
             try:
-                summary = Engine(self.site, date, executor=self.options.executor, workers=self.options.workers,
-                                 on_change=on_change).run()
+                summary = engine.run()
                 self.last["run"] = {"date": date, "state": summary.state, "counts": summary.counts}
                 self.engine_error = None
-            except Stopping:
-                log.info("engine for %s stopped: the daemon is stopping", date)
+                if summary.state == "stopped":
+                    log.info("engine for %s stopped: the daemon is stopping", date)
             except Exception as exc:  # RunLocked (another engine holds the day), a bad plan ...: retried next tick
                 self.engine_error = f"{type(exc).__name__}: {exc}"
                 log.warning("engine for %s: %s", date, self.engine_error)
@@ -227,6 +228,8 @@ class Daemon:
 
     def stop(self, *_args: Any) -> None:
         self.stopping.set()
+        if self.engine is not None:
+            self.engine.stop()
 
 
 def remove_older(root: Path, cutoff: datetime) -> list[str]:

@@ -255,6 +255,11 @@ class Engine:
         self.batch_offsets = options.batch_offsets
         self.on_change = on_change
         self.holder = holder_name()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Start no new job; the run returns 'stopped' once the running ones finish (the next run goes on)."""
+        self._stop.set()
 
     # the lock: one engine per site and day
     def acquire(self, run_id: int) -> None:
@@ -353,6 +358,10 @@ class Engine:
                     evaluate(job_id)
                 last_look = time.monotonic()
             claimed = []
+            if self._stop.is_set():
+                ready.clear()
+                if not in_flight:
+                    return "stopped"
             while ready and len(in_flight) + len(claimed) < executor.workers:
                 job_id = heapq.heappop(ready)
                 if state[job_id] == "pending" and job_id not in claimed:

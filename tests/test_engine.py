@@ -235,3 +235,20 @@ def test_cli_run_status_jobs_and_cancel(toy_site, esomp_cli):
     assert esomp_cli(["cancel", DATE], site=site, plugins=plugins).exit_code == 0
     with site.repository.session() as s:
         assert s.scalar(select(Run.state)) == "cancelled"
+
+
+def test_stop_lets_running_jobs_finish_and_the_next_run_goes_on(toy_site):
+    holder = {}
+
+    def on_finish(job, site):
+        if job.name == "collect-x":
+            holder["engine"].stop()
+
+    site, _ = toy_site(Toy(on_finish=on_finish))
+    holder["engine"] = Engine(site, DATE, executor="inline")
+    summary = holder["engine"].run()
+    assert summary.state == "stopped" and summary.counts.get("succeeded") == 1
+    with site.repository.session() as s:
+        run = s.scalar(select(Run))
+        assert (run.state, run.lock_holder) == ("stopped", None)
+    assert Engine(site, DATE, executor="inline").run().state == "succeeded"
