@@ -484,7 +484,9 @@ def cancel_run(site, date: str) -> None:
 
 
 def reset_for_rerun(site, date: str, *, job_id: int | None = None, failed: bool = False) -> list[str]:
-    """Put the chosen jobs (a job, or every failed/cancelled one) and everything downstream back to pending."""
+    """Put the chosen jobs (a job, or every failed/cancelled one) and everything downstream back to pending.
+
+    Returns the names reset; a job still running is left to its worker and not listed."""
     with site.repository.session() as s:
         run = _run(s, date)
         rows = s.scalars(select(JobRow).where(JobRow.run_id == run.id)).all()
@@ -505,12 +507,14 @@ def reset_for_rerun(site, date: str, *, job_id: int | None = None, failed: bool 
             if name not in chosen:
                 chosen.add(name)
                 todo.extend(downstream.get(name, []))
+        reset = []
         for name in sorted(chosen):
             row = by_name[name]
-            if row.state == "running":
+            if row.state == "running":  # its worker finishes it; resetting would run it twice at once
                 continue
             row.state, row.error = "pending", None
             record_event(s, row.id, "pending", "rerun requested")
-        if run.state in ("cancelled", "cancelling", "failed", "succeeded"):
+            reset.append(name)
+        if run.state in ("cancelled", "cancelling", "failed", "succeeded", "stopped"):
             run.state = "pending"
-        return sorted(chosen)
+        return reset
