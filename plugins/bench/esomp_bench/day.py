@@ -88,8 +88,10 @@ def bench_storage(storage: str, products: int, profile: str, workers: int | None
     root = Path(tempfile.mkdtemp(prefix="esomp-bench-", dir=storage_root(storage, workdir)))
     try:
         site = create_demo_site(root / "site", products)
+        load_before = os.getloadavg()[0]  # a shared machine: say how busy it was
         result = {"storage": storage, "directory": str(root), "filesystem": filesystem(root),
                   "products": products, **run_day(site, products, profile, workers)}
+        result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
         result["floor"] = run_floor(site, root)
         if naive_products:
             from esomp_bench.naive import run_naive

@@ -39,6 +39,8 @@ def summary_rows(storages: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         row("directory", lambda r: f"{r['directory']} ({r['filesystem']['type']})"),
         row("input generated", lambda r: f"{r['input_files']} files, {mb(r['input_bytes'])} MB, "
                                          f"{seconds(r['generate_seconds'])} s"),
+        row("machine load (1 min) before / after", lambda r: f"{r['load_average']['before']:.2f} / "
+                                                              f"{r['load_average']['after']:.2f}"),
         row("total wall time s", lambda r: seconds(r["wall_seconds"])),
         row("CPU time s (process tree)", lambda r: seconds(r["cpu_seconds"])),
         row("peak memory MB (tree RSS)", lambda r: mb(r["peak_rss_bytes"])),

@@ -9,9 +9,10 @@ from esomp_bench.measure import PeakMemory, filesystem, tree_rss
 RUN_KEYS = {"storage", "directory", "filesystem", "products", "generate_seconds", "input_bytes", "input_files",
             "lines", "wall_seconds", "cpu_seconds", "peak_rss_bytes", "rss_samples", "output_files",
             "output_bytes", "package_bytes", "packages", "files_per_second", "input_mb_per_second", "floor",
-            "naive", "runs", "ratios"}
-LABELS = ["total wall time s", "CPU time s (process tree)", "peak memory MB (tree RSS)", "input MB", "output files",
-          "packages / package MB", "files/s", "input MB/s", "floor: cat inputs s", "floor: cp -a output tree s",
+            "naive", "runs", "ratios", "load_average"}
+LABELS = ["machine load (1 min) before / after", "total wall time s", "CPU time s (process tree)",
+          "peak memory MB (tree RSS)", "input MB", "output files", "packages / package MB", "files/s", "input MB/s",
+          "floor: cat inputs s", "floor: cp -a output tree s",
           "floor: tar | zstd -3 -T0 s", "floor: total s", "ours / floor", "naive: dbfread every input s",
           "naive: total s", "naive / ours", "extrapolated linearly"]
 
