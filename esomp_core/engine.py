@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import attrs
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from esomp_core.model import Job, JobResult
 from esomp_core.plan import build_plan, store_plan
@@ -73,8 +73,19 @@ def to_job(row, date: str) -> Job:
                params=dict(row.params or {}), state=row.state, error=row.error)
 
 
+# Statements built once: every job of the day runs them, and building a statement costs more than running it.
+_EVENT = insert(JobEvent)
+_START = (update(JobRow).where(JobRow.id == bindparam("b_id"))
+          .values(worker=bindparam("b_worker"), started_at=bindparam("b_now"), heartbeat_at=bindparam("b_now")))
+_LOAD = select(*JOB_COLUMNS).where(JobRow.id == bindparam("b_id"))
+_FAIL = (update(JobRow).where(JobRow.id == bindparam("b_id"))
+         .values(state=bindparam("b_state"), finished_at=bindparam("b_now"), error=bindparam("b_error")))
+_FINISH = _FAIL.values(files=bindparam("b_files"), records=bindparam("b_records"), bytes=bindparam("b_bytes"),
+                       detail=bindparam("b_detail", type_=JobRow.__table__.c.detail.type))
+
+
 def record_event(session, job_id: int, state: str, message: str | None = None) -> None:
-    session.execute(insert(JobEvent).values(job_id=job_id, at=datetime.now(), state=state, message=message))
+    session.execute(_EVENT, {"job_id": job_id, "at": datetime.now(), "state": state, "message": message})
 
 
 # --- what a worker does with one job --------------------------------------------------------------------------
@@ -138,12 +149,11 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
     site = site or _worker_site(site_root)
     repo = site.repository
     worker = holder_name()
-    # Core statements, not the ORM's unit of work: this runs for every job of the day.
-    with repo.session() as s:
-        now = datetime.now()
-        s.execute(update(JobRow).where(JobRow.id == job_id).values(worker=worker, started_at=now, heartbeat_at=now))
-        row = s.execute(select(*JOB_COLUMNS).where(JobRow.id == job_id)).one()
-        record_event(s, job_id, "running", f"attempt {row.attempts} on {worker}")
+    # A plain connection and prepared statements, not the ORM: this runs for every job of the day.
+    with repo.engine.begin() as conn:
+        conn.execute(_START, {"b_id": job_id, "b_worker": worker, "b_now": datetime.now()})
+        row = conn.execute(_LOAD, {"b_id": job_id}).one()
+        record_event(conn, job_id, "running", f"attempt {row.attempts} on {worker}")
         job = to_job(row, date)
     site.pm.hook.job_started(job=job, site=site)
 
@@ -161,12 +171,12 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
     finally:
         _Heartbeat.of(repo, lease).discard(job_id)
     state = "failed" if error else "succeeded"
-    values = {"state": state, "finished_at": datetime.now(), "error": error}
+    values = {"b_id": job_id, "b_state": state, "b_now": datetime.now(), "b_error": error}
     if result is not None:
-        values.update(files=result.files, records=result.records, bytes=result.bytes, detail=result.detail)
-    with repo.session() as s:
-        s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
-        record_event(s, job_id, state, error.splitlines()[0] if error else None)
+        values.update(b_files=result.files, b_records=result.records, b_bytes=result.bytes, b_detail=result.detail)
+    with repo.engine.begin() as conn:
+        conn.execute(_FINISH if result is not None else _FAIL, values)
+        record_event(conn, job_id, state, error.splitlines()[0] if error else None)
     job.state, job.error = state, error
     site.pm.hook.job_finished(job=job, result=result, site=site)
     return state
@@ -327,7 +337,7 @@ class Engine:
         paused: set[int] = set()
         cancelling = False
         ready: list[int] = []  # a heap of job ids: plan order
-        changes: dict[str, list[int]] = {}
+        changes: dict[tuple[str, str], list[int]] = {}  # (from, to) -> jobs, written compare-and-set
         in_flight: dict[Future, int] = {}
 
         def evaluate(job_id: int) -> None:
@@ -339,10 +349,11 @@ class Engine:
                 heapq.heappush(ready, job_id)
                 new = "pending"
             if new != state[job_id]:
+                changes.setdefault((state[job_id], new), []).append(job_id)
                 state[job_id] = new
-                changes.setdefault(new, []).append(job_id)
 
         last_look = -1e9
+        stale = False
         last_counts: dict[str, int] = {}
         while True:
             if time.monotonic() - last_look >= self.poll:
@@ -354,6 +365,7 @@ class Engine:
                     rows = s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))
                     state = {job_id: job_state for job_id, job_state in rows}
                 ready.clear()
+                changes.clear()  # re-derived below from what the repository says now
                 for job_id in sorted(state):
                     evaluate(job_id)
                 last_look = time.monotonic()
@@ -368,17 +380,26 @@ class Engine:
                     state[job_id] = "running"
                     claimed.append(job_id)
             if changes or claimed:
+                # Compare-and-set: an operator may have paused, cancelled or reset a job since we last looked;
+                # a change that no longer applies is dropped and the next look sets memory right.
                 with repo.session() as s:
-                    for new, ids in changes.items():
-                        s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(state=new))
-                        for job_id in ids:
+                    for (old, new), ids in changes.items():
+                        done_ids = s.scalars(update(JobRow).where(JobRow.id.in_(set(ids)), JobRow.state == old)
+                                             .values(state=new).returning(JobRow.id)).all()
+                        stale = stale or len(done_ids) != len(set(ids))
+                        for job_id in done_ids:
                             record_event(s, job_id, new,
                                          "an upstream job did not succeed" if new == "skipped" else None)
                     if claimed:
-                        s.execute(update(JobRow).where(JobRow.id.in_(claimed)).values(
-                            state="running", heartbeat_at=datetime.now(), attempts=JobRow.attempts + 1,
-                            started_at=None, finished_at=None, error=None))
+                        got = set(s.scalars(
+                            update(JobRow).where(JobRow.id.in_(claimed), JobRow.state == "pending").values(
+                                state="running", heartbeat_at=datetime.now(), attempts=JobRow.attempts + 1,
+                                started_at=None, finished_at=None, error=None).returning(JobRow.id)).all())
+                        stale = stale or len(got) != len(claimed)
+                        claimed = [job_id for job_id in claimed if job_id in got]
                 changes.clear()
+            if stale:
+                last_look, stale = -1e9, False
             for job_id in claimed:
                 in_flight[executor.submit(execute_job, str(self.site.root), job_id, self.date, self.lease)] = job_id
             counts = dict(collections.Counter(state.values()))
