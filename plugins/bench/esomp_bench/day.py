@@ -50,7 +50,8 @@ def run_day(site: Site, products: int, profile: str, workers: int | None) -> dic
         "generate_seconds": generating.wall, "input_bytes": report.bytes, "input_files": len(report.files),
         "lines": [{k: v for k, v in line.items() if k not in ("start", "end")} for line in status["lines"]],
         "wall_seconds": running.wall, "cpu_seconds": running.cpu, "peak_rss_bytes": memory.peak,
-        "rss_samples": memory.samples, "output_files": output_files, "output_bytes": output_bytes,
+        "peak_anonymous_bytes": memory.peak_anonymous, "rss_samples": memory.samples,
+        "output_files": output_files, "output_bytes": output_bytes,
         "package_bytes": send_total["bytes"], "packages": send_total["files"],
         "files_per_second": output_files / running.wall, "input_mb_per_second": report.bytes / 1e6 / running.wall,
     }
@@ -151,6 +152,7 @@ def bench_day(*, products: int = 4000, profile: str = "seed-day", storages: tupl
             measured = bench_storage(storage, count, profile, workers, 0, workdir)
         series.append({"products": count, "storage": storage, "wall_seconds": measured["wall_seconds"],
                        "cpu_seconds": measured["cpu_seconds"], "peak_rss_bytes": measured["peak_rss_bytes"],
+                       "peak_anonymous_bytes": measured["peak_anonymous_bytes"],
                        "seconds_per_1000_products": 1000 * measured["wall_seconds"] / count})
     return {"date": began, "business_date": DATE, "products": products, "profile": profile, "workers": workers,
             "cores": os.cpu_count(), "repeat": repeat, "naive_products": naive_products, "machine": machine(),

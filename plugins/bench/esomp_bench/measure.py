@@ -27,32 +27,38 @@ def _parent_of(pid: str) -> int | None:
     return int(stat[stat.rindex(b")") + 2:].split()[1])  # the command name may hold spaces: skip past ")"
 
 
-def tree_rss(root: int) -> int:
-    """Bytes resident in ``root`` and all its descendants (shared pages count once per process, as RSS does)."""
+def tree_rss(root: int) -> tuple[int, int]:
+    """Bytes resident in ``root`` and all its descendants: (all, anonymous). RSS counts pages shared by forked
+    workers once per process, and file pages a process maps (the DBF reader maps its inputs) as its own; the
+    anonymous part (resident minus file-backed and shared, from /proc/PID/statm) is the memory the work holds."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             parent = _parent_of(entry)
             if parent is not None:
                 children.setdefault(parent, []).append(int(entry))
-    total, stack = 0, [root]
+    total, anonymous, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         try:
             with open(f"/proc/{pid}/statm", "rb") as fh:
-                total += int(fh.read().split()[1]) * PAGE
+                _, resident, shared = (int(v) for v in fh.read().split()[:3])
         except OSError:
             continue
+        total += resident * PAGE
+        anonymous += (resident - shared) * PAGE
         stack.extend(children.get(pid, ()))
-    return total
+    return total, anonymous
 
 
 class PeakMemory:
-    """Samples the RSS of this process tree in a thread; ``peak`` is the largest sum seen."""
+    """Samples the RSS of this process tree in a thread; ``peak`` is the largest sum seen (``peak_anonymous``,
+    the largest sum of anonymous pages)."""
 
     def __init__(self, interval: float = 0.1):
         self.interval = interval
         self.peak = 0
+        self.peak_anonymous = 0
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="esomp-bench-rss", daemon=True)
@@ -60,7 +66,8 @@ class PeakMemory:
     def _run(self) -> None:
         pid = os.getpid()
         while True:
-            self.peak = max(self.peak, tree_rss(pid))
+            total, anonymous = tree_rss(pid)
+            self.peak, self.peak_anonymous = max(self.peak, total), max(self.peak_anonymous, anonymous)
             self.samples += 1
             if self._stop.wait(self.interval):
                 return

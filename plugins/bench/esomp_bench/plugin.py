@@ -44,6 +44,7 @@ def summary_rows(storages: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         row("total wall time s", lambda r: seconds(r["wall_seconds"])),
         row("CPU time s (process tree)", lambda r: seconds(r["cpu_seconds"])),
         row("peak memory MB (tree RSS)", lambda r: mb(r["peak_rss_bytes"])),
+        row("peak anonymous memory MB (tree)", lambda r: mb(r["peak_anonymous_bytes"])),
         row("input MB", lambda r: mb(r["input_bytes"])),
         row("output files", lambda r: f"{r['output_files']:,}"),
         row("packages / package MB", lambda r: f"{r['packages']:,} / {mb(r['package_bytes'])}"),
@@ -85,9 +86,10 @@ def print_report(data: dict[str, Any]) -> None:
                 ["measure", *storages], summary_rows(storages))
     if data["scaling"]:
         print_table(f"scaling ({data['scaling'][0]['storage']})",
-                    ["products", "wall s", "s per 1,000 products", "CPU s", "peak memory MB"],
+                    ["products", "wall s", "s per 1,000 products", "CPU s", "peak memory MB", "peak anonymous MB"],
                     [(f"{s['products']:,}", seconds(s["wall_seconds"]), seconds(s["seconds_per_1000_products"]),
-                      seconds(s["cpu_seconds"]), mb(s["peak_rss_bytes"])) for s in data["scaling"]])
+                      seconds(s["cpu_seconds"]), mb(s["peak_rss_bytes"]), mb(s["peak_anonymous_bytes"]))
+                     for s in data["scaling"]])
 
 
 @click.command("day")
