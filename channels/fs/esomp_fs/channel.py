@@ -455,6 +455,7 @@ class FsChannel:
                     pass  # it may never have been created
                 stale.remove(leftover)
             remote.makedirs(fs, folder)
+            self._remove_orphans(fs, folder, [path for _, path in uploads] + ([flag_path] if flag_path else []))
             for local, path in uploads:
                 with open(local, "rb") as stream:
                     self._upload(fs, stream, path, *checks[str(local)], stale)
@@ -470,6 +471,22 @@ class FsChannel:
         return Receipt(self.url, target, size, digest if self.options.verify_sha256 else None, attempts,
                        datetime.now(), manifest_path=uploads[0][1] if manifest_path is not None else None,
                        flag_path=flag_path)
+
+    @staticmethod
+    def _remove_orphans(fs: Any, folder: str, paths: list[str]) -> None:
+        """Temporary names of these files left by a delivery whose process died (a killed worker): one job delivers
+        a package at a time, so any such name is an orphan."""
+        prefixes = tuple("." + path.rsplit("/", 1)[1] + "." for path in paths)
+        try:
+            names = [entry.rsplit("/", 1)[-1] for entry in fs.ls(folder, detail=False)]
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.startswith(prefixes) and name.endswith(".part"):
+                try:
+                    fs.rm_file(remote.join(folder, name))
+                except FileNotFoundError:
+                    pass
 
     def _upload(self, fs: Any, stream: Any, path: str, size: int, digest: str | None, stale: list[str]) -> None:
         folder, base = path.rsplit("/", 1)

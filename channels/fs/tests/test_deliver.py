@@ -35,6 +35,19 @@ def test_deliver_to_a_directory_with_template_name_and_manifest(tmp_path):
                                                                          receipt.sha256)
 
 
+def test_deliver_removes_temporary_names_left_by_a_dead_delivery(tmp_path):
+    package = _package(tmp_path)
+    folder = tmp_path / "outbox" / "XT001" / DATE
+    folder.mkdir(parents=True)
+    orphan = folder / f".{package.name}.0123456789ab.part"  # a worker killed mid-upload left this
+    orphan.write_bytes(b"half a package")
+    other = folder / ".XT002_20261120.zip.0123456789ab.part"  # another package's: not ours to touch
+    other.write_bytes(b"someone else's")
+    FsChannel("trust", FsOptions(url=str(tmp_path / "outbox"))).deliver(package, institution="XT001", date=DATE)
+    assert not orphan.exists() and other.exists()
+    assert (folder / package.name).read_bytes() == package.read_bytes()
+
+
 @pytest.mark.parametrize("field, value", [("institution", "../etc"), ("institution", "a/b"), ("name", ".."),
                                           ("date", "")])
 def test_names_that_would_escape_the_target_are_refused(tmp_path, field, value):
