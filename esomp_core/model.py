@@ -21,6 +21,16 @@ class FieldSpec:
     decimals: int = 0
 
 
+def layout(text: str) -> tuple[FieldSpec, ...]:
+    """Fields from ``"NAME C6, NAME N15.2, NAME D8"``, the way the exchanges' specs print a layout."""
+    fields = []
+    for item in text.split(","):
+        name, kind = item.split()
+        width, _, decimals = kind[1:].partition(".")
+        fields.append(FieldSpec(name, kind[0], int(width), int(decimals or 0)))
+    return tuple(fields)
+
+
 @attrs.frozen
 class FileType:
     """A kind of exchange file: how to recognise it, how to read it, and whether it is split per product.

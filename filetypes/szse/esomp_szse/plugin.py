@@ -10,17 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from esomp_core import hookimpl
-from esomp_core.model import FieldSpec, FileType
-
-
-def layout(text: str) -> tuple[FieldSpec, ...]:
-    """Fields from ``"NAME C6, NAME N15.2, NAME D8"`` (the way the specs print them)."""
-    fields = []
-    for item in text.split(","):
-        name, kind = item.split()
-        width, _, decimals = kind[1:].partition(".")
-        fields.append(FieldSpec(name, kind[0], int(width), int(decimals or 0)))
-    return tuple(fields)
+from esomp_core.model import FileType, layout
 
 
 # 清算明细 SJSMX0/1/2 (three batches, one layout): 48 fields, 478 bytes a record.
