@@ -252,3 +252,18 @@ def test_stop_lets_running_jobs_finish_and_the_next_run_goes_on(toy_site):
         run = s.scalar(select(Run))
         assert (run.state, run.lock_holder) == ("stopped", None)
     assert Engine(site, DATE, executor="inline").run().state == "succeeded"
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_run_on_postgresql_with_a_failure_and_a_rerun(esomp_site_factory, esomp_pm_factory, postgres_url, executor):
+    site = esomp_site_factory(esomp_pm_factory(Toy()), engine={"poll": 0.02}, database={"url": postgres_url})
+    assert site.repository.engine.dialect.name == "postgresql"
+    out = Path(site.directory("clearing_root")) / DATE
+    out.mkdir(parents=True)
+    (out / "process-b1-j2.corrupt").write_text("")
+    assert Engine(site, DATE, executor=executor, workers=2).run().state == "failed"
+    assert states(site)["send-b1"] == "skipped"
+    (out / "process-b1-j2.corrupt").unlink()
+    assert reset_for_rerun(site, DATE, failed=True) == ["process-b1-j2", "send-b1"]
+    assert Engine(site, DATE, executor=executor, workers=2).run().state == "succeeded"
+    site.repository.dispose()
