@@ -49,6 +49,8 @@ class FileType:
     format: str = "dbf"
     case_sensitive: bool = False
     channel: str = ""
+    market: str = ""
+    """Whose securities accounts the key field holds: "SZ" or "SH" (empty for files passed whole)."""
     placeholder: bool = False
     description: str = ""
     profile: dict[str, Any] = attrs.field(factory=dict)

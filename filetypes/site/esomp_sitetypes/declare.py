@@ -102,13 +102,11 @@ def file_type(name: str, table: Any, source: str, path: str | None = None) -> Fi
         codecs.lookup(decl.encoding)
     except LookupError:
         raise ConfigError(source, f"{path}.encoding", f"unknown encoding {decl.encoding!r}") from None
-    profile = dict(decl.profile)
-    if decl.market:
-        profile["market"] = decl.market
     return FileType(
         name=name, family=decl.family, channel=decl.channel, patterns=tuple(decl.patterns), fields=fields,
         key_fields=keys, encoding=decl.encoding, format=decl.format, case_sensitive=decl.case_sensitive,
-        placeholder=decl.placeholder, description=decl.description, profile=profile,
+        placeholder=decl.placeholder, description=decl.description, market=decl.market or "",
+        profile=dict(decl.profile),
     )
 
 

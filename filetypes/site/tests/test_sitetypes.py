@@ -27,7 +27,7 @@ def test_register_file_types_ships_placeholders_for_the_unpublished_layouts(esom
     assert not registry.errors
     assert set(registry.file_types) == DEFAULTS
     for ft in registry.file_types.values():
-        assert ft.placeholder and ft.split and ft.family == "site" and ft.profile["market"] in ("SZ", "SH")
+        assert ft.placeholder and ft.split and ft.family == "site" and ft.market in ("SZ", "SH")
 
 
 def test_register_file_types_new_type_declared_in_config(esomp_site_factory, esomp_pm_factory):

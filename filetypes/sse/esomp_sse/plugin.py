@@ -62,7 +62,7 @@ def _settlement(name: str, fields, key: str, title: str, source: str, patterns: 
     return FileType(
         name=name, family="sse", channel="sse", fields=fields, key_fields=(key,), patterns=patterns,
         case_sensitive=True, placeholder=placeholder, description=f"{title}; {source.format(name=name)}",
-        profile={"filename": filename, "market": "SH", "header_year": 1900, **profile},
+        market="SH", profile={"filename": filename, "header_year": 1900, **profile},
     )
 
 

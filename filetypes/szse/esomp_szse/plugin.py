@@ -89,7 +89,7 @@ def _settlement(name: str, fields, key: str, title: str, source: str, *, placeho
         patterns=(f"{name}.dbf", f"{name}{{mmdd}}.dbf"),
         placeholder=placeholder,
         description=f"{title}; {source.format(name=name)}",
-        profile={"filename": f"{name}{{mmdd}}.DBF", "market": "SZ", "header_year": 2000, **profile},
+        market="SZ", profile={"filename": f"{name}{{mmdd}}.DBF", "header_year": 2000, **profile},
     )
 
 

@@ -96,7 +96,7 @@ def activity(products: int, skew: float, rng: random.Random) -> list[float]:
 def _split_slots(ft: FileType, people: list[master.Product], weights: list[float], settings: dict[str, Any],
                  rng: random.Random, seed: int, width: int) -> list[bytes]:
     """The key value of every record of a split file, in file order (records interleave across products)."""
-    market = ft.profile.get("market", "SZ")
+    market = ft.market or "SZ"
     mean = float(ft.profile.get("records", settings["records"]))
     slots: list[bytes] = []
     for product, weight in zip(people, weights):
@@ -223,7 +223,7 @@ def _write_dbf(out: _Hashing, ft: FileType, date: str, count: int, write_body) -
 
 def _generate_file(out: _Hashing, ft: FileType, date: str, people, weights, settings, seed: int) -> dict[str, Any]:
     rng = random.Random(f"esomp-gen {seed} {date} {ft.name}")
-    market = ft.profile.get("market", "SZ")
+    market = ft.market or "SZ"
     pool = templates(ft.fields, rng, date, market)
     entry: dict[str, Any] = {"type": ft.name, "family": ft.family, "channel": ft.channel or ft.family,
                              "split": ft.split, "eof": bool(ft.profile.get("eof", True))}

@@ -67,7 +67,7 @@ def collected_inputs(site, date: str, channels: Iterable[str]) -> tuple[list[Inp
         inputs[base] = Input(
             name=base, path=path, channel=channel, file_type=ft.name, split=ft.split,
             key_field=ft.key_fields[0] if ft.split else None,
-            market=ft.profile.get("market") if isinstance(ft.profile, dict) else None, encoding=ft.encoding)
+            market=ft.market or None, encoding=ft.encoding)
     return [inputs[n] for n in sorted(inputs)], unknown
 
 
