@@ -146,15 +146,24 @@ class Registry:
             ("register_monitors", "monitor", lambda o: o.name, reg.monitors),
             ("register_services", "service", lambda o: (o.domain, o.name, o.type), reg.services),
         ]
+        replaced: set[tuple[str, Any]] = set()
         for hook_name, what, key_of, table in kinds:
             for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order: first one wins
-                def register(obj: Any, _plugin: str = impl.plugin_name) -> None:
-                    key = key_of(obj)
-                    if key in table:
-                        raise RegistrationError(f"{what} {key!r} registered by both "
-                                                f"{reg.owners[(what, key)]} and {_plugin}")
-                    table[key] = obj
-                    reg.owners[(what, key)] = _plugin
+                def register(obj: Any, *, replace: bool = False, _plugin: str = impl.plugin_name,
+                             _what: str = what, _key_of: Callable[[Any], Any] = key_of,
+                             _table: dict[str, Any] = table) -> None:
+                    """``replace=True``: this object stands in for any other of its name, whichever registers
+                    first (a site's own declaration of a file type replaces the one a plugin ships)."""
+                    key = _key_of(obj)
+                    if key in _table and not replace:
+                        if (_what, key) in replaced:
+                            return
+                        raise RegistrationError(f"{_what} {key!r} registered by both "
+                                                f"{reg.owners[(_what, key)]} and {_plugin}")
+                    if replace:
+                        replaced.add((_what, key))
+                    _table[key] = obj
+                    reg.owners[(_what, key)] = _plugin
 
                 args = {"register": register, "site": site}
                 try:

@@ -159,3 +159,26 @@ def test_file_type_patterns():
     assert ft.matches("jsmx01_JS123.713")  # no date: any
     upper = FileType("ZGH", "sse", ("ZGH*.dbf",), case_sensitive=True)
     assert upper.matches("ZGH123.dbf") and not upper.matches("Zgh123.dbf")
+
+
+def test_register_file_types_replace_wins_in_either_order(esomp_pm_factory):
+    class Shipped:
+        @hookimpl
+        def register_file_types(self, register):
+            register(FileType("TZXX", "site", ("tzxx*",), placeholder=True))
+
+    class Declared:
+        @hookimpl
+        def register_file_types(self, register):
+            register(FileType("TZXX", "site", ("TZXX{mmdd}.dbf",), key_fields=("TZZQZH",)), replace=True)
+
+    for first, second in ((Shipped(), Declared()), (Declared(), Shipped())):
+        pm = esomp_pm_factory()
+        pm.register(first, name="first")
+        pm.register(second, name="second")
+        reg = Registry.collect(pm)
+        assert not reg.errors and reg.file_types["TZXX"].key_fields == ("TZZQZH",)
+    twice = esomp_pm_factory()
+    twice.register(Shipped(), name="a")
+    twice.register(Shipped(), name="b")
+    assert "registered by both a and b" in Registry.collect(twice).errors[0]

@@ -19,8 +19,8 @@ def register_file_types(register: Callable[[FileType], None], site: Any) -> None
     tables = site.section("filetypes") if site is not None else {}
     source = site.config.source if site is not None else "<config>"
     types, errors = declared_types(tables, source)
-    for file_type in types:
-        register(file_type)
+    for file_type in types:  # a site's declaration replaces a type of the same name that a plugin ships
+        register(file_type, replace=file_type.name in tables)
     if errors:  # the good declarations are registered; the bad ones are reported together
         first = errors[0]
         more = "".join(f"; also {e}" for e in errors[1:])

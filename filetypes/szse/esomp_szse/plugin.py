@@ -121,9 +121,6 @@ FILE_TYPES: tuple[FileType, ...] = (
 
 
 @hookimpl
-def register_file_types(register: Callable[[FileType], None], site: Any) -> None:
-    # A site that declares one of these names under [filetypes] (its own copy of the spec) wins.
-    declared = set(site.section("filetypes")) if site is not None else set()
-    for file_type in FILE_TYPES:
-        if file_type.name not in declared:
-            register(file_type)
+def register_file_types(register: Callable[[FileType], None]) -> None:
+    for file_type in FILE_TYPES:  # a site's own declaration of one of these names replaces it
+        register(file_type)

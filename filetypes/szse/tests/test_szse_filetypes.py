@@ -68,7 +68,15 @@ def test_register_file_types_sjshq_layout_is_the_real_header(esomp_pm_factory):
 
 
 def test_register_file_types_yields_to_a_site_declaration(esomp_site_factory, esomp_pm_factory):
+    from esomp_core.plugins import Registry
+    from esomp_sitetypes import plugin as sitetypes
+    from esomp_szse import plugin as szse
+
     site = esomp_site_factory(filetypes={"SJSKS": {"patterns": ["SJSKS*.dbf"], "key": "KSZQZH",
                                                    "fields": ["KSZQZH C 20", "KSSL N 15 2"]}})
-    assert "SJSKS" not in registered(esomp_pm_factory, site)
-    assert "SJSMX1" in registered(esomp_pm_factory, site)
+    for order in ((szse, sitetypes), (sitetypes, szse)):  # whichever registers first, the site's own wins
+        reg = Registry.collect(esomp_pm_factory(*order), site)
+        assert not reg.errors
+        assert [f.name for f in reg.file_types["SJSKS"].fields] == ["KSZQZH", "KSSL"]
+        assert not reg.file_types["SJSKS"].placeholder and reg.owners[("file type", "SJSKS")] == sitetypes.__name__
+        assert "SJSMX1" in reg.file_types
