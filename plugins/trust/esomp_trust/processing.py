@@ -1,5 +1,6 @@
-"""Processing: the partition job reads each input once and cuts it per processing job; each processing job splits
-its share per product, hard-links the market data to every product and optionally writes BCP text."""
+"""Processing: the partition job reads each input once and numbers its records per product and processing job;
+each processing job writes its products' records from the inputs, hard-links the market data to every product and
+optionally writes BCP text."""
 from __future__ import annotations
 
 import contextlib
@@ -16,12 +17,14 @@ from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
-from esomp_dbf import DbfError, DbfFile, atomic_open, split
+from esomp_dbf import DbfError, DbfFile, atomic_open, partition, patched_header, record_bytes
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import TrustOptions, inside, split_path
 from esomp_trust.plan import PARTITION
+from esomp_trust.shares import Share, ShareWriter, identity
 
 UNMATCHED_SHOWN = 20  # keys listed in a job's detail per file; the CSV report has them all
+_EOF = b"\x1a"
 
 
 class WorkDirs:
@@ -40,8 +43,9 @@ class WorkDirs:
     def partition_manifest(self) -> Path:
         return self.extract / "partition.json"
 
-    def part(self, group: str, name: str) -> Path:
-        return self.extract / "parts" / group / name
+    @property
+    def shares(self) -> Path:
+        return self.extract / "shares"
 
     def outputs(self, group: str) -> Path:
         return self.extract / "outputs" / f"{group}.json"
@@ -108,9 +112,10 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
     result = JobResult(detail={"inputs": {}, "unknown_files": unknown, "groups": len(groups)})
     manifest: dict[str, Any] = {"date": job.date, "groups": sorted(groups), "inputs": []}
     errors: list[str] = []
+    shares = ShareWriter(dirs.shares, groups)
     for item in inputs:
         try:
-            entry = _partition_one(item, dirs, groups, group_of, maps, options, job.name)
+            entry = _partition_one(item, dirs, shares, maps, options, job.name)
         except (DbfError, InputError, OSError) as exc:
             errors.append(str(exc))
             result.detail["inputs"][item.name] = {"file_type": item.file_type, "error": str(exc)}
@@ -124,40 +129,31 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
         # Nothing downstream may run on a partial day: without partition.json the processing jobs refuse to start.
         dirs.partition_manifest.unlink(missing_ok=True)
         raise InputError("; ".join(errors))
+    shares.commit()
     write_json(dirs.partition_manifest, manifest)
     result.detail["unmatched_records"] = sum(d.get("unmatched", {}).get("records", 0)
                                              for d in result.detail["inputs"].values())
     return result
 
 
-def _partition_one(item: Input, dirs: WorkDirs, groups: dict[str, list[str]], group_of: dict[str, str],
-                   maps: dict[str | None, dict[str, str]], options: TrustOptions, job_name: str) -> dict[str, Any]:
-    stat = os.stat(item.path)
+def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter, maps: dict[str | None, dict[str, str]],
+                   options: TrustOptions, job_name: str) -> dict[str, Any]:
     entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
-             "key_field": item.key_field, "market": item.market, "encoding": item.encoding,
-             "size": stat.st_size}
+             "key_field": item.key_field, "market": item.market, "encoding": item.encoding, **identity(item.path)}
     with _open_dbf(item) as source:
         if not item.split:
             # Market data: validated and described once here; processing links it, sending reuses this digest.
-            entry.update(records=source.count, sha256=sha256_file(item.path), inode=stat.st_ino,
-                         mtime_ns=stat.st_mtime_ns)
+            entry.update(records=source.count, sha256=sha256_file(item.path))
             if item.file_type in options.bcp_types:
                 write_bcp(source, range(source.count), dirs.bcp / "market" / f"{item.name}.bcp")
             return {"manifest": entry, "detail": {"file_type": item.file_type, "records": source.count,
                                                   "market_data": True}}
         source.field(item.key_field)  # a missing key field names the file and lists the fields
-        account_group = {account: group_of[product] for account, product in maps.get(item.market, maps[None]).items()}
-
-        def open_part(group: str):
-            path = dirs.part(group, item.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return atomic_open(path)
-
-        outcome = split(source, item.key_field, account_group, open_part, empty=list(groups))
+        outcome = partition(source, item.key_field, maps.get(item.market, maps[None]))
+        per_job = shares.add(item.name, outcome.records)
         report = write_unmatched(dirs, item, source, outcome.unmatched, job_name)
         entry["records"] = source.count
-        detail = {"file_type": item.file_type, "records": source.count,
-                  "per_job": {g: len(idx) for g, idx in sorted(outcome.records.items())},
+        detail = {"file_type": item.file_type, "records": source.count, "per_job": dict(sorted(per_job.items())),
                   "unmatched": _unmatched_detail(outcome.unmatched, report)}
         return {"manifest": entry, "detail": detail}
 
@@ -211,12 +207,14 @@ def place_link(source: str, target: str, shared_dir: Path, state: dict[str, Any]
     """Hard-link ``source`` at ``target`` (atomically replacing what is there); across devices, copy the file
     once into ``shared_dir`` on the target's device and link that instead."""
     origin = state.get(source, source)
+    temp = _temp_name(target, "link")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)  # left by a worker killed here
     try:
         if os.path.samefile(origin, target):
             return
     except FileNotFoundError:
         pass
-    temp = f"{target}.{os.getpid()}.link"
     try:
         os.link(origin, temp)
     except OSError as exc:
@@ -232,10 +230,16 @@ def place_link(source: str, target: str, shared_dir: Path, state: dict[str, Any]
     os.replace(temp, target)
 
 
+def _temp_name(path: str, kind: str) -> str:
+    # One name per target, not per process: one job owns a product's files, and the rerun of a job whose worker
+    # was killed mid-write reuses (and so removes) what that worker left.
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{kind}")
+
+
 def write_whole(path: str, data: bytes) -> os.stat_result:
     """Write ``data`` under a temporary name and rename it to ``path``; return the file's stat. What atomic_open
     does, without a buffered file object: 32 of these per product."""
-    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    temp = _temp_name(path, "tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
@@ -260,7 +264,7 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     manifest = read_json(dirs.partition_manifest, f"the {PARTITION} job for {job.date} has not succeeded yet")
     products = list(job.products)
     institution = institutions_of(site, products)
-    maps = account_maps(site, products)
+    share = Share(dirs.shares, group, f"the {PARTITION} job for {job.date} has not succeeded yet")
     paths = {p: {} for p in products}  # product -> name -> path
 
     def out(product: str, name: str) -> str:
@@ -310,33 +314,30 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
                 linked += 1
             result.detail["inputs"][name] = {"file_type": entry["file_type"], "linked": len(products)}
             continue
-        part = dirs.part(group, name)
-        mapping = maps.get(entry["market"], maps[None])
+        share.check_input(name, entry["path"], entry, PARTITION)
         try:
-            source = DbfFile(part, name=f"{part} (this job's share of {entry['path']})", encoding=entry["encoding"])
+            source = DbfFile(entry["path"], encoding=entry["encoding"])
         except FileNotFoundError:
-            raise InputError(f"{part}: missing; the {PARTITION} job did not write this job's share of "
-                             f"{name}: rerun {PARTITION}") from None
+            raise InputError(f"{entry['path']}: collected file {name} is gone from the collection root") from None
         with source:
-            outcome = split(source, entry["key_field"], mapping, lambda p, n=name: open_out(p, n), empty=products)
-            report = write_unmatched(dirs, Input(name, str(part), "", entry["file_type"], True, entry["key_field"],
-                                                 entry["market"], entry["encoding"]), source, outcome.unmatched,
-                                     job.name)
+            records = 0
             for product in products:
-                indices = outcome.records.get(product, [])
+                indices = share.records(name, product)
+                with open_out(product, name) as fh:
+                    fh.write(patched_header(source, len(indices)))
+                    fh.write(record_bytes(source, indices))
+                    fh.write(_EOF)
                 files[product].append({"name": name, "path": out(product, name), "file_type": entry["file_type"],
                                        "records": len(indices), "shared": False, **written[product, name]})
+                records += len(indices)
                 result.bytes += source.header_length + len(indices) * source.record_length + 1
                 if entry["file_type"] in options.bcp_types:
                     bcp = inside(str(dirs.bcp.parent), str(dirs.bcp / institution[product] / product
                                                            / f"{name}.bcp"), f"product {product}")
                     write_bcp(source, indices, Path(bcp))
-            result.records += outcome.total
+            result.records += records
             result.files += len(products)
-            detail = {"file_type": entry["file_type"], "records": outcome.total}
-            if outcome.unmatched:
-                detail["unmatched"] = _unmatched_detail(outcome.unmatched, report)
-            result.detail["inputs"][name] = detail
+            result.detail["inputs"][name] = {"file_type": entry["file_type"], "records": records}
     result.files += linked
     result.detail["linked"] = linked
     if link_state.get("copied_across_devices"):

@@ -153,3 +153,30 @@ def test_process_missing_key_field_names_file_and_field(tmp_path):
                                                   "key_fields": ("NOSUCH",)})
     with pytest.raises(Exception, match=r"zqye0105\.dbf.*no field 'NOSUCH'"):
         plugin.process(job=as_job(0, spec), site=site)
+
+
+def test_process_refuses_an_input_recollected_after_the_partition(tmp_path):
+    site, report = new_day(tmp_path / "changed", 6)
+    results = run_plan(site, only=("collect", "process"))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    mx = next(f for f in report.files if f["type"] == "SJSMX1")
+    collected = next((Path(site.directory("collection_root")) / DATE).rglob(mx["name"]))
+    data = collected.read_bytes()
+    collected.unlink()
+    collected.write_bytes(data)  # same bytes, new file: the record numbers may no longer be true of it
+
+    spec = next(s for s in site.registry.business_types["trust"].plan(site, DATE) if s.name == "trust-process-b1-j1")
+    with pytest.raises(Exception, match=rf"{mx['name']} changed since the partition job read it.*rerun trust-partition"):
+        plugin.process(job=as_job(1, spec), site=site)
+    results = run_plan(site, only=("process",))  # the partition job runs again first, as a rerun would
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+
+
+def test_process_rerun_removes_what_a_killed_worker_left(day):
+    site, _, _ = day
+    directory = next(iter(product_dirs(site).values()))
+    (directory / ".SJSMX10105.DBF.tmp").write_bytes(b"")  # killed between create and write
+    (directory / ".SJSHQ0105.DBF.link").write_bytes(b"")  # killed between link and rename
+    results = run_plan(site, only=("process",))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith(".")) == []
