@@ -1,9 +1,10 @@
 """FsChannel: collect a business date's files from a channel, and deliver packages to it."""
 from __future__ import annotations
 
+import contextlib
 import fnmatch
-import io
 import os
+import stat
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from esomp_core.model import Finding, expand_date_tokens
 from esomp_core.repository import models
-from esomp_fs import remote
+from esomp_fs import remote, transfer
 from esomp_fs.options import FsOptions
 from esomp_fs.unpack import UnpackError, archive_kind, unpack
 
@@ -36,6 +37,13 @@ class CollectError(RuntimeError):
 
 class TransferMismatch(OSError):
     """The bytes that arrived are not the bytes sent (size or sha256): worth another attempt."""
+
+
+class DigestMismatch(ValueError):
+    """The digest a caller gave is not the file's: another attempt would not help."""
+
+
+SHA256_HEX = frozenset("0123456789abcdef")
 
 
 @attrs.define
@@ -222,6 +230,8 @@ class FsChannel:
         self.endpoint = remote.Endpoint.parse(options.url, Path(base))
         self.file_types = file_types or {}
         self.key_path = f"channels.{name}"
+        self._local = transfer.LocalFiles() if self.endpoint.protocol == "file" else None
+        self._temp_names: dict[str, set[str]] = {}  # folder -> temporary names seen there: see _remove_orphans
 
     @property
     def url(self) -> str:
@@ -421,9 +431,12 @@ class FsChannel:
 
     def deliver(self, package_path: str | os.PathLike, *, institution: str, date: str,
                 manifest_path: str | os.PathLike | None = None, name: str | None = None,
+                sha256: str | None = None, manifest_sha256: str | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> Receipt:
         """Upload a package (and its manifest) under temporary names, verify, rename, then write the flag file.
-        Transient failures are retried ``retries`` times with ``backoff``; a failure raises DeliveryError."""
+        ``sha256``/``manifest_sha256``: the files' digests if the caller knows them (they are then not hashed
+        here; a wrong one is caught when the copy is read back). Transient failures are retried ``retries`` times
+        with ``backoff``; a failure raises DeliveryError."""
         package = Path(package_path)
         name = name or package.name
         try:
@@ -431,72 +444,116 @@ class FsChannel:
         except ValueError as exc:
             raise DeliveryError(f"{self.url} (channel {self.name})", str(exc)) from None
         shown = f"{self.url} (channel {self.name}) {target}"
-        if not package.is_file():
-            raise DeliveryError(shown, f"package {package} does not exist")
         folder = target.rsplit("/", 1)[0]
-        uploads = []
-        if manifest_path is not None:
-            manifest = Path(manifest_path)
-            _check_segment("manifest name", manifest.name)
-            uploads.append((manifest, remote.join(folder, manifest.name)))
-        uploads.append((package, target))
-        checks = {str(p): (p.stat().st_size, remote.sha256_file(p)) for p, _ in uploads}
-        size, digest = checks[str(package)]
-        flag = self.options.flag.format(institution=institution, date=date, name=name, mmdd=date[4:],
-                                        mdd=expand_date_tokens("{mdd}", date)) if self.options.flag else None
+        opts = self.options
+        flag = opts.flag.format(institution=institution, date=date, name=name, mmdd=date[4:],
+                                mdd=expand_date_tokens("{mdd}", date)) if opts.flag else None
         flag_path = remote.join(folder, flag) if flag else None
+        try:
+            uploads = []
+            if manifest_path is not None:
+                manifest = Path(manifest_path)
+                _check_segment("manifest name", manifest.name)
+                uploads.append(_Upload.of("manifest", manifest, remote.join(folder, manifest.name),
+                                          manifest_sha256, "manifest_sha256", hashed=opts.verify_sha256))
+            sent = _Upload.of("package", package, target, sha256, "sha256",
+                              hashed=opts.verify_sha256 or flag is not None)
+        except (ValueError, OSError) as exc:
+            raise DeliveryError(shown, str(exc)) from None
+        uploads.append(sent)
+        digest = sent.sha256
+        if flag_path:
+            content = f"{digest}  {name}\n".encode()
+            uploads.append(_Upload(None, flag_path, len(content), None, content=content))
         stale: list[str] = []  # temporary names left by a failed attempt, removed by the next one
 
         def attempt(fs: Any) -> None:
+            files = self._local if self._local is not None else transfer.RemoteFiles(fs)
             for leftover in list(stale):
                 try:
-                    fs.rm_file(leftover)
+                    files.remove(leftover)
                 except Exception:
                     pass  # it may never have been created
                 stale.remove(leftover)
-            remote.makedirs(fs, folder)
-            self._remove_orphans(fs, folder, [path for _, path in uploads] + ([flag_path] if flag_path else []))
-            for local, path in uploads:
-                with open(local, "rb") as stream:
-                    self._upload(fs, stream, path, *checks[str(local)], stale)
-            if flag_path:
-                content = f"{digest}  {name}\n".encode()
-                self._upload(fs, io.BytesIO(content), flag_path, len(content), None, stale)
+            self._remove_orphans(files, folder, [upload.path for upload in uploads])
+            files.prepare(folder)
+            for upload in uploads:
+                self._send(files, upload, stale)
 
         try:
-            _, attempts = remote.retrying(attempt, self.endpoint, self.options, self.key_path, sleep=sleep)
+            _, attempts = remote.retrying(attempt, self.endpoint, opts, self.key_path, sleep=sleep)
         except Exception as exc:
+            if self._local is not None:  # a remote one's connection may be gone: the rerun removes them as orphans
+                for leftover in stale:
+                    with contextlib.suppress(OSError):  # must not hide why the delivery failed
+                        self._local.remove(leftover)
             raise DeliveryError(shown, self._redact(f"{type(exc).__name__}: {exc}"),
                                 getattr(exc, "attempts", 0)) from None
-        return Receipt(self.url, target, size, digest if self.options.verify_sha256 else None, attempts,
-                       datetime.now(), manifest_path=uploads[0][1] if manifest_path is not None else None,
+        return Receipt(self.url, target, sent.size, digest if opts.verify_sha256 else None, attempts,
+                       datetime.now(), manifest_path=uploads[0].path if manifest_path is not None else None,
                        flag_path=flag_path)
 
-    @staticmethod
-    def _remove_orphans(fs: Any, folder: str, paths: list[str]) -> None:
-        """Temporary names of these files left by a delivery whose process died (a killed worker): one job delivers
-        a package at a time, so any such name is an orphan."""
+    def _remove_orphans(self, files: Any, folder: str, paths: list[str]) -> None:
+        """Remove the temporary names of these files left by a delivery whose process died (a killed worker): one
+        job delivers a package at a time, so any such name is an orphan. A folder is listed once per channel
+        object (a job opens its channel once; a rerun opens a new one, after the worker died), not per package."""
+        if folder not in self._temp_names:
+            self._temp_names[folder] = {n for n in files.names(folder) if n.startswith(".") and n.endswith(".part")}
+        temps = self._temp_names[folder]
         prefixes = tuple("." + path.rsplit("/", 1)[1] + "." for path in paths)
-        try:
-            names = [entry.rsplit("/", 1)[-1] for entry in fs.ls(folder, detail=False)]
-        except FileNotFoundError:
-            return
-        for name in names:
-            if name.startswith(prefixes) and name.endswith(".part"):
-                try:
-                    fs.rm_file(remote.join(folder, name))
-                except FileNotFoundError:
-                    pass
+        for orphan in [n for n in temps if n.startswith(prefixes)]:
+            files.remove(remote.join(folder, orphan))
+            temps.discard(orphan)
 
-    def _upload(self, fs: Any, stream: Any, path: str, size: int, digest: str | None, stale: list[str]) -> None:
-        folder, base = path.rsplit("/", 1)
+    def _send(self, files: Any, upload: _Upload, stale: list[str]) -> None:
+        """One file to its final name through a temporary one: hard-linked, or copied and checked."""
+        folder, base = upload.path.rsplit("/", 1)
         temp = remote.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.part")
         stale.append(temp)
-        remote.put(fs, stream, temp)
-        got = remote.size_of(fs, temp)
-        if got != size:
-            raise TransferMismatch(f"{base}: {got} bytes arrived, {size} sent")
-        if digest and self.options.verify_sha256 and remote.remote_sha256(fs, temp) != digest:
-            raise TransferMismatch(f"{base}: the sha256 read back differs from the one sent")
-        fs.mv(temp, path)
+        if upload.content is not None:
+            files.write(upload.content, temp)
+        elif not (self.options.transfer == "link" and files.link(upload.local, temp)):
+            files.copy(upload.local, temp)
+            self._check(files, upload, temp)
+        # else: a hard link is the very file we hold, so there is nothing to read back.
+        files.rename(temp, upload.path)
         stale.remove(temp)
+
+    def _check(self, files: Any, upload: _Upload, temp: str) -> None:
+        base = upload.path.rsplit("/", 1)[1]
+        got = files.size(temp)
+        if got != upload.size:
+            raise TransferMismatch(f"{base}: {got} bytes arrived, {upload.size} sent")
+        if upload.sha256 and self.options.verify_sha256 and files.sha256(temp) != upload.sha256:
+            actual = remote.sha256_file(upload.local) if upload.given else upload.sha256
+            if actual != upload.sha256:
+                raise DigestMismatch(f"{upload.local}: {upload.given}={upload.sha256} was given, but the file's "
+                                     f"sha256 is {actual}; not delivered")
+            raise TransferMismatch(f"{base}: the sha256 read back differs from the one sent")
+
+
+@attrs.define
+class _Upload:
+    """One file of a delivery: a local file (or the flag's content), its final path, size and digest."""
+
+    local: Path | None
+    path: str
+    size: int
+    sha256: str | None
+    given: str | None = None  # the keyword the digest came from, when the caller gave it
+    content: bytes | None = None
+
+    @classmethod
+    def of(cls, what: str, local: Path, path: str, given: str | None, keyword: str, *, hashed: bool) -> "_Upload":
+        try:
+            st = local.stat()
+        except FileNotFoundError:
+            raise ValueError(f"{what} {local} does not exist") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{what} {local} is not a regular file")
+        if given is not None:
+            digest = given.lower()
+            if len(digest) != 64 or not set(digest) <= SHA256_HEX:
+                raise ValueError(f"{keyword}: expected 64 hex digits, got {given!r}")
+            return cls(local, path, st.st_size, digest, given=keyword)
+        return cls(local, path, st.st_size, remote.sha256_file(local) if hashed else None)

@@ -13,6 +13,7 @@ import attrs
 
 SCHEMES = ("", "file", "memory", "ftp", "sftp")
 REMOTE_SCHEMES = ("ftp", "sftp")
+TRANSFERS = ("copy", "link")
 TEMPLATE_FIELDS = {"institution", "date", "name", "mdd", "mmdd"}
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 GiB = 1 << 30
@@ -107,6 +108,11 @@ def _template(instance, attribute, value: str | None) -> None:
         raise ValueError(f"{attribute.name}: must contain {{name}} (the delivered file's name), got {value!r}")
 
 
+def _transfer(instance, attribute, value: str) -> None:
+    if value not in TRANSFERS:
+        raise ValueError(f"{attribute.name}: expected one of {', '.join(map(repr, TRANSFERS))}, got {value!r}")
+
+
 @attrs.frozen
 class UnpackOptions:
     """``[channels.NAME.unpack]``: limits that refuse decompression bombs."""
@@ -142,6 +148,7 @@ class FsOptions:
     path_template: str = attrs.field(default="{institution}/{date}/{name}", validator=_template)
     flag: str | None = attrs.field(default=None, validator=_template)
     verify_sha256: bool = True
+    transfer: str = attrs.field(default="copy", validator=_transfer)
     # Unpacking of collected archives.
     unpack: UnpackOptions = UnpackOptions()
 
@@ -153,5 +160,8 @@ class FsOptions:
             for key in ("username", "password_env", "key_file_env", "known_hosts"):
                 if getattr(self, key) is not None:
                     raise ValueError(f"{key}: only ftp:// and sftp:// channels take credentials")
+        if self.transfer == "link" and scheme not in ("", "file") and not re.match(r"^[A-Za-z]:[\\/]", self.url):
+            raise ValueError(f"transfer: 'link' needs a local directory as the url, not {scheme}://; "
+                             f"use transfer = \"copy\"")
         if scheme == "ftp" and (self.key_file_env or self.known_hosts):
             raise ValueError("key_file_env: FTP has no keys; key_file_env and known_hosts are for sftp://")

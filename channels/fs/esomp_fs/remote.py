@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ftplib
+import functools
 import hashlib
 import os
 import sys
@@ -93,7 +94,7 @@ def known_hosts_policy(path: str) -> Any:
 def connect(endpoint: Endpoint, options: FsOptions, *, key_path: str) -> Any:
     """A new fsspec filesystem for the endpoint (never a cached instance: each caller owns its connection)."""
     if endpoint.protocol in ("file", "memory"):
-        return fsspec.filesystem(endpoint.protocol)
+        return _shared_filesystem(endpoint.protocol)
     user = options.username or endpoint.user
     password = secret(options.password_env, path=f"{key_path}.password_env")
     if endpoint.protocol == "ftp":
@@ -109,6 +110,12 @@ def connect(endpoint: Endpoint, options: FsOptions, *, key_path: str) -> Any:
                           key_filename=key_file, look_for_keys=False, allow_agent=False, timeout=options.timeout,
                           banner_timeout=options.timeout, auth_timeout=options.timeout,
                           host_key_policy=policy, skip_instance_cache=True)
+
+
+@functools.cache
+def _shared_filesystem(protocol: str) -> Any:
+    # fsspec shares these instances anyway (no connection to own); skip its per-call instance lookup.
+    return fsspec.filesystem(protocol)
 
 
 def close(fs: Any) -> None:

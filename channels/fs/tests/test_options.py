@@ -37,6 +37,9 @@ def test_register_channel_kinds_registers_fs(pm, site_with, tmp_path):
     ({"url": "/x", "path_template": "../{name}"}, "channels.inbox", "without '..'"),
     ({"url": "/x", "path_template": "{institution}/{date}"}, "channels.inbox", "must contain {name}"),
     ({"url": "/x", "username": "u"}, "channels.inbox", "username: only ftp:// and sftp://"),
+    ({"url": "/x", "transfer": "move"}, "channels.inbox", "transfer: expected one of 'copy', 'link', got 'move'"),
+    ({"url": "sftp://h/x", "transfer": "link"}, "channels.inbox", "transfer: 'link' needs a local directory"),
+    ({"url": "memory://x", "transfer": "link"}, "channels.inbox", "transfer: 'link' needs a local directory"),
     ({"url": "/x", "unpack": {"max_ratio": 0}}, "channels.inbox.unpack", "max_ratio: expected a number above 0"),
     ({"url": "/x", "unpack": {"max_size": 1}}, "channels.inbox.unpack.max_size", "unknown key"),
 ])

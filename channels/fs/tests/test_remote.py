@@ -1,6 +1,7 @@
 """FTP (pyftpdlib) and SFTP (asyncssh) servers on 127.0.0.1: round trips, retries, credentials, host keys."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -69,6 +70,29 @@ def test_deliver_round_trip_with_manifest_and_flag(server, secret_env, tmp_path)
     package.write_bytes(b"smaller")
     channel.deliver(package, institution="XT001", date=DATE)
     assert (folder / package.name).read_bytes() == b"smaller"
+
+
+def test_deliver_with_given_digests_reads_back_and_refuses_a_wrong_one(server, secret_env, tmp_path):
+    scheme, srv = server
+    package = tmp_path / "XT001_20261120.zip"
+    package.write_bytes(os.urandom(300_000))
+    manifest = tmp_path / "XT001_20261120.zip.manifest.json"
+    manifest.write_text('{"files": 2}')
+    digests = {"sha256": hashlib.sha256(package.read_bytes()).hexdigest(),
+               "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()}
+    channel = FsChannel("trust", FsOptions(url=_url(scheme, srv, "/inbox"), password_env=secret_env, retries=2,
+                                           backoff=0))
+    receipt = channel.deliver(package, institution="XT001", date=DATE, manifest_path=manifest, **digests)
+    folder = srv.root / "inbox" / "XT001" / DATE
+    assert _files(folder) == {package.name: package.read_bytes(), manifest.name: manifest.read_bytes()}
+    assert receipt.sha256 == digests["sha256"]
+
+    package.write_bytes(os.urandom(300_000))  # rebuilt: the digest given is now the old one
+    with pytest.raises(DeliveryError) as info:
+        channel.deliver(package, institution="XT001", date=DATE, manifest_path=manifest, **digests)
+    assert f"sha256={digests['sha256']} was given, but the file's sha256 is" in info.value.reason
+    assert info.value.attempts == 1
+    assert (folder / package.name).read_bytes() != package.read_bytes()  # the earlier delivery stays
 
 
 def test_wrong_password_fails_without_the_secret(server, monkeypatch, tmp_path):
