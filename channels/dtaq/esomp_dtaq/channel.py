@@ -26,6 +26,7 @@ from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueFull
 log = logging.getLogger(__name__)
 
 END = b"*END-OF-SERVICE*"  # the end sentinel: shorter than a request header, so never a request
+BATCH_BUDGET = 0.005  # a worker takes no more requests at once than it answers in about this many seconds
 COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
 
 
@@ -125,13 +126,12 @@ class DtaqChannel:
         policy = self.policy(key)
         inq, outq = self.queues(key)
         request = attrs.evolve(request, comid=self.next_comid())
+        wait = policy.timeout if timeout is None else timeout
         try:
-            inq.send(request.encode())
+            entry = inq.send_receive(request.encode(), outq, m.comid_key(request.comid), wait)
         except QueueFull:
             self.last_route = Route("direct", f"request queue {inq.name} full")
             return self.direct.call(request)
-        wait = policy.timeout if timeout is None else timeout
-        entry = outq.receive(wait, m.comid_key(request.comid))
         if entry is None:
             self.control.abandon(request.comid, code)
             # a reply that slipped in between the timeout and the mark is expired here, not left behind
@@ -149,7 +149,11 @@ class DtaqChannel:
 
     # --- server -----------------------------------------------------------------------------------------------------
     def serve(self, key: tuple[str, str, str], worker_id: str, *, stop: threading.Event | None = None) -> str:
-        """A server worker's loop: answer requests until an end sentinel (or ``stop``); returns why it ended."""
+        """A server worker's loop: answer requests until an end sentinel (or ``stop``); returns why it ended.
+
+        It takes up to ``policy.batch`` waiting requests per queue operation — fewer when its handler is slow,
+        so a batch holds about BATCH_BUDGET seconds of work — and sends their replies in one operation; with lease it acks them only after their replies are sent, so a worker killed mid-batch
+        leaves every request of the batch to be redelivered (and its reply de-duplicated)."""
         service = self.services[key]
         policy = self.policy(key)
         inq, outq = self.queues(key)
@@ -157,34 +161,51 @@ class DtaqChannel:
                 "started": time.time(), "handled": 0}
         self.control.beat(worker_id, info)
         last_beat = time.monotonic()
+        limit = 1  # until the handler's speed is known
         while stop is None or not stop.is_set():
-            entry = inq.receive(self.options.heartbeat)
+            entries = inq.receive_many(self.options.heartbeat, limit)
             if time.monotonic() - last_beat >= self.options.heartbeat:
                 self.control.beat(worker_id, info)
                 last_beat = time.monotonic()
-            if entry is None:
+            if not entries:
                 continue
-            if entry.data == END:
-                inq.ack(entry)
+            requests = [e for e in entries if e.data != END]
+            ends = len(entries) - len(requests)
+            if requests:
+                started = time.perf_counter()
+                self.answer_many(service, policy, outq, [e.data for e in requests])
+                info["handled"] += len(requests)
+                each = (time.perf_counter() - started) / len(requests)
+                limit = max(1, min(policy.batch, int(BATCH_BUDGET / max(each, 1e-6))))
+            if ends > 1:  # one sentinel ends one worker: pass the others on
+                inq.send_many([(END, None, None)] * (ends - 1))
+            inq.ack_many(entries)
+            if ends:
                 self.control.forget_worker(worker_id)
                 return "end sentinel"
-            self.answer(service, policy, outq, entry.data)
-            inq.ack(entry)
-            info["handled"] += 1
         self.control.forget_worker(worker_id)
         return "stopped"
 
     def answer(self, service: Any, policy: ServicePolicy, outq: DataQueue, packet: bytes) -> None:
-        try:
-            request = Request.decode(packet)
-        except MessageError as exc:  # nothing to reply to: the header names no communication id we can trust
-            log.error("service %s: dropped a bad request: %s", service_code((service.domain, service.name,
-                                                                             service.type)), exc)
-            self.control.count("bad-requests")
-            return
-        reply = invoke(service, request, cutoff=self.control.cutoff())
-        # with lease a redelivered request may be answered twice: the reply queue keeps only the first
-        outq.send(reply.encode(), m.comid_key(request.comid), dedup=request.comid if policy.lease else None)
+        self.answer_many(service, policy, outq, [packet])
+
+    def answer_many(self, service: Any, policy: ServicePolicy, outq: DataQueue, packets: list[bytes]) -> None:
+        """Handle request packets and send their replies to ``outq`` in one operation."""
+        cutoff = self.control.cutoff()
+        replies = []
+        for packet in packets:
+            try:
+                request = Request.decode(packet)
+            except MessageError as exc:  # nothing to reply to: the header names no communication id we can trust
+                log.error("service %s: dropped a bad request: %s",
+                          service_code((service.domain, service.name, service.type)), exc)
+                self.control.count("bad-requests")
+                continue
+            reply = invoke(service, request, cutoff=cutoff)
+            # with lease a redelivered request may be answered twice: the reply queue keeps only the first
+            replies.append((reply.encode(), m.comid_key(request.comid), request.comid if policy.lease else None))
+        if replies:
+            outq.send_many(replies)
 
     def stop_service(self, key: tuple[str, str, str], workers: int) -> int:
         """Mark the service stopped and send one end sentinel per live worker (3.2.5)."""

@@ -37,6 +37,9 @@ class ServicePolicy:
     """At day start, rebuild the service's queues when its request queue is empty."""
     lease: float = 0.0
     """> 0: at-least-once request delivery with this visibility timeout (seconds); replies de-duplicated."""
+    batch: int = attrs.field(default=8, validator=_between(1, 1000))
+    """Requests a worker takes per queue operation (its replies go back in one operation too); 1 for slow
+    handlers, so waiting requests are not held behind one busy worker."""
     stuck_after: float = 30.0
     """A worker without a heartbeat for this long (stuck in one request, MSGW) is abnormal."""
     timeout: float = 30.0

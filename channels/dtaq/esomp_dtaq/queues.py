@@ -164,10 +164,51 @@ class DataQueue:
             self._wait_for_change(pause)
             delay = min(delay * 2, self.poll_max)
 
+    def receive_many(self, wait: float, limit: int) -> list[Entry]:
+        """Up to ``limit`` entries of a FIFO or LIFO queue in one backend operation, in queue order; waits
+        (as ``receive``) only for the first. Each entry still goes to exactly one receiver; with lease each is
+        leased on its own and must be acked (``ack_many``)."""
+        if self.attributes.keyed:
+            raise BadKey(f"queue {self.name}: receive_many takes from FIFO and LIFO queues, not KEYED ones")
+        if limit < 1:
+            raise ValueError(f"queue {self.name}: receive_many needs a limit >= 1, got {limit!r}")
+        entries = self._take_many(limit)
+        if entries or wait == 0:
+            return entries
+        first = self.receive(wait)
+        if first is None:
+            return []
+        return [first, *self._take_many(limit - 1)] if limit > 1 else [first]
+
+    def send_many(self, items: list[tuple[bytes, bytes | None, str | int | None]]) -> list[bool]:
+        """Send ``(data, key, dedup)`` entries in one backend operation where the backend allows it; every entry
+        is checked first, so a bad one sends nothing. On a full queue the entries before it are sent and
+        QueueFull is raised. Returns, per entry, what ``send`` would have."""
+        a = self.attributes
+        sender = default_sender() if a.sender_id else ""
+        checked = []
+        for data, key, dedup in items:
+            data = bytes(data)
+            if len(data) > a.maxlen:
+                raise DataTooLong(f"queue {self.name}: {len(data)} bytes is over maxlen {a.maxlen}")
+            checked.append((data, self._check_key(key, "send"), None if dedup is None else str(dedup)))
+        return self._put_many(checked, sender) if checked else []
+
+    def send_receive(self, data: bytes, replies: "DataQueue", key: bytes, wait: float) -> Entry | None:
+        """``send(data)`` here, then ``replies.receive(wait, key)``: a client's request and its wait for the
+        reply, in one round trip where the backend allows it."""
+        self.send(data)
+        return replies.receive(wait, key)
+
     def ack(self, entry: Entry) -> None:
         """Confirm a leased entry was handled, so it is not delivered again (no-op without lease mode)."""
         if entry.receipt is not None:
             self._ack(entry.receipt)
+
+    def ack_many(self, entries: list[Entry]) -> None:
+        receipts = [e.receipt for e in entries if e.receipt is not None]
+        if receipts:
+            self._ack_many(receipts)
 
     def clear(self, key: bytes | None = None, order: Order | str = Order.EQ) -> int:
         """Remove all entries, or on a keyed queue those whose key matches; returns how many were removed."""
@@ -221,6 +262,20 @@ class DataQueue:
 
     def _ack(self, receipt: Any) -> None:
         raise NotImplementedError
+
+    # Batch forms: one operation each where the backend can; these defaults loop.
+    def _take_many(self, limit: int) -> list[Entry]:
+        entries = []
+        while len(entries) < limit and (entry := self._take(b"", Order.EQ, True)) is not None:
+            entries.append(entry)
+        return entries
+
+    def _put_many(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
+        return [self._put(data, key, sender, dedup) for data, key, dedup in items]
+
+    def _ack_many(self, receipts: list[Any]) -> None:
+        for receipt in receipts:
+            self._ack(receipt)
 
     def _clear(self, key: bytes | None, order: Order) -> int:
         raise NotImplementedError

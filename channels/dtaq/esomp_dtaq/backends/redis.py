@@ -20,25 +20,45 @@ from esomp_dtaq.backends import Backend
 from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull
 
 SEND = """
-local qp = ARGV[1]
-if ARGV[9] ~= '' and redis.call('EXISTS', qp .. ':dd:' .. ARGV[9]) == 1 then return 0 end
-local maxe = tonumber(ARGV[8])
+local qp, sender, now, lifo, keyed, maxe, ddms = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
+  tonumber(ARGV[6]), ARGV[7]
+local n = 0
 if maxe > 0 then
-  local n = redis.call('ZCARD', qp .. ':lease')
-  if ARGV[7] == '1' then
+  n = redis.call('ZCARD', qp .. ':lease')
+  if keyed == '1' then
     for _, k in ipairs(redis.call('ZRANGE', qp .. ':keys', 0, -1)) do n = n + redis.call('ZCARD', qp .. ':k:' .. k) end
   else
     n = n + redis.call('ZCARD', qp .. ':k:')
   end
-  if n >= maxe then return -1 end
 end
-if ARGV[9] ~= '' then redis.call('SET', qp .. ':dd:' .. ARGV[9], '1', 'PX', ARGV[10]) end
-local seq = redis.call('INCR', qp .. ':seq')
+local results = {}
+for i = 8, #ARGV, 3 do
+  local key, data, dedup = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if dedup ~= '' and redis.call('EXISTS', qp .. ':dd:' .. dedup) == 1 then
+    results[#results + 1] = 0
+  elseif maxe > 0 and n >= maxe then
+    results[#results + 1] = -1
+    return results
+  else
+    if dedup ~= '' then redis.call('SET', qp .. ':dd:' .. dedup, '1', 'PX', ddms) end
+    local seq = redis.call('INCR', qp .. ':seq')
+    local score = seq
+    if lifo == '1' then score = -seq end
+    redis.call('ZADD', qp .. ':k:' .. key, score, string.format('%016d%016d%03d', seq, now, #sender) .. sender .. data)
+    if keyed == '1' then redis.call('ZADD', qp .. ':keys', 0, key) end
+    n = n + 1
+    results[#results + 1] = 1
+  end
+end
+return results
+"""
+
+# send() on a FIFO or LIFO queue without max_entries, de-duplication or sender id: the client's pipelined send
+SEND_PLAIN = """
+local seq = redis.call('INCR', ARGV[1] .. ':seq')
 local score = seq
-if ARGV[6] == '1' then score = -seq end
-local member = string.format('%016d%016d%03d', seq, tonumber(ARGV[5]), #ARGV[4]) .. ARGV[4] .. ARGV[3]
-redis.call('ZADD', qp .. ':k:' .. ARGV[2], score, member)
-if ARGV[7] == '1' then redis.call('ZADD', qp .. ':keys', 0, ARGV[2]) end
+if ARGV[2] == '1' then score = -seq end
+redis.call('ZADD', ARGV[1] .. ':k:', score, string.format('%016d%016d000', seq, tonumber(ARGV[3])) .. ARGV[4])
 return 1
 """
 
@@ -75,27 +95,33 @@ local qp, key, order, remove, lease, now, keyed, lifo = ARGV[1], ARGV[2], ARGV[3
 requeue(qp, now, keyed, lifo)
 local keys = {''}
 if keyed == '1' then keys = candidates(qp, key, order) end
+local limit = tonumber(ARGV[9])
+local taken, count = {}, 0  -- taken, flat: key, member, lease member, lease deadline
 for _, k in ipairs(keys) do
   if not (order == 'NE' and key ~= '' and k == key) then
     local zkey = qp .. ':k:' .. k
-    local first = redis.call('ZRANGE', zkey, 0, 0)
-    if #first == 1 then
-      local m = first[1]
+    local first = redis.call('ZRANGE', zkey, 0, limit - count - 1)
+    if #first == 0 and keyed == '1' then redis.call('ZREM', qp .. ':keys', k) end
+    for _, m in ipairs(first) do
+      local lm, deadline = '', ''
       if remove == '1' then
         redis.call('ZREM', zkey, m)
         if lease > 0 then
-          local lm = string.format('%03d', #k) .. k .. m
+          lm = string.format('%03d', #k) .. k .. m
+          deadline = tostring(now + lease)
           redis.call('ZADD', qp .. ':lease', now + lease, lm)
-          return {k, m, lm, tostring(now + lease)}
         end
       end
-      return {k, m}
-    elseif keyed == '1' then
-      redis.call('ZREM', qp .. ':keys', k)
+      taken[#taken + 1] = k
+      taken[#taken + 1] = m
+      taken[#taken + 1] = lm
+      taken[#taken + 1] = deadline
+      count = count + 1
     end
+    if count >= limit then return taken end
   end
 end
-return false
+return taken
 """
 
 ACK = """
@@ -136,22 +162,35 @@ class RedisQueue(DataQueue):
         self.flags = (b"1" if attributes.keyed else b"0", b"1" if attributes.sequence == "LIFO" else b"0")
 
     def _put(self, data: bytes, key: bytes, sender: str, dedup: str | None) -> bool:
+        return self._put_many([(data, key, dedup)], sender)[0]
+
+    def _send_args(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[Any]:
         a = self.attributes
-        result = self.backend.scripts["send"](args=[
-            self.qp, key, data, sender.encode(), int(time.time() * 1e6), self.flags[1], self.flags[0],
-            a.max_entries, dedup or "", int(a.dedup_seconds * 1000)])
-        if result == -1:
-            raise QueueFull(f"queue {self.name} is full ({a.max_entries} entries)")
-        return result == 1
+        args = [self.qp, sender.encode(), int(time.time() * 1e6), self.flags[1], self.flags[0], a.max_entries,
+                int(a.dedup_seconds * 1000)]
+        for data, key, dedup in items:
+            args += (key, data, dedup or "")
+        return args
+
+    def _put_many(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
+        results = self.backend.scripts["send"](args=self._send_args(items, sender))
+        if results and results[-1] == -1:
+            raise QueueFull(f"queue {self.name} is full ({self.attributes.max_entries} entries)")
+        return [r == 1 for r in results]
 
     def _take(self, key: bytes, order: Order, remove: bool) -> Entry | None:
-        result = self.backend.scripts["receive"](args=[
+        entries = self._take_keyed(key, order, remove, 1)
+        return entries[0] if entries else None
+
+    def _take_many(self, limit: int) -> list[Entry]:
+        return self._take_keyed(b"", Order.EQ, True, limit)
+
+    def _take_keyed(self, key: bytes, order: Order, remove: bool, limit: int) -> list[Entry]:
+        flat = self.backend.scripts["receive"](args=[
             self.qp, key, order.value, b"1" if remove else b"0", int(self.attributes.lease * 1000),
-            int(time.time() * 1000), self.flags[0], self.flags[1]])
-        if not result:
-            return None
-        receipt = (result[2], int(result[3])) if len(result) == 4 else None
-        return _entry(result[0], result[1], receipt)
+            int(time.time() * 1000), self.flags[0], self.flags[1], limit])
+        return [_entry(flat[i], flat[i + 1], (flat[i + 2], int(flat[i + 3])) if flat[i + 2] else None)
+                for i in range(0, len(flat), 4)]
 
     def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
         if self.attributes.lease or not remove or (self.attributes.keyed and (not key or order is not Order.EQ)):
@@ -168,6 +207,42 @@ class RedisQueue(DataQueue):
                 return _entry(key, popped[1])
             if deadline is not None:
                 return None
+
+    def receive_many(self, wait: float, limit: int) -> list[Entry]:
+        if self.attributes.lease or self.attributes.keyed or limit < 1 or not self.backend.has_mpop():
+            return super().receive_many(wait, limit)
+        # FIFO and LIFO (negated scores) both come out lowest score first: one blocking pop of up to limit
+        zkey = self.qp + b":k:"
+        client = self.backend.client
+        if wait == 0:
+            popped = client.zmpop(1, [zkey], min=True, count=limit)
+        else:
+            popped = client.bzmpop(0 if wait < 0 else max(wait, 0.001), 1, [zkey], min=True, count=limit)
+        return [_entry(b"", member) for member, _ in popped[1]] if popped else []
+
+    def send_receive(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Entry | None:
+        """One pipeline: the send script, then a blocking pop of the reply's key. Only where the send cannot
+        be refused for a full queue (the pop would then wait for nothing) and the reply needs no lease."""
+        if (self.attributes.max_entries or self.attributes.sender_id or self.attributes.keyed
+                or not isinstance(replies, RedisQueue)
+                or replies.attributes.lease or not replies.attributes.keyed or wait == 0):
+            return super().send_receive(data, replies, key, wait)
+        data = bytes(data)
+        if len(data) > self.attributes.maxlen:
+            return super().send_receive(data, replies, key, wait)  # send raises DataTooLong
+        zkey = replies.qp + b":k:" + replies._check_key(key, "receive")
+        pipe = self.backend.client.pipeline(transaction=False)
+        # EVAL, not EVALSHA: a server that lost its scripts must not leave the pop below waiting for nothing
+        pipe.eval(SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data)
+        pipe.bzpopmin(zkey, timeout=0 if wait < 0 else max(wait, 0.001))
+        _, popped = pipe.execute()
+        return _entry(key, popped[1]) if popped else None
+
+    def _ack_many(self, receipts: list[Any]) -> None:
+        pipe = self.backend.client.pipeline(transaction=False)
+        for member, deadline in receipts:
+            self.backend.scripts["ack"](keys=[self.qp + b":lease"], args=[member, deadline], client=pipe)
+        pipe.execute()
 
     def _ack(self, receipt: Any) -> None:
         member, deadline = receipt
@@ -201,6 +276,14 @@ class RedisBackend(Backend):
         self.client = redis.Redis.from_url(url)
         self.scripts = {name: self.client.register_script(text)
                         for name, text in (("send", SEND), ("receive", RECEIVE), ("ack", ACK), ("clear", CLEAR))}
+        self._mpop: bool | None = None
+
+    def has_mpop(self) -> bool:
+        """Whether the server has ZMPOP/BZMPOP (Redis 7): batch receives pop in one blocking command."""
+        if self._mpop is None:
+            version = self.client.info("server").get("redis_version", "0")
+            self._mpop = int(str(version).split(".")[0]) >= 7
+        return self._mpop
 
     def __repr__(self) -> str:
         return f"redis:{self.url} prefix {self.prefix}"

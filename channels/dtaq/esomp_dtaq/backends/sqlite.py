@@ -1,19 +1,30 @@
 """SQLite queues (WAL): durable on one machine, shared by every process that opens the same file.
 
-One table holds the entries of all queues; a receive is one ``DELETE ... RETURNING`` (or a lease ``UPDATE``)
-on the row a read found, so each entry goes to exactly one receiver. SQLite cannot block, so a waiting receive
-watches ``PRAGMA data_version`` (which changes when another connection commits) with sleeps backing off to
-``poll_max``. ``synchronous=NORMAL`` survives a killed process; queues with ``force`` commit with
-``synchronous=FULL`` so they also survive a power cut.
+One table holds the entries of all queues; a receive is one ``DELETE ... RETURNING`` (or a lease ``UPDATE``),
+so each entry goes to exactly one receiver. ``synchronous=NORMAL`` survives a killed process; queues with
+``force`` commit with ``synchronous=FULL`` so every operation on them also survives a power cut.
+
+Writers take an advisory lock (``flock`` on ``DB.lock`` beside the database) around each write: the kernel
+queues them and wakes the next at once, where SQLite's own busy handler would sleep a millisecond or more per
+collision and make latency spiky under load. SQLite cannot block a reader until data arrives, so:
+
+- a receive by key with order EQ (a client waiting for its reply) binds a Linux abstract datagram socket named
+  after the database, queue and key; a sender rings it after committing an entry with that key;
+- other waits watch ``PRAGMA data_version`` (which changes when another connection commits) with short sleeps.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
+import socket
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from esomp_dtaq.backends import Backend
 from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull
@@ -33,6 +44,10 @@ CREATE TABLE IF NOT EXISTS dtaq_counters (name TEXT PRIMARY KEY, value INTEGER N
 
 ORDER_SQL = {Order.EQ: "key = ?", Order.NE: "key != ?", Order.LT: "key < ?", Order.LE: "key <= ?",
              Order.GT: "key > ?", Order.GE: "key >= ?"}
+INSERT = "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)"
+COLUMNS = "seq, key, data, sender, sent_at"
+NOFLOCK = os.environ.get("EXP") == "noflock"
+WAKE_CAP = 0.1  # a socket wait still looks at the table this often, should a ring be lost
 
 
 class SqliteQueue(DataQueue):
@@ -41,67 +56,119 @@ class SqliteQueue(DataQueue):
     def __init__(self, backend: "SqliteBackend", name: str, attributes: QueueAttributes):
         super().__init__(backend, name, attributes)
         direction = "seq DESC" if attributes.sequence == "LIFO" else "key, seq"
-        self._select, self._delete = {}, {}
+        self._select, self._delete, self._lease = {}, {}, {}
         for order, condition in [*ORDER_SQL.items(), (None, "1")]:
             where = (f"FROM dtaq_entries WHERE queue = ? AND {condition} AND visible_at <= ? "
                      f"ORDER BY {direction} LIMIT 1")
-            self._select[order] = f"SELECT seq, key, data, sender, sent_at {where}"
-            self._delete[order] = (f"DELETE FROM dtaq_entries WHERE seq = (SELECT seq {where}) "
-                                   f"RETURNING seq, key, data, sender, sent_at")
+            self._select[order] = f"SELECT {COLUMNS} {where}"
+            self._delete[order] = f"DELETE FROM dtaq_entries WHERE seq = (SELECT seq {where}) RETURNING {COLUMNS}"
+            self._lease[order] = (f"UPDATE dtaq_entries SET visible_at = ? WHERE seq = (SELECT seq {where}) "
+                                  f"RETURNING {COLUMNS}")
+        first_n = f"SELECT seq FROM dtaq_entries WHERE queue = ? AND visible_at <= ? ORDER BY {direction} LIMIT ?"
+        self._delete_many = f"DELETE FROM dtaq_entries WHERE seq IN ({first_n}) RETURNING {COLUMNS}"
+        self._lease_many = (f"UPDATE dtaq_entries SET visible_at = ? WHERE seq IN ({first_n}) "
+                            f"RETURNING {COLUMNS}")
 
+    # --- send ------------------------------------------------------------------------------------------------------
     def _put(self, data: bytes, key: bytes, sender: str, dedup: str | None) -> bool:
-        a = self.attributes
-        if dedup is None and not a.max_entries and not a.force:  # one statement: its own transaction
-            self.backend.connection().execute(
-                "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)",
-                (self.name, key, data, sender, time.time()))
-            return True
-        with self.backend.transaction(force=a.force) as db:
-            now = time.time()
-            if dedup is not None:
-                row = db.execute("SELECT expires FROM dtaq_dedup WHERE queue = ? AND id = ?",
-                                 (self.name, dedup)).fetchone()
-                if row is not None and row[0] > now:
-                    return False
-                db.execute("INSERT OR REPLACE INTO dtaq_dedup VALUES (?, ?, ?)",
-                           (self.name, dedup, now + a.dedup_seconds))
-            if a.max_entries:
-                (count,) = db.execute("SELECT count(*) FROM dtaq_entries WHERE queue = ?", (self.name,)).fetchone()
-                if count >= a.max_entries:
-                    raise QueueFull(f"queue {self.name} is full ({a.max_entries} entries)")
-            db.execute("INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)",
-                       (self.name, key, data, sender, now))
-        return True
+        return self._put_many([(data, key, dedup)], sender)[0]
 
+    def _put_many(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
+        a = self.attributes
+        now = time.time()
+        sent: list[bool] = []
+        full = False
+        if not a.max_entries and all(dedup is None for _, _, dedup in items):
+            rows = [(self.name, key, data, sender, now) for data, key, _ in items]
+            with self.backend.writing(transaction=len(rows) > 1 or a.force, force=a.force) as db:
+                db.executemany(INSERT, rows) if len(rows) > 1 else db.execute(INSERT, rows[0])
+            sent = [True] * len(rows)
+        else:
+            with self.backend.writing(transaction=True, force=a.force) as db:
+                count = None
+                if a.max_entries:
+                    (count,) = db.execute("SELECT count(*) FROM dtaq_entries WHERE queue = ?",
+                                          (self.name,)).fetchone()
+                for data, key, dedup in items:
+                    if dedup is not None:
+                        row = db.execute("SELECT expires FROM dtaq_dedup WHERE queue = ? AND id = ?",
+                                         (self.name, dedup)).fetchone()
+                        if row is not None and row[0] > now:
+                            sent.append(False)
+                            continue
+                    if count is not None and count >= a.max_entries:
+                        full = True  # what was sent before stays sent: commit it, then raise
+                        break
+                    if dedup is not None:
+                        db.execute("INSERT OR REPLACE INTO dtaq_dedup VALUES (?, ?, ?)",
+                                   (self.name, dedup, now + a.dedup_seconds))
+                    db.execute(INSERT, (self.name, key, data, sender, now))
+                    sent.append(True)
+                    if count is not None:
+                        count += 1
+        if a.keyed:
+            self.backend.waker.ring(self.name, {key for (_, key, _), ok in zip(items, sent) if ok})
+        if full:
+            raise QueueFull(f"queue {self.name} is full ({a.max_entries} entries)")
+        return sent
+
+    # --- receive ---------------------------------------------------------------------------------------------------
     def _take(self, key: bytes, order: Order, remove: bool) -> Entry | None:
-        db = self.backend.connection()
-        while True:
-            now = time.time()
-            order_key, args = (order, (self.name, key, now)) if key else (None, (self.name, now))
-            row = db.execute(self._select[order_key], args).fetchone()
-            if row is None:
-                return None
-            seq, entry_key, data, sender, sent_at = row
-            if not remove:
-                return Entry(data, entry_key, sender, sent_at)
-            if not self.attributes.lease and not self.attributes.force:
-                # one statement, its own transaction; it re-selects, so a lost race just takes the next entry
-                row = db.execute(self._delete[order_key], args).fetchone()
-                if row is None:
+        a = self.attributes
+        now = time.time()
+        order_key, args = (order, (self.name, key, now)) if key else (None, (self.name, now))
+        # a read first: an empty queue costs no write lock, which is what most polls find
+        row = self.backend.connection().execute(self._select[order_key], args).fetchone()
+        if row is None:
+            return None
+        if not remove:
+            return Entry(row[2], row[1], row[3], row[4])
+        if a.lease:
+            visible_at = now + a.lease
+            with self.backend.writing(force=a.force, transaction=a.force) as db:
+                rows = db.execute(self._lease[order_key], (visible_at, *args)).fetchall()
+            return Entry(rows[0][2], rows[0][1], rows[0][3], rows[0][4], (rows[0][0], visible_at)) if rows else None
+        with self.backend.writing(force=a.force, transaction=a.force) as db:
+            # it re-selects, so an entry another receiver took in between just means the next one (or none);
+            # fetchall runs the statement to its end, so its autocommit is done before the lock is let go
+            rows = db.execute(self._delete[order_key], args).fetchall()
+        return Entry(rows[0][2], rows[0][1], rows[0][3], rows[0][4]) if rows else None
+
+    def _take_many(self, limit: int) -> list[Entry]:
+        a = self.attributes
+        now = time.time()
+        with self.backend.writing(force=a.force, transaction=a.force) as db:
+            if a.lease:
+                visible_at = now + a.lease
+                rows = db.execute(self._lease_many, (visible_at, self.name, now, limit)).fetchall()
+            else:
+                rows = db.execute(self._delete_many, (self.name, now, limit)).fetchall()
+        rows.sort(key=lambda r: r[0], reverse=a.sequence == "LIFO")  # RETURNING promises no order
+        return [Entry(r[2], r[1], r[3], r[4], (r[0], visible_at) if a.lease else None) for r in rows]
+
+    def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
+        if not key or order is not Order.EQ or self.attributes.lease:
+            return NotImplemented
+        entry = self._take(key, order, remove)
+        if entry is not None or (deadline is not None and time.monotonic() >= deadline):
+            return entry
+        bell = self.backend.waker.listen(self.name, key)
+        if bell is None:  # no sockets here, or another receiver waits on this very key: poll
+            return NotImplemented
+        with bell:
+            while True:
+                # bound before this look: a ring for an entry sent after it cannot be missed
+                entry = self._take(key, order, remove)
+                if entry is not None:
+                    return entry
+                left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
+                if left <= 0:
                     return None
-                return Entry(row[2], row[1], row[3], row[4])
-            with self.backend.transaction(force=self.attributes.force) as db:
-                if self.attributes.lease:
-                    visible_at = now + self.attributes.lease
-                    taken = db.execute("UPDATE dtaq_entries SET visible_at = ? WHERE seq = ? AND visible_at <= ?",
-                                       (visible_at, seq, now)).rowcount
-                    receipt = (seq, visible_at)
-                else:
-                    taken = db.execute("DELETE FROM dtaq_entries WHERE seq = ?", (seq,)).rowcount
-                    receipt = None
-            if taken:
-                return Entry(data, entry_key, sender, sent_at, receipt)
-            # another receiver took it between our read and our write: look again
+                bell.settimeout(left)
+                try:
+                    bell.recv(16)
+                except TimeoutError:
+                    pass
 
     def _wait_for_change(self, seconds: float) -> None:
         db = self.backend.connection()
@@ -112,15 +179,18 @@ class SqliteQueue(DataQueue):
             time.sleep(min(step, left))
             if db.execute("PRAGMA data_version").fetchone()[0] != before:
                 return
-            step = min(step * 2, 0.001)  # 12 waiting processes must not eat two cores polling
+            step = min(step * 2, 0.001)  # waiting processes must not eat the cores polling
 
+    # --- ack, clear, describe ------------------------------------------------------------------------------------
     def _ack(self, receipt: Any) -> None:
-        seq, visible_at = receipt
-        with self.backend.transaction(force=self.attributes.force) as db:
-            db.execute("DELETE FROM dtaq_entries WHERE seq = ? AND visible_at = ?", (seq, visible_at))
+        self._ack_many([receipt])
+
+    def _ack_many(self, receipts: list[Any]) -> None:
+        with self.backend.writing(transaction=True, force=self.attributes.force) as db:
+            db.executemany("DELETE FROM dtaq_entries WHERE seq = ? AND visible_at = ?", receipts)
 
     def _clear(self, key: bytes | None, order: Order) -> int:
-        with self.backend.transaction(force=self.attributes.force) as db:
+        with self.backend.writing(transaction=True, force=self.attributes.force) as db:
             if key is None:
                 return db.execute("DELETE FROM dtaq_entries WHERE queue = ?", (self.name,)).rowcount
             return db.execute(f"DELETE FROM dtaq_entries WHERE queue = ? AND {ORDER_SQL[order]}",
@@ -134,23 +204,44 @@ class SqliteQueue(DataQueue):
         return depth or 0, leased or 0, oldest
 
 
-class _Transaction:
-    def __init__(self, backend: "SqliteBackend", force: bool):
-        self.backend, self.force = backend, force
+class Waker:
+    """Wake-ups for receives by key: a waiter binds an abstract datagram socket named after (database, queue,
+    key); a sender sends an empty datagram there after its commit. Linux only; elsewhere receives poll."""
 
-    def __enter__(self) -> sqlite3.Connection:
-        self.db = self.backend.connection()
-        if self.force:
-            self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
+    available = sys.platform.startswith("linux")
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __init__(self, database: Path):
+        self.ident = str(database.resolve()).encode()
+        self._sender: socket.socket | None = None
+        self._pid = -1
+
+    def address(self, queue: str, key: bytes) -> bytes:
+        digest = hashlib.blake2b(b"\0".join((self.ident, queue.encode(), key)), digest_size=16)
+        return b"\0esomp-dtaq-" + digest.hexdigest().encode()
+
+    def listen(self, queue: str, key: bytes) -> socket.socket | None:
+        if not self.available:
+            return None
+        bell = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-        finally:
-            if self.force:
-                self.db.execute("PRAGMA synchronous=NORMAL")
+            bell.bind(self.address(queue, key))
+        except OSError:
+            bell.close()
+            return None
+        return bell
+
+    def ring(self, queue: str, keys: set[bytes]) -> None:
+        if not self.available or not keys:
+            return
+        if self._sender is None or self._pid != os.getpid():
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.setblocking(False)
+            self._pid = os.getpid()
+        for key in keys:
+            try:
+                self._sender.sendto(b"", self.address(queue, key))
+            except OSError:  # nobody waits on that key (refused), or its waiter already has a ring pending
+                pass
 
 
 class SqliteBackend(Backend):
@@ -160,35 +251,72 @@ class SqliteBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.waker = Waker(self.path)
         self._local = threading.local()
         self._pid = os.getpid()
-        self.connection().executescript(SCHEMA)
+        with self.writing():
+            self.connection().executescript(SCHEMA)
 
     def __repr__(self) -> str:
         return f"sqlite:{self.path}"
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection (a forked child opens its own: connections must not cross a fork)."""
-        db = getattr(self._local, "db", None)
-        if db is None or self._pid != os.getpid():
-            if self._pid != os.getpid():
-                self._local = threading.local()
-                self._pid = os.getpid()
-                self.forget()
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+    def _thread(self) -> threading.local:
+        """This thread's connection and lock file (a forked child opens its own: neither may cross a fork)."""
+        local = self._local
+        if self._pid != os.getpid():
+            self._local = local = threading.local()
+            self._pid = os.getpid()
+            self.forget()
+        if getattr(local, "db", None) is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False,
+                                 cached_statements=256)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+            local.db = db
+            # one open file per thread: flock excludes other open files, not other threads sharing one
+            local.lock = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return local
 
-    def transaction(self, force: bool = False) -> _Transaction:
-        return _Transaction(self, force)
+    def connection(self) -> sqlite3.Connection:
+        return self._thread().db
+
+    @contextlib.contextmanager
+    def writing(self, *, transaction: bool = False, force: bool = False) -> Iterator[sqlite3.Connection]:
+        """Hold the writers' lock; with ``transaction`` run the body in BEGIN IMMEDIATE ... COMMIT, with
+        ``force`` committed with synchronous=FULL."""
+        local = self._thread()
+        db = local.db
+        NOFLOCK or fcntl.flock(local.lock, fcntl.LOCK_EX)
+        try:
+            if not transaction:
+                yield db
+                return
+            if force:
+                db.execute("PRAGMA synchronous=FULL")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            finally:
+                if force:
+                    db.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            fcntl.flock(local.lock, fcntl.LOCK_UN)
+
+    def transaction(self, force: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self.writing(transaction=True, force=force)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        local = self._local
+        if getattr(local, "db", None) is not None:
+            local.db.close()
+            os.close(local.lock)
+            local.db = None
 
     def names(self) -> list[str]:
         return [r[0] for r in self.connection().execute("SELECT name FROM dtaq_queues ORDER BY name")]
@@ -216,11 +344,11 @@ class SqliteBackend(Backend):
         return row[0] if row else None
 
     def state_set(self, ns: str, field: str, value: str) -> None:
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("INSERT OR REPLACE INTO dtaq_state VALUES (?, ?, ?)", (ns, field, value))
 
     def state_delete(self, ns: str, field: str) -> None:
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("DELETE FROM dtaq_state WHERE ns = ? AND field = ?", (ns, field))
 
     def state_all(self, ns: str) -> dict[str, str]:
@@ -232,6 +360,6 @@ class SqliteBackend(Backend):
         return row[0] if row else 0
 
     def next_id(self, name: str) -> int:
-        with self.transaction() as db:
+        with self.writing() as db:
             return db.execute("INSERT INTO dtaq_counters VALUES (?, 1) ON CONFLICT (name) DO UPDATE "
-                              "SET value = value + 1 RETURNING value", (name,)).fetchone()[0]
+                              "SET value = value + 1 RETURNING value", (name,)).fetchall()[0][0]
