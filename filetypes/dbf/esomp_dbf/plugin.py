@@ -114,23 +114,42 @@ def cat_command(file: str, as_json: bool, fields: str | None, limit: int | None,
         click.echo("\t".join([str(i), "*" if deleted else "", *(_text_value(v, encoding) for v in row.values())]))
 
 
+def _counts(ctx, param, value: str) -> list[int]:
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"expected positive counts separated by commas, not {value!r}")
+    return counts
+
+
 @click.command("dbf")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--records", default=200_000, show_default=True, help="Records in the generated SJSMX1-like file.")
-@click.option("--accounts", default=4_000, show_default=True, help="Accounts, one destination each.")
+@click.option("--accounts", default=4_000, show_default=True, help="Distinct accounts in the generated file.")
+@click.option("--destinations", default="200,4000", show_default=True, callback=_counts,
+              help="Destination counts to split into (accounts spread round-robin), comma-separated.")
 @click.option("--key", default=None, help="Key field for FILES (default MXZQZH if present, else the first).")
 @click.option("--repeat", default=3, show_default=True, help="Runs per measurement; the median is reported.")
 @click.option("--no-typed", is_flag=True, help="Skip dbfread's typed read (the slowest row).")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Where to write (e.g. /dev/shm).")
+@click.option("--no-per-file", is_flag=True, help="Skip the 'temp name per file' rows (only staged splits).")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Disk directory to write under [default: the system temporary directory].")
+@click.option("--ramdisk", default="auto", show_default=True,
+              help="RAM disk directory for the RAM disk rows ('auto': /dev/shm if writable; 'none': skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def bench_command(files, records, accounts, key, repeat, no_typed, workdir, as_json) -> None:
-    """Split and scan FILES (or a generated SJSMX1-like file) and compare with dbfread, as medians."""
-    from esomp_dbf.bench import run_bench
+def bench_command(files, records, accounts, destinations, key, repeat, no_typed, no_per_file, workdir, ramdisk,
+                  as_json) -> None:
+    """Split FILES (or a generated SJSMX1-like file) in memory and into files on disk and on a RAM disk, and
+    compare each with dbfread's raw read of the same file, as medians."""
+    from esomp_dbf.bench import EXPLAIN, default_ramdisk, run_bench
 
+    ramdisk = {"auto": default_ramdisk(), "none": None}.get(ramdisk, ramdisk)
     try:
         results = run_bench(
-            [Path(p) for p in files], records=records, accounts=accounts, key=key, repeat=repeat,
-            typed=not no_typed, workdir=workdir,
+            [Path(p) for p in files], records=records, accounts=accounts, destinations=destinations, key=key,
+            repeat=repeat, typed=not no_typed, workdir=workdir, ramdisk=ramdisk, per_file=not no_per_file,
         )
     except DbfError as exc:
         raise click.ClickException(str(exc)) from None
@@ -141,23 +160,25 @@ def bench_command(files, records, accounts, key, repeat, no_typed, workdir, as_j
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 120))  # one line per measure in a log or a pipe
+    for line in EXPLAIN:
+        console.print(line, highlight=False)
     for r in results:
+        places = ", ".join(f"{where} {path}" for where, path in r["places"].items())
         table = Table(
             title=f"{Path(r['file']).name}: {r['records']:,} records, {r['bytes'] / 1e6:.1f} MB, "
-            f"split by {r['key']} into {r['destinations']:,} files (median of {r['repeat']})"
+            f"{r['distinct_keys']:,} distinct {r['key']}, median of {r['repeat']} ({places})"
         )
-        for column in ("measure", "seconds", "MB/s", "records/s"):
+        for column in ("measure", "seconds", "MB/s", "records/s", "x dbfread"):
             table.add_column(column, justify="left" if column == "measure" else "right")
         for name, row in r["results"].items():
-            table.add_row(name, f"{row['seconds']:.3f}", f"{row['mb_per_s']:,.1f}", f"{row['records_per_s']:,.0f}")
+            ratio = row["x_dbfread_raw"]
+            table.add_row(name, f"{row['seconds']:.3f}", f"{row['mb_per_s']:,.1f}", f"{row['records_per_s']:,.0f}",
+                          "" if ratio is None else f"{ratio:.1f}x")
         console.print(table)
-        if r["dbfread"]:
-            console.print(
-                f"split vs dbfread raw read: {r['split_vs_dbfread_raw']:.1f}x faster "
-                f"(in memory: {r['split_in_memory_vs_dbfread_raw']:.1f}x)"
-            )
-        else:
-            console.print("dbfread is not installed: its rows are missing (pip install dbfread)")
+        if not r["dbfread"]:
+            console.print("dbfread is not installed: its rows and the ratios are missing (pip install dbfread)")
 
 
 @hookimpl

@@ -1,23 +1,31 @@
 """Byte-level splitting: one pass over a source file groups its records by key; each destination gets the
 source header verbatim (record count patched), its records byte for byte (deleted ones too) and an EOF byte.
 
-The hot loop touches one bytes object per record (its raw key, extracted in C by ``DbfFile.keys``) and one
-dict lookup that yields the destination's list directly; record bytes are only sliced when written, with one
-join per destination.
+How it stays fast without a Python object per record: the records are viewed as a (count, record_length) byte
+matrix over the file's memory map (no copy); the key column is read out in one step and each distinct raw key is
+looked up once; one stable argsort orders the record indices by destination, source order kept within each.
+Records are then gathered in that order into one reused buffer (``GATHER_BYTES``) with one numpy ``take`` per
+buffer-full, and every destination is written as a few large slices of it (usually one ``writev``: header,
+records, EOF byte). Memory stays bounded: the buffer, the key column and one index per record.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
-from typing import BinaryIO, Callable, ContextManager, Hashable, Iterable, Mapping, Sequence
+from typing import BinaryIO, Callable, ContextManager, Hashable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
+import numpy as np
 
 from esomp_dbf.reader import EOF_BYTE, DbfFile
-from esomp_dbf.writer import atomic_open, patched_header
+from esomp_dbf.writer import _with_count, patched_header
 
 _STRIP = b" \x00"
 _EOF = bytes((EOF_BYTE,))
+GATHER_BYTES = 8 << 20  # the reused gather buffer; a destination larger than this is written in pieces
+STAGING = ".{name}.staging-{pid}"  # beside the target directory of a staged split_to_dir
 
 
 @attrs.frozen
@@ -41,6 +49,102 @@ class SplitResult:
         return sum(len(idx) for idx in self.unmatched.values())
 
 
+def _rows(source: DbfFile) -> np.ndarray:
+    """The records as a read-only (count, record_length) byte matrix over the source's buffer: no copy."""
+    size = source.record_length
+    if not source.count:
+        return np.empty((0, size), dtype=np.uint8)
+    flat = np.frombuffer(source.buffer, dtype=np.uint8, count=source.count * size, offset=source.header_length)
+    return flat.reshape(source.count, size)
+
+
+@attrs.frozen
+class _Plan:
+    """A partition and the index order that writes it: ``order`` holds the unmatched records first, then each
+    destination's records, contiguous and in source order; ``spans`` and ``unmatched`` are slices of it."""
+
+    result: SplitResult
+    order: np.ndarray
+    spans: dict[Hashable, tuple[int, int]]  # destination -> its slice of ``order``
+    unmatched: tuple[int, int]
+
+
+def _plan(source: DbfFile, key_field: str, key_to_group: Mapping[str, Hashable], records) -> _Plan:
+    encoding = source.encoding
+    wanted = {str(k).encode(encoding).strip(_STRIP): dest for k, dest in key_to_group.items()}
+    field = source.field(key_field)  # a missing field raises DbfError naming the file and listing the fields
+    column = _rows(source)[:, field.offset : field.offset + field.length]
+    chosen = None if records is None else np.asarray(records, dtype=np.intp).reshape(-1)
+    if chosen is not None:
+        column = column[chosen]  # copies the keys of those records only
+    # One bytes object per key ('S' drops trailing NULs, which the comparison strips anyway).
+    keys = np.ascontiguousarray(column).view(f"S{field.length}").ravel().tolist()
+    group_of: dict[Hashable, int] = {}  # destination -> group number, in order of first appearance
+    code: dict[bytes, int] = {}  # each distinct raw key once; -1 = maps nowhere
+    for raw in dict.fromkeys(keys):
+        key = raw.strip(_STRIP)
+        code[raw] = group_of.setdefault(wanted[key], len(group_of)) if key in wanted else -1
+    # 16-bit group numbers when they fit: numpy's stable sort is then a radix sort, several times faster.
+    small = len(group_of) < np.iinfo(np.int16).max
+    groups = np.fromiter(map(code.__getitem__, keys), dtype=np.int16 if small else np.intp, count=len(keys))
+    positions = np.argsort(groups, kind="stable")  # unmatched (-1) first, then group 0, 1, ...
+    order = positions if chosen is None else chosen[positions]
+    cuts = np.cumsum(np.bincount(groups + 1, minlength=len(group_of) + 1)).tolist()
+    indices = order.tolist()
+    spans = {dest: (cuts[g], cuts[g + 1]) for dest, g in group_of.items()}
+    by_dest = {dest: indices[lo:hi] for dest, (lo, hi) in spans.items()}
+    unmatched: dict[str, list[int]] = {}
+    if cuts[0]:
+        names: dict[bytes, list[int]] = {}
+        for position, index in zip(positions[: cuts[0]].tolist(), indices[: cuts[0]]):
+            raw = keys[position]
+            target = names.get(raw)
+            if target is None:
+                text = raw.strip(_STRIP).decode(encoding, errors="backslashreplace")
+                target = names[raw] = unmatched.setdefault(text, [])
+            target.append(index)
+    result = SplitResult(by_dest, unmatched, len(keys))
+    return _Plan(result, order, spans, (0, cuts[0]))
+
+
+class _Gather:
+    """Records at ``order[lo:hi]`` as a few large byte views, gathered a buffer-full at a time.
+
+    A view stays valid only until the next one is drawn (the buffer is reused): write it first.
+    """
+
+    def __init__(self, source: DbfFile, order: np.ndarray):
+        self.rows = _rows(source)
+        self.order = order
+        capacity = max(1, min(len(order), GATHER_BYTES // source.record_length))
+        self.buffer = np.empty((capacity, source.record_length), dtype=np.uint8)
+        self.start = self.stop = 0
+
+    def pieces(self, lo: int, hi: int) -> Iterator[tuple[memoryview, bool]]:
+        """(view, last) pairs covering ``order[lo:hi]``."""
+        while lo < hi:
+            if not self.start <= lo < self.stop:
+                self.start, self.stop = lo, min(lo + len(self.buffer), len(self.order))
+                np.take(self.rows, self.order[self.start : self.stop], axis=0, out=self.buffer[: self.stop - lo])
+            end = min(hi, self.stop)
+            yield self.buffer[lo - self.start : end - self.start].reshape(-1).data, end == hi
+            lo = end
+
+
+def _emit(stream: BinaryIO, header: bytes, pieces: Iterable[tuple[memoryview, bool]], eof: bool) -> None:
+    """Header, records and EOF byte in as few writes as the buffer allows (one ``writelines`` usually)."""
+    batch: list = [header]
+    for piece, last in pieces:
+        batch.append(piece)
+        if last:
+            break
+        stream.writelines(batch)  # before the next piece overwrites this one
+        batch = []
+    if eof:
+        batch.append(_EOF)
+    stream.writelines(batch)
+
+
 def partition(
     source: DbfFile,
     key_field: str,
@@ -55,43 +159,19 @@ def partition(
     calls ``split(..., records=result.records[job])`` on the same open file; or, across processes, ``split`` by
     job into intermediate DBF files that each job splits again.
     """
-    encoding = source.encoding
-    wanted = {str(k).encode(encoding).strip(_STRIP): dest for k, dest in key_to_group.items()}
-    keys = source.keys(key_field)
-    by_dest: dict[Hashable, list[int]] = {}
-    unmatched: dict[str, list[int]] = {}
-    cache: dict[bytes, list[int]] = {}  # raw (unstripped) key -> the list its records go to
-
-    def resolve(raw: bytes) -> list[int]:
-        key = raw.strip(_STRIP)
-        if key in wanted:
-            target = by_dest.setdefault(wanted[key], [])
-        else:
-            target = unmatched.setdefault(key.decode(encoding, errors="backslashreplace"), [])
-        cache[raw] = target
-        return target
-
-    pairs = enumerate(keys) if records is None else ((i, keys[i]) for i in records)
-    for index, raw in pairs:
-        target = cache.get(raw)
-        if target is None:
-            target = resolve(raw)
-        target.append(index)
-    return SplitResult(by_dest, unmatched, len(keys) if records is None else len(records))
+    return _plan(source, key_field, key_to_group, records).result
 
 
 def record_bytes(source: DbfFile, indices: Iterable[int]) -> bytes:
     """The records at ``indices`` concatenated, as stored."""
-    data, start, size = source.data, source.header_length, source.record_length
-    return b"".join([data[p : p + size] for p in [start + i * size for i in indices]])
+    order = np.fromiter(indices, dtype=np.intp)
+    return np.take(_rows(source), order, axis=0).tobytes()
 
 
 def write_records(stream: BinaryIO, source: DbfFile, indices: Sequence[int], *, eof: bool = True) -> None:
     """Write a DBF of ``source``'s records at ``indices``: its header verbatim with the count patched."""
-    stream.write(patched_header(source, len(indices)))
-    stream.write(record_bytes(source, indices))
-    if eof:
-        stream.write(_EOF)
+    order = np.asarray(indices, dtype=np.intp).reshape(-1)
+    _emit(stream, patched_header(source, len(order)), _Gather(source, order).pieces(0, len(order)), eof)
 
 
 def split(
@@ -112,20 +192,89 @@ def split(
     without records get no file unless ``empty`` is True (every destination in ``mapping``) or lists them.
     Records whose key maps nowhere are in ``result.unmatched`` and, if ``unmatched_to`` is given, are also
     written to ``open_dest(unmatched_to)``. ``records`` restricts the split to those source indices.
+    The source is read once for all destinations; an error writing one names the destination.
     """
-    result = partition(source, key_field, mapping, records=records)
+    plan = _plan(source, key_field, mapping, records)
+    result, spans = plan.result, dict(plan.spans)
     if empty:
-        wanted = set(mapping.values()) if empty is True else list(empty)
-        for dest in wanted:
-            result.records.setdefault(dest, [])
-    for dest, indices in result.records.items():
-        with open_dest(dest) as stream:
-            write_records(stream, source, indices, eof=eof)
+        for dest in set(mapping.values()) if empty is True else list(empty):
+            if dest not in spans:
+                result.records[dest] = []
+                spans[dest] = (0, 0)
     if unmatched_to is not None and result.unmatched:
-        leftovers = sorted(i for idx in result.unmatched.values() for i in idx)
-        with open_dest(unmatched_to) as stream:
-            write_records(stream, source, leftovers, eof=eof)
+        spans[unmatched_to] = plan.unmatched
+    gather = _Gather(source, plan.order)
+    header = source.header
+    for dest, (lo, hi) in spans.items():
+        with open_dest(dest) as stream:
+            _emit(stream, _with_count(header, hi - lo), gather.pieces(lo, hi), eof)
     return result
+
+
+class _RawFile:
+    """A file descriptor with the stream methods the splitter uses: each call writes everything or raises
+    an OSError naming the file (``os.writev`` may write less than asked: after a signal, on a full disk)."""
+
+    def __init__(self, fd: int, path: str):
+        self.fd, self.path = fd, path
+
+    def write(self, data) -> None:
+        self.writelines([data])
+
+    def writelines(self, buffers) -> None:
+        buffers = list(buffers)
+        try:
+            left = sum(map(len, buffers)) - os.writev(self.fd, buffers)
+            while left:
+                views = [memoryview(b).cast("B") for b in buffers]
+                written = sum(map(len, views)) - left
+                while written >= len(views[0]):
+                    written -= len(views.pop(0))
+                views[0] = views[0][written:]
+                buffers = views
+                left -= os.writev(self.fd, buffers)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, self.path) from None
+
+
+@contextlib.contextmanager
+def _raw_file(path: str, flags: int) -> Iterator[_RawFile]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o666)
+    try:
+        yield _RawFile(fd, path)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_raw_file(path: str) -> Iterator[_RawFile]:
+    """Like ``atomic_open``, on a bare file descriptor: a temporary name, renamed into place on success."""
+    head, tail = os.path.split(path)
+    tmp = os.path.join(head, f".{tail}.{os.getpid()}.tmp")
+    try:
+        with _raw_file(tmp, os.O_TRUNC) as raw:
+            yield raw
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _remove_stale_staging(parent: str, name: str) -> None:
+    """Staging directories of earlier staged splits into the same target whose process is gone (killed)."""
+    prefix = STAGING.format(name=name, pid="")
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.listdir(parent):
+            pid = entry[len(prefix) :]
+            if not (entry.startswith(prefix) and pid.isdigit()) or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            except PermissionError:
+                pass  # alive, someone else's
 
 
 def split_to_dir(
@@ -135,11 +284,22 @@ def split_to_dir(
     directory: str | os.PathLike,
     *,
     filename: str = "{dest}/{name}",
+    staged: bool = False,
     **options,
 ) -> SplitResult:
     """``split`` into files under ``directory``; ``filename`` is formatted with ``dest`` and the source file's
-    ``name``. Each file is written under a temporary name and renamed into place. A destination whose path
-    would leave ``directory`` (``..`` in a product code) is refused before anything is written."""
+    ``name``. A destination whose path would leave ``directory`` (``..`` in a product code) is refused before
+    anything is written.
+
+    How results appear atomically (a killed process never leaves a half-written file under a final name):
+
+    - default: each file is written under a hidden temporary name beside its final one and renamed into place
+      when complete; files already in ``directory`` are kept (one product directory collects many sources).
+    - ``staged=True``: ``directory`` must be new or empty. Every file is written under its plain final name into
+      a private staging directory beside it (``.NAME.staging-PID``), which is renamed onto ``directory`` once
+      at the end: the whole split appears at once or not at all, with no temporary name or rename per file. A
+      killed split leaves only its staging directory, removed by the next staged split into the same target.
+    """
     root = os.path.realpath(directory)
     name = source.path.name if source.path else Path(source.name).name
     paths: dict[Hashable, str] = {}
@@ -152,6 +312,28 @@ def split_to_dir(
         if not path.startswith(root + os.sep):
             raise ValueError(f"destination {dest!r} gives path {path}, outside {root}")
         paths[dest] = path
+    if not staged:
+        return _split_into(source, key_field, mapping, paths, _atomic_raw_file, options)
+    parent, base = os.path.split(root)
+    if os.path.isdir(root) and os.listdir(root):
+        raise FileExistsError(f"{root}: a staged split needs a new or empty directory; this one has files")
+    os.makedirs(parent, exist_ok=True)
+    _remove_stale_staging(parent, base)
+    staging = os.path.join(parent, STAGING.format(name=base, pid=os.getpid()))
+    os.mkdir(staging)
+    try:
+        inside = {dest: staging + path[len(root) :] for dest, path in paths.items()}
+        result = _split_into(
+            source, key_field, mapping, inside, lambda path: _raw_file(path, os.O_EXCL), options
+        )
+        os.rename(staging, root)  # replaces the empty directory if there is one
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
+
+
+def _split_into(source, key_field, mapping, paths, opener, options) -> SplitResult:
     made: set[str] = set()
 
     def open_dest(dest: Hashable) -> ContextManager[BinaryIO]:
@@ -160,9 +342,17 @@ def split_to_dir(
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        return atomic_open(path)
+        return opener(path)
 
     return split(source, key_field, mapping, open_dest, **options)
 
 
-__all__ = ["SplitResult", "partition", "record_bytes", "split", "split_to_dir", "write_records"]
+__all__ = [
+    "GATHER_BYTES",
+    "SplitResult",
+    "partition",
+    "record_bytes",
+    "split",
+    "split_to_dir",
+    "write_records",
+]

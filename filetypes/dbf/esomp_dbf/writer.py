@@ -26,6 +26,7 @@ from esomp_dbf.reader import (
     today_bytes,
 )
 
+_COUNT = struct.Struct("<I")
 _TYPES = {"C": 254, "N": 20, "F": 20, "D": 8, "L": 1, "M": 10}
 
 
@@ -90,9 +91,10 @@ def atomic_open(path: str | os.PathLike):
         with open(tmp, "wb") as fh:
             yield fh
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
 
 
 def _write(target, header: bytes, size: int, records: Iterable[bytes], eof: bool) -> int:
@@ -151,8 +153,11 @@ def write_like(target, source: DbfFile, records: Iterable[bytes], *, eof: bool =
 
 def patched_header(source: DbfFile, count: int) -> bytes:
     """``source``'s header bytes with the record count replaced."""
-    head = source.header
-    return head[:4] + struct.pack("<I", count) + head[8:]
+    return _with_count(source.header, count)
+
+
+def _with_count(header: bytes, count: int) -> bytes:
+    return b"".join((header[:4], _COUNT.pack(count), header[8:]))
 
 
 def _truncate_text(data: bytes, width: int, encoding: str) -> bytes:

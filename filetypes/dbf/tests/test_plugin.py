@@ -1,6 +1,7 @@
 import json
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from esomp_core.model import FieldSpec
@@ -68,23 +69,42 @@ def test_cat_shows_invalid_values_and_errors(tmp_path):
 
 
 def test_bench_dbf_json_small(tmp_path):
+    disk, ram = tmp_path / "disk", tmp_path / "ram"
+    disk.mkdir(), ram.mkdir()
     result = CliRunner().invoke(
-        make_cli(), ["bench", "dbf", "--records", "3000", "--accounts", "40", "--repeat", "1", "--no-typed",
-                     "--json", "--workdir", str(tmp_path)],
+        make_cli(), ["bench", "dbf", "--records", "3000", "--accounts", "40", "--destinations", "4,40",
+                     "--repeat", "1", "--no-typed", "--json", "--workdir", str(disk), "--ramdisk", str(ram)],
     )
     assert result.exit_code == 0, result.output
     (report,) = json.loads(result.output)
-    assert report["records"] == 3000 and report["key"] == "MXZQZH" and report["destinations"] == 40
+    assert report["records"] == 3000 and report["key"] == "MXZQZH" and report["distinct_keys"] == 40
     assert report["bytes"] == 32 + 48 * 32 + 1 + 3000 * 478 + 1
-    assert {"split", "split in memory", "scan", "dbfread raw"} <= set(report["results"])
-    assert all(r["seconds"] > 0 and r["records_per_s"] > 0 for r in report["results"].values())
-    assert report["split_vs_dbfread_raw"] > 0
-    assert list(tmp_path.iterdir()) == []  # the temporary files are gone
+    rows = report["results"]
+    expected = {"dbfread raw read", "key scan"}
+    for n in (4, 40):
+        expected.add(f"split in memory, {n} destinations")
+        for where in ("disk", "RAM disk"):
+            expected |= {f"split into {n} files, {where}", f"split into {n} files, {where}, temp name per file"}
+    assert set(rows) == expected
+    assert rows["split into 40 files, RAM disk"]["destinations"] == 40
+    assert rows["split into 40 files, RAM disk"]["where"] == "RAM disk"
+    assert rows["dbfread raw read"]["x_dbfread_raw"] == 1
+    for row in rows.values():
+        assert row["seconds"] > 0 and row["records_per_s"] > 0 and row["mb_per_s"] > 0 and row["x_dbfread_raw"] > 0
+        assert row["x_dbfread_raw"] == pytest.approx(rows["dbfread raw read"]["seconds"] / row["seconds"])
+    assert list(disk.iterdir()) == [] and list(ram.iterdir()) == []  # the files are gone
+
+
+def test_bench_dbf_rejects_bad_destination_counts():
+    result = CliRunner().invoke(make_cli(), ["bench", "dbf", "--destinations", "0,x"])
+    assert result.exit_code != 0 and "expected positive counts separated by commas" in result.output
 
 
 def test_bench_dbf_on_given_file(realdata):
     result = CliRunner().invoke(
-        make_cli(), ["bench", "dbf", str(realdata("sjshq.dbf")), "--repeat", "1", "--no-typed"]
+        make_cli(), ["bench", "dbf", str(realdata("sjshq.dbf")), "--repeat", "1", "--no-typed", "--destinations", "20",
+                     "--ramdisk", "none", "--no-per-file"]
     )
     assert result.exit_code == 0, result.output
-    assert "sjshq.dbf: 5,941 records" in result.output and "split vs dbfread raw read" in result.output
+    assert "sjshq.dbf: 5,941 records" in result.output and "x dbfread" in result.output
+    assert "dbfread raw read: dbfread.DBF(raw=True)" in result.output  # the header says what each figure is

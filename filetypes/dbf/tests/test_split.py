@@ -1,13 +1,22 @@
 import contextlib
+import importlib
 import io
+import os
+import re
 import struct
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from esomp_core.model import FieldSpec
-from esomp_dbf import DbfError, DbfFile, encode_record, partition, split, split_to_dir, write_dbf
+from esomp_dbf import DbfError, DbfFile, encode_record, partition, record_bytes, split, split_to_dir, write_dbf
+from esomp_dbf import write_records
+
+splitter = importlib.import_module("esomp_dbf.split")  # the module: the package's ``split`` is the function
 
 FIELDS = [FieldSpec("SEQ", "N", 6), FieldSpec("ZQZH", "C", 10), FieldSpec("NOTE", "C", 4)]
 KEYS = ["A1", "A2", "B1", "B2", "C1", "", "证券"]
@@ -36,11 +45,14 @@ def memory_dests():
     st.dictionaries(st.sampled_from(KEYS), st.sampled_from(["P1", "P2", "P3"])),
     st.sets(st.integers(0, 59)),
     st.booleans(),
+    st.sampled_from([1, 2, 7, 1 << 20]),
 )
-def test_split_then_concatenate_gives_every_record_once(keys, mapping, deleted, eof):
+def test_split_then_concatenate_gives_every_record_once(keys, mapping, deleted, eof, buffer_records):
     source, rows = make(keys, deleted)
     outputs, open_dest = memory_dests()
-    result = split(source, "ZQZH", {f" {k} ": d for k, d in mapping.items()}, open_dest, eof=eof)
+    with pytest.MonkeyPatch.context() as mp:  # a destination may span several fills of the gather buffer
+        mp.setattr(splitter, "GATHER_BYTES", buffer_records * source.record_length)
+        result = split(source, "ZQZH", {f" {k} ": d for k, d in mapping.items()}, open_dest, eof=eof)
     seen = []
     for dest, stream in outputs.items():
         out = DbfFile(stream.getvalue())
@@ -101,13 +113,15 @@ def test_split_to_dir_and_traversal(tmp_path):
     assert not (tmp_path / "safe").exists() and not (tmp_path / "evil").exists()
 
 
-def test_real_files_split_by_first_field(real_file, tmp_path):
+@pytest.mark.parametrize("staged", [False, True])
+def test_real_files_split_by_first_field(real_file, tmp_path, staged):
     source = DbfFile(real_file)
     original = real_file.read_bytes()
     codes = sorted({k.strip() .decode() for k in source.keys(0)})
     mapping = {code: f"P{int(code) % 7}" for code in codes[: len(codes) // 2]}  # half the codes map nowhere
     result = split_to_dir(source, source.fields[0].name, mapping, tmp_path, filename="{dest}.dbf",
-                          unmatched_to="unmatched")
+                          unmatched_to="unmatched", staged=staged)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{d}.dbf" for d in [*result.records, "unmatched"])
     concatenated = {}
     for dest in list(result.records) + ["unmatched"]:
         out = DbfFile(tmp_path / f"{dest}.dbf")
@@ -124,3 +138,146 @@ def test_real_files_split_by_first_field(real_file, tmp_path):
     assert struct.unpack_from("<I", (tmp_path / "P0.dbf").read_bytes(), 4)[0] == result.counts["P0"]
     deleted = sum(DbfFile(tmp_path / f"{d}.dbf").deleted_count() for d in list(result.records) + ["unmatched"])
     assert deleted == source.deleted_count()
+
+
+def test_records_share_with_empty_and_unmatched_file():
+    keys = ["A1", "ZZ", "B1", "A1", "QQ", "B1", "ZZ"]
+    source, rows = make(keys)
+    outputs, open_dest = memory_dests()
+    result = split(source, "ZQZH", {"A1": "P1", "B1": "P2", "C1": "P3"}, open_dest, records=[1, 3, 4, 6],
+                   empty=True, unmatched_to="_unmatched")
+    assert result.records == {"P1": [3], "P2": [], "P3": []} and result.total == 4
+    assert result.unmatched == {"ZZ": [1, 6], "QQ": [4]}
+    assert [bytes(r) for r in DbfFile(outputs["_unmatched"].getvalue()).records()] == [rows[1], rows[4], rows[6]]
+    assert DbfFile(outputs["P3"].getvalue()).count == 0
+
+
+def test_record_bytes_and_write_records_keep_the_order_given():
+    source, rows = make(["A1", "B1", "C1"], deleted={1})
+    assert record_bytes(source, [2, 0, 2]) == rows[2] + rows[0] + rows[2]
+    assert record_bytes(source, []) == b""
+    stream = io.BytesIO()
+    write_records(stream, source, [1, 0])
+    out = DbfFile(stream.getvalue())
+    assert [bytes(r) for r in out.records()] == [rows[1], rows[0]] and out.has_eof and out.is_deleted(0)
+
+
+def test_staged_split_appears_at_once_and_needs_a_fresh_directory(tmp_path):
+    source, rows = make(["A1", "B1", "A1", "ZZ"])
+    mapping = {"A1": "P1", "B1": "P2"}
+    target = tmp_path / "out"
+    result = split_to_dir(source, "ZQZH", mapping, target, staged=True, unmatched_to="_unmatched")
+    assert result.counts == {"P1": 2, "P2": 1} and result.unmatched == {"ZZ": [3]}
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert files == ["P1/SRC.DBF", "P2/SRC.DBF", "_unmatched/SRC.DBF"]
+    assert [bytes(r) for r in DbfFile(target / "P1" / "SRC.DBF").records()] == [rows[0], rows[2]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging directory left
+    with pytest.raises(FileExistsError, match=r"out: a staged split needs a new or empty directory"):
+        split_to_dir(source, "ZQZH", mapping, target, staged=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    split_to_dir(source, "ZQZH", mapping, empty, staged=True, filename="{dest}.dbf")
+    assert sorted(p.name for p in empty.iterdir()) == ["P1.dbf", "P2.dbf"]
+
+
+def test_staged_split_failing_midway_leaves_nothing(tmp_path):
+    source, _ = make(["A1", "B1"])
+    calls = []
+
+    def failing(dest):
+        if calls:
+            raise OSError(28, "No space left on device", dest)
+        calls.append(dest)
+        return contextlib.nullcontext(io.BytesIO())
+
+    with pytest.raises(OSError, match="No space left"):
+        split(source, "ZQZH", {"A1": "P1", "B1": "P2"}, failing)
+    with pytest.MonkeyPatch.context() as mp:
+        real = splitter._RawFile.writelines
+
+        def full_disk(self, buffers):
+            if "P2" in self.path:
+                raise OSError(28, "No space left on device", self.path)
+            real(self, buffers)
+
+        mp.setattr(splitter._RawFile, "writelines", full_disk)
+        with pytest.raises(OSError, match=r"No space left on device: '.*P2"):
+            split_to_dir(source, "ZQZH", {"A1": "P1", "B1": "P2"}, tmp_path / "out", staged=True)
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(OSError, match=r"No space left on device: '.*P2"):
+            split_to_dir(source, "ZQZH", {"A1": "P1", "B1": "P2"}, tmp_path / "out")
+    # per file: the finished file stays, the failed one leaves no temporary name
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()] == ["out/P1/SRC.DBF"]
+
+
+def test_short_writes_are_completed(tmp_path, monkeypatch):
+    source, rows = make(["A1", "B1", "A1", "C1"] * 50)
+    real = os.writev
+
+    def stingy(fd, buffers):  # the kernel may write less than asked: at most 7 bytes here
+        return os.write(fd, bytes(memoryview(buffers[0]).cast("B"))[:7])
+
+    monkeypatch.setattr(os, "writev", stingy)
+    result = split_to_dir(source, "ZQZH", {"A1": "P1", "B1": "P2"}, tmp_path / "out", filename="{dest}.dbf",
+                          staged=True)
+    monkeypatch.setattr(os, "writev", real)
+    outputs, open_dest = memory_dests()
+    split(source, "ZQZH", {"A1": "P1", "B1": "P2"}, open_dest)
+    for dest in result.records:
+        assert (tmp_path / "out" / f"{dest}.dbf").read_bytes() == outputs[dest].getvalue()
+
+
+def test_write_error_names_the_file():
+    with pytest.raises(OSError, match=r"No space left on device: '/dev/full'"):
+        with splitter._raw_file("/dev/full", 0) as raw:
+            raw.write(b"x")
+
+
+KILLED_SPLIT = """
+import importlib, os, signal, sys
+from esomp_dbf import DbfFile, split_to_dir
+
+splitter = importlib.import_module("esomp_dbf.split")
+
+written = []
+real = splitter._RawFile.writelines
+
+def killed_on_third_file(self, buffers):
+    written.append(self.path)
+    if len(written) == 3:
+        real(self, buffers[:1])  # the header only: a half-written file
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(self, buffers)
+
+splitter._RawFile.writelines = killed_on_third_file
+source = DbfFile(sys.argv[1])
+mapping = {f"K{i}": f"P{i}" for i in range(6)}
+split_to_dir(source, "ZQZH", mapping, sys.argv[2], filename="{dest}.dbf", staged=sys.argv[3] == "staged")
+"""
+
+
+@pytest.mark.parametrize("mode", ["staged", "per file"])
+def test_killed_split_leaves_no_half_file_under_a_final_name(tmp_path, mode):
+    keys = [f"K{i % 6}" for i in range(60)]
+    _, rows = make(keys)
+    path = tmp_path / "SRC.DBF"
+    write_dbf(path, FIELDS, rows)
+    target = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_SPLIT), str(path), str(target), mode])
+    assert run.returncode == -9
+    if mode == "staged":
+        assert not target.exists()  # nothing under the final name, only the private staging directory
+        (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.staging-")]
+        assert len(list(staging.iterdir())) == 3
+    else:
+        finished = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
+        assert finished == ["P0.dbf", "P1.dbf"]  # complete files only; the third is under its temporary name
+        assert all(DbfFile(target / name).count == 10 for name in finished)
+        (hidden,) = [p.name for p in target.iterdir() if p.name.startswith(".")]
+        assert re.fullmatch(r"\.P2\.dbf\.\d+\.tmp", hidden)
+    if mode == "staged":
+        result = split_to_dir(DbfFile(path), "ZQZH", {f"K{i}": f"P{i}" for i in range(6)}, target,
+                              filename="{dest}.dbf", staged=True)
+        assert result.counts == {f"P{i}": 10 for i in range(6)}
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["SRC.DBF", "out"]  # the dead run's staging is gone
