@@ -26,7 +26,7 @@ from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueFull
 log = logging.getLogger(__name__)
 
 END = b"*END-OF-SERVICE*"  # the end sentinel: shorter than a request header, so never a request
-BATCH_BUDGET = 0.005  # a worker takes no more requests at once than it answers in about this many seconds
+BATCH_BUDGET = 0.005  # a worker takes no more requests at once than its handler answers in about this many seconds
 COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
 
 
@@ -172,11 +172,9 @@ class DtaqChannel:
             requests = [e for e in entries if e.data != END]
             ends = len(entries) - len(requests)
             if requests:
-                started = time.perf_counter()
-                self.answer_many(service, policy, outq, [e.data for e in requests])
+                handling = self.answer_many(service, policy, outq, [e.data for e in requests])
                 info["handled"] += len(requests)
-                each = (time.perf_counter() - started) / len(requests)
-                limit = max(1, min(policy.batch, int(BATCH_BUDGET / max(each, 1e-6))))
+                limit = max(1, min(policy.batch, int(BATCH_BUDGET * len(requests) / max(handling, 1e-6))))
             if ends > 1:  # one sentinel ends one worker: pass the others on
                 inq.send_many([(END, None, None)] * (ends - 1))
             inq.ack_many(entries)
@@ -189,10 +187,12 @@ class DtaqChannel:
     def answer(self, service: Any, policy: ServicePolicy, outq: DataQueue, packet: bytes) -> None:
         self.answer_many(service, policy, outq, [packet])
 
-    def answer_many(self, service: Any, policy: ServicePolicy, outq: DataQueue, packets: list[bytes]) -> None:
-        """Handle request packets and send their replies to ``outq`` in one operation."""
+    def answer_many(self, service: Any, policy: ServicePolicy, outq: DataQueue, packets: list[bytes]) -> float:
+        """Handle request packets and send their replies to ``outq`` in one operation; returns the seconds
+        spent in the handler."""
         cutoff = self.control.cutoff()
         replies = []
+        handling = 0.0
         for packet in packets:
             try:
                 request = Request.decode(packet)
@@ -201,11 +201,14 @@ class DtaqChannel:
                           service_code((service.domain, service.name, service.type)), exc)
                 self.control.count("bad-requests")
                 continue
+            started = time.perf_counter()
             reply = invoke(service, request, cutoff=cutoff)
+            handling += time.perf_counter() - started
             # with lease a redelivered request may be answered twice: the reply queue keeps only the first
             replies.append((reply.encode(), m.comid_key(request.comid), request.comid if policy.lease else None))
         if replies:
             outq.send_many(replies)
+        return handling
 
     def stop_service(self, key: tuple[str, str, str], workers: int) -> int:
         """Mark the service stopped and send one end sentinel per live worker (3.2.5)."""

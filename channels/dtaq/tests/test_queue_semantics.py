@@ -181,3 +181,96 @@ def test_bad_attributes_are_refused():
         QueueAttributes(sequence="KEYED")
     with pytest.raises(ValueError, match="sequence"):
         QueueAttributes(sequence="RANDOM")
+
+
+# --- batch operations: what a server worker uses ----------------------------------------------------------------
+@pytest.mark.parametrize("sequence, expected", [("FIFO", [b"0", b"1", b"2"]), ("LIFO", [b"4", b"3", b"2"])])
+def test_receive_many_takes_up_to_limit_in_queue_order(backend, sequence, expected):
+    q = backend.create("B", QueueAttributes(maxlen=8, sequence=sequence))
+    assert q.receive_many(0, 3) == [] and q.receive_many(0.05, 3) == []  # a timeout is no error
+    assert q.send_many([(b"%d" % i, None, None) for i in range(5)]) == [True] * 5
+    assert [e.data for e in q.receive_many(0, 3)] == expected
+    assert len(q.receive_many(5, 3)) == 2 and q.depth() == 0
+    with pytest.raises(BadKey, match="not KEYED"):
+        keyed(backend).receive_many(0, 3)
+
+
+def test_receive_many_waits_for_the_first_entry(backend):
+    q = backend.create("B", QueueAttributes(maxlen=8))
+    timer = threading.Timer(0.1, lambda: q.send_many([(b"a", None, None), (b"b", None, None)]))
+    timer.start()
+    try:
+        entries = q.receive_many(10, 8)
+    finally:
+        timer.join()
+    assert entries and entries[0].data == b"a"
+    assert [e.data for e in entries] + [e.data for e in q.receive_many(0, 8)] == [b"a", b"b"]
+
+
+def test_each_entry_goes_to_exactly_one_batch_receiver(backend):
+    q = backend.create("INQ", QueueAttributes(maxlen=16))
+    got, lock = [], threading.Lock()
+
+    def receiver():
+        while entries := q.receive_many(0.3, 7):
+            with lock:
+                got.extend(e.data for e in entries)
+
+    threads = [threading.Thread(target=receiver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(0, 300, 3):
+        q.send_many([(b"%d" % j, None, None) for j in range(i, i + 3)])
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(b"%d" % i for i in range(300))
+
+
+def test_send_many_checks_every_entry_first_dedups_each_and_stops_at_a_full_queue(backend):
+    q = keyed(backend, keylen=12)
+    with pytest.raises(DataTooLong):
+        q.send_many([(b"ok", b"000000000001", None), (b"x" * 65, b"000000000002", None)])
+    with pytest.raises(BadKey):
+        q.send_many([(b"ok", b"000000000001", None), (b"ok", b"short", None)])
+    assert q.depth() == 0  # a bad entry sent nothing
+    assert q.send_many([(b"a", b"000000000001", 1), (b"b", b"000000000002", 2), (b"a", b"000000000001", 1)]) \
+        == [True, True, False]
+    assert q.depth() == 2
+    full = backend.create("FULL", QueueAttributes(maxlen=4, max_entries=2))
+    with pytest.raises(QueueFull, match="FULL is full"):
+        full.send_many([(b"1", None, None), (b"2", None, None), (b"3", None, None)])
+    assert [e.data for e in full.receive_many(0, 5)] == [b"1", b"2"]
+
+
+def test_receive_many_leases_each_entry_until_acked(backend):
+    q = backend.create("L", QueueAttributes(maxlen=8, lease=0.3))
+    q.send_many([(b"a", None, None), (b"b", None, None), (b"c", None, None)])
+    batch = q.receive_many(0, 3)
+    assert [e.data for e in batch] == [b"a", b"b", b"c"] and q.describe()["leased"] == 3
+    q.ack_many(batch[:1])  # the holder dies after answering only the first
+    again = q.receive_many(5, 3)  # the other two come back when their leases run out
+    assert sorted(e.data for e in again) == [b"b", b"c"]
+    q.ack_many(batch)  # stale receipts remove nothing
+    assert q.describe()["leased"] == 2
+    q.ack_many(again)
+    assert q.describe()["leased"] == 0 and q.receive_many(0.5, 3) == []
+
+
+def test_send_receive_sends_then_waits_for_the_reply_by_key(backend):
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    replies = keyed(backend, "REP", keylen=12)
+    replies.send(b"other", b"000000000002")
+
+    def worker():
+        entry = requests.receive(10)
+        replies.send(b"re:" + entry.data, b"000000000001")
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        entry = requests.send_receive(b"hello", replies, b"000000000001", 10)
+    finally:
+        thread.join()
+    assert entry.data == b"re:hello" and replies.depth() == 1  # the other key's reply stays
+    assert requests.send_receive(b"again", replies, b"000000000003", 0.05) is None  # no reply: timeout, None
+    assert requests.depth() == 1

@@ -213,3 +213,56 @@ def test_handling_mode_2_ends_a_stuck_worker_without_submitting(process_backend,
     wait_until(lambda: (supervisor.poll(), not worker.process.is_alive())[1])
     assert supervisor.workers[SLOW] == [] or supervisor.workers[SLOW][0] is not worker
     assert any("no heartbeat" in e.what for e in supervisor.events)
+
+
+def hangs_once_on(tmp: Path, word: bytes):
+    def handler(request):
+        calls = tmp / "calls"
+        with calls.open("a") as f:
+            f.write(f"{os.getpid()} {request.data.decode()}\n")
+        if request.data == word and calls.read_text().split().count(word.decode()) == 1:
+            time.sleep(60)  # the first delivery of this request hangs until it is killed
+        return request.data
+    return handler
+
+
+def test_worker_killed_mid_batch_in_lease_mode_every_request_redelivered_and_answered_once(
+        process_backend, pool, tmp_path):
+    key = ("T", "BATCH", "01")
+    channel = make_channel(process_backend, {key: Service(*key, hangs_once_on(tmp_path, b"hang"))},
+                           **{"T.BATCH.01": {"lease": 1.0, "handling": 3, "min_workers": 1, "max_workers": 1,
+                                             "batch": 8}})
+    supervisor = pool(channel, [key])
+    inq, outq = channel.queues(key)
+    for comid in (1, 2, 3):  # the worker learns its handler is fast, so it takes several requests at once
+        inq.send(Request(*key, comid=comid, data=b"warm").encode())
+        assert Reply.decode(outq.receive(30, m.comid_key(comid)).data).data == b"warm"
+    words = [b"a", b"b", b"c", b"hang"]
+    inq.send_many([(Request(*key, comid=10 + i, data=w).encode(), None, None) for i, w in enumerate(words)])
+    wait_until(lambda: b"hang" in (tmp_path / "calls").read_bytes())
+    victim = supervisor.workers[key][0]
+    batch = inq.describe()["leased"]  # the victim's batch: the hanging request and those taken with it
+    assert batch >= 2
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.process.join(5)
+    supervisor.poll()  # handling 3: another worker, which gets the batch again when the leases run out
+    for i, word in enumerate(words):
+        assert Reply.decode(outq.receive(30, m.comid_key(10 + i)).data).data == word
+    wait_until(lambda: inq.describe()["leased"] == 0)
+    assert outq.depth() == 0 and inq.depth() == 0  # one reply per request, nothing left over
+    handled = [line.split()[1] for line in (tmp_path / "calls").read_text().splitlines()][3:]
+    twice = sorted(w for w in set(handled) if handled.count(w) == 2)
+    assert sorted(set(handled)) == sorted(w.decode() for w in words)
+    assert twice == sorted(w.decode() for w in words[-batch:])  # every request of the batch was redelivered
+
+
+def test_duplicate_replies_of_a_redelivered_batch_are_dropped(backend):
+    channel = make_channel(backend, **{"ECHO.ECHO.01": {"lease": 5.0}})
+    service = channel.services[ECHO]
+    policy = channel.policy(ECHO)
+    _, outq = channel.queues(ECHO)
+    packets = [Request(*ECHO, comid=c, data=b"%d" % c).encode() for c in (5, 6)]
+    channel.answer_many(service, policy, outq, packets)
+    channel.answer_many(service, policy, outq, packets)  # the same batch answered again after a redelivery
+    assert outq.depth() == 2
+    assert [Reply.decode(outq.receive(0, m.comid_key(c)).data).data for c in (5, 6)] == [b"5", b"6"]

@@ -73,8 +73,10 @@ class MemoryQueue(DataQueue):
             return item[2]
         del self.items[i]
         if self.attributes.lease:
-            self.leased[item[1]] = (time.monotonic() + self.attributes.lease, item)
-            return Entry(item[2].data, item[2].key, item[2].sender, item[2].sent_at, receipt=item[1])
+            deadline = time.monotonic() + self.attributes.lease
+            self.leased[item[1]] = (deadline, item)
+            # the deadline tells this lease from a later one of the same entry: a stale receipt acks nothing
+            return Entry(item[2].data, item[2].key, item[2].sender, item[2].sent_at, receipt=(item[1], deadline))
         return item[2]
 
     def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
@@ -92,8 +94,10 @@ class MemoryQueue(DataQueue):
                 self.cond.wait(timeout)
 
     def _ack(self, receipt: Any) -> None:
+        seq, deadline = receipt
         with self.cond:
-            self.leased.pop(receipt, None)
+            if seq in self.leased and self.leased[seq][0] == deadline:
+                del self.leased[seq]
 
     def _clear(self, key: bytes | None, order: Order) -> int:
         with self.cond:

@@ -46,7 +46,6 @@ ORDER_SQL = {Order.EQ: "key = ?", Order.NE: "key != ?", Order.LT: "key < ?", Ord
              Order.GT: "key > ?", Order.GE: "key >= ?"}
 INSERT = "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)"
 COLUMNS = "seq, key, data, sender, sent_at"
-NOFLOCK = os.environ.get("EXP") == "noflock"
 WAKE_CAP = 0.1  # a socket wait still looks at the table this often, should a ring be lost
 
 
@@ -287,7 +286,7 @@ class SqliteBackend(Backend):
         ``force`` committed with synchronous=FULL."""
         local = self._thread()
         db = local.db
-        NOFLOCK or fcntl.flock(local.lock, fcntl.LOCK_EX)
+        fcntl.flock(local.lock, fcntl.LOCK_EX)
         try:
             if not transaction:
                 yield db
