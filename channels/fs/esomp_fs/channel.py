@@ -510,13 +510,16 @@ class FsChannel:
         folder, base = upload.path.rsplit("/", 1)
         temp = remote.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.part")
         stale.append(temp)
+        linked = False
         if upload.content is not None:
             files.write(upload.content, temp)
-        elif not (self.options.transfer == "link" and files.link(upload.local, temp)):
-            files.copy(upload.local, temp)
-            self._check(files, upload, temp)
-        # else: a hard link is the very file we hold, so there is nothing to read back.
-        files.rename(temp, upload.path)
+        else:
+            # A hard link is the very file we hold: there is nothing to read back.
+            linked = self.options.transfer == "link" and files.link(upload.local, temp)
+            if not linked:
+                files.copy(upload.local, temp)
+                self._check(files, upload, temp)
+        files.rename(temp, upload.path, linked=linked)
         stale.remove(temp)
 
     def _check(self, files: Any, upload: _Upload, temp: str) -> None:

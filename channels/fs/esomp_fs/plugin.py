@@ -38,13 +38,14 @@ def collect_channel(site: Any, channel: str, date: str, *, job_id: int | None = 
 
 
 def deliver(site: Any, channel: str, package_path: str, *, institution: str, date: str,
-            manifest_path: str | None = None, name: str | None = None) -> Any:
+            manifest_path: str | None = None, name: str | None = None, sha256: str | None = None,
+            manifest_sha256: str | None = None) -> Any:
     """Deliver a package through a configured fs channel; raises DeliveryError naming target and reason."""
     opened = site.channel(channel)
     if not isinstance(opened, FsChannel):
         raise DeliveryError(f"channel {channel}", f"not a channel of kind {KIND!r}")
     return opened.deliver(package_path, institution=institution, date=date, manifest_path=manifest_path,
-                          name=name)
+                          name=name, sha256=sha256, manifest_sha256=manifest_sha256)
 
 
 @hookimpl

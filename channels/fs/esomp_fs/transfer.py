@@ -66,10 +66,10 @@ class LocalFiles:
     def sha256(self, path: str) -> str:
         return remote.sha256_file(path)
 
-    def rename(self, temp: str, path: str) -> None:
+    def rename(self, temp: str, path: str, *, linked: bool = False) -> None:
         os.replace(temp, path)
         # rename(2) does nothing when both names are links to one file (a package linked again): drop the temp.
-        if os.path.lexists(temp):
+        if linked and os.path.lexists(temp):
             os.unlink(temp)
 
     def remove(self, path: str) -> None:
@@ -113,7 +113,7 @@ class RemoteFiles:
     def sha256(self, path: str) -> str:
         return remote.remote_sha256(self.fs, path)
 
-    def rename(self, temp: str, path: str) -> None:
+    def rename(self, temp: str, path: str, *, linked: bool = False) -> None:
         self.fs.mv(temp, path)
 
     def remove(self, path: str) -> None:

@@ -87,6 +87,14 @@ def test_deliver_through_a_configured_channel(site_with, tmp_path):
     assert receipt.target == str(site.root / "outbox" / "trust")
 
 
+def test_deliver_through_a_configured_link_channel_with_a_given_digest(site_with):
+    site = site_with(trust={"kind": "fs", "url": "outbox/trust", "transfer": "link"})
+    package = _package(site.root)  # on the target's file system
+    receipt = plugin.deliver(site, "trust", str(package), institution="XT001", date=DATE, sha256="cd" * 32)
+    assert os.path.samefile(site.root / "outbox" / "trust" / "XT001" / DATE / package.name, package)
+    assert receipt.sha256 == "cd" * 32  # a link is not read back: the digest is recorded as given
+
+
 # --- digests the caller gives, hard links, orphans -------------------------------------------------------------
 
 
