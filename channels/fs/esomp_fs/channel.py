@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import re
 import stat
 import time
 import uuid
@@ -44,6 +45,7 @@ class DigestMismatch(ValueError):
 
 
 SHA256_HEX = frozenset("0123456789abcdef")
+TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}\.part")  # .NAME.RANDOM.part, as _send names them
 
 
 @attrs.define
@@ -231,7 +233,7 @@ class FsChannel:
         self.file_types = file_types or {}
         self.key_path = f"channels.{name}"
         self._local = transfer.LocalFiles() if self.endpoint.protocol == "file" else None
-        self._temp_names: dict[str, set[str]] = {}  # folder -> temporary names seen there: see _remove_orphans
+        self._temp_names: dict[str, dict[str, set[str]]] = {}  # folder -> name -> its temporary names seen
 
     @property
     def url(self) -> str:
@@ -498,12 +500,15 @@ class FsChannel:
         job delivers a package at a time, so any such name is an orphan. A folder is listed once per channel
         object (a job opens its channel once; a rerun opens a new one, after the worker died), not per package."""
         if folder not in self._temp_names:
-            self._temp_names[folder] = {n for n in files.names(folder) if n.startswith(".") and n.endswith(".part")}
-        temps = self._temp_names[folder]
-        prefixes = tuple("." + path.rsplit("/", 1)[1] + "." for path in paths)
-        for orphan in [n for n in temps if n.startswith(prefixes)]:
-            files.remove(remote.join(folder, orphan))
-            temps.discard(orphan)
+            temps: dict[str, set[str]] = {}
+            for entry in files.names(folder):
+                match = TEMP_NAME.fullmatch(entry)
+                if match:
+                    temps.setdefault(match[1], set()).add(entry)
+            self._temp_names[folder] = temps
+        for path in paths:
+            for orphan in self._temp_names[folder].pop(path.rsplit("/", 1)[1], ()):
+                files.remove(remote.join(folder, orphan))
 
     def _send(self, files: Any, upload: _Upload, stale: list[str]) -> None:
         """One file to its final name through a temporary one: hard-linked, or copied and checked."""

@@ -213,6 +213,8 @@ def test_orphans_are_removed_with_one_listing_of_the_folder_per_channel(tmp_path
         orphan.write_bytes(b"left by a killed worker")
     someone_elses = folder / f".XT009_{DATE}.zip.0123456789ab.part"  # another process's upload in progress
     someone_elses.write_bytes(b"half")
+    longer_name = folder / f".{packages[0].name}.sig.0123456789ab.part"  # another file's, despite the prefix
+    longer_name.write_bytes(b"half")
     listings = []
     names = transfer.LocalFiles.names
     monkeypatch.setattr(transfer.LocalFiles, "names", lambda self, f: listings.append(f) or names(self, f))
@@ -221,7 +223,7 @@ def test_orphans_are_removed_with_one_listing_of_the_folder_per_channel(tmp_path
     for i, package in enumerate(packages):
         channel.deliver(package, institution="XT001", date=DATE)
         assert [o.exists() for o in orphans] == [j > i for j in range(3)]  # each package's own, when delivered
-    assert listings == [str(folder)] and someone_elses.exists()
+    assert listings == [str(folder)] and someone_elses.exists() and longer_name.exists()
 
     # A rerun opens the channel again: it lists again and finds what a worker killed since then left.
     late = folder / f".{packages[0].name}.fedcba987654.part"
