@@ -69,24 +69,47 @@ class _Plan:
     unmatched: tuple[int, int]
 
 
+def _indices(source: DbfFile, indices) -> np.ndarray:
+    """``indices`` as an index array, every one checked to be a record of ``source``."""
+    chosen = np.asarray(indices if isinstance(indices, (Sequence, np.ndarray)) else list(indices), dtype=np.intp)
+    chosen = chosen.reshape(-1)
+    if len(chosen) and (chosen.min() < 0 or chosen.max() >= source.count):
+        bad = int(chosen[(chosen < 0) | (chosen >= source.count)][0])
+        raise IndexError(f"{source.name}: record {bad} out of range 0..{source.count - 1}")
+    return chosen
+
+
+class _Codes(dict):
+    """Raw key -> group number, filled on first sight of each distinct key (-1: the key maps nowhere);
+    groups are numbered in order of first appearance of their destination."""
+
+    def __init__(self, wanted: Mapping[bytes, Hashable]):
+        super().__init__()
+        self.wanted = wanted
+        self.group_of: dict[Hashable, int] = {}
+
+    def __missing__(self, raw: bytes) -> int:
+        key = raw.strip(_STRIP)
+        code = self.group_of.setdefault(self.wanted[key], len(self.group_of)) if key in self.wanted else -1
+        self[raw] = code
+        return code
+
+
 def _plan(source: DbfFile, key_field: str, key_to_group: Mapping[str, Hashable], records) -> _Plan:
     encoding = source.encoding
     wanted = {str(k).encode(encoding).strip(_STRIP): dest for k, dest in key_to_group.items()}
     field = source.field(key_field)  # a missing field raises DbfError naming the file and listing the fields
     column = _rows(source)[:, field.offset : field.offset + field.length]
-    chosen = None if records is None else np.asarray(records, dtype=np.intp).reshape(-1)
+    chosen = None if records is None else _indices(source, records)
     if chosen is not None:
         column = column[chosen]  # copies the keys of those records only
     # One bytes object per key ('S' drops trailing NULs, which the comparison strips anyway).
     keys = np.ascontiguousarray(column).view(f"S{field.length}").ravel().tolist()
-    group_of: dict[Hashable, int] = {}  # destination -> group number, in order of first appearance
-    code: dict[bytes, int] = {}  # each distinct raw key once; -1 = maps nowhere
-    for raw in dict.fromkeys(keys):
-        key = raw.strip(_STRIP)
-        code[raw] = group_of.setdefault(wanted[key], len(group_of)) if key in wanted else -1
-    # 16-bit group numbers when they fit: numpy's stable sort is then a radix sort, several times faster.
-    small = len(group_of) < np.iinfo(np.int16).max
-    groups = np.fromiter(map(code.__getitem__, keys), dtype=np.int16 if small else np.intp, count=len(keys))
+    codes = _Codes(wanted)
+    groups = np.fromiter(map(codes.__getitem__, keys), dtype=np.intp, count=len(keys))
+    group_of = codes.group_of
+    if len(group_of) < np.iinfo(np.int16).max:
+        groups = groups.astype(np.int16)  # numpy's stable sort of 16-bit numbers is a radix sort: much faster
     positions = np.argsort(groups, kind="stable")  # unmatched (-1) first, then group 0, 1, ...
     order = positions if chosen is None else chosen[positions]
     cuts = np.cumsum(np.bincount(groups + 1, minlength=len(group_of) + 1)).tolist()
@@ -125,7 +148,10 @@ class _Gather:
         while lo < hi:
             if not self.start <= lo < self.stop:
                 self.start, self.stop = lo, min(lo + len(self.buffer), len(self.order))
-                np.take(self.rows, self.order[self.start : self.stop], axis=0, out=self.buffer[: self.stop - lo])
+                # mode="clip" writes straight into the buffer ("raise" copies through a temporary); the
+                # indices are valid: from argsort, or checked by _indices.
+                np.take(self.rows, self.order[self.start : self.stop], axis=0, out=self.buffer[: self.stop - lo],
+                        mode="clip")
             end = min(hi, self.stop)
             yield self.buffer[lo - self.start : end - self.start].reshape(-1).data, end == hi
             lo = end
@@ -164,13 +190,12 @@ def partition(
 
 def record_bytes(source: DbfFile, indices: Iterable[int]) -> bytes:
     """The records at ``indices`` concatenated, as stored."""
-    order = np.fromiter(indices, dtype=np.intp)
-    return np.take(_rows(source), order, axis=0).tobytes()
+    return np.take(_rows(source), _indices(source, indices), axis=0).tobytes()
 
 
 def write_records(stream: BinaryIO, source: DbfFile, indices: Sequence[int], *, eof: bool = True) -> None:
     """Write a DBF of ``source``'s records at ``indices``: its header verbatim with the count patched."""
-    order = np.asarray(indices, dtype=np.intp).reshape(-1)
+    order = _indices(source, indices)
     _emit(stream, patched_header(source, len(order)), _Gather(source, order).pieces(0, len(order)), eof)
 
 
@@ -212,11 +237,19 @@ def split(
 
 
 class _RawFile:
-    """A file descriptor with the stream methods the splitter uses: each call writes everything or raises
-    an OSError naming the file (``os.writev`` may write less than asked: after a signal, on a full disk)."""
+    """A file on a bare descriptor (no Python file object: 4,000 of them add up), entered as a context manager,
+    with the two stream methods the splitter uses. Each call writes everything or raises an OSError naming the
+    file: ``os.writev`` may write less than asked (after a signal, on a full disk)."""
 
-    def __init__(self, fd: int, path: str):
-        self.fd, self.path = fd, path
+    def __init__(self, path: str, flags: int = os.O_EXCL):
+        self.path, self.flags = path, flags
+
+    def __enter__(self) -> _RawFile:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | self.flags, 0o666)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
 
     def write(self, data) -> None:
         self.writelines([data])
@@ -237,28 +270,29 @@ class _RawFile:
             raise OSError(exc.errno, exc.strerror, self.path) from None
 
 
-@contextlib.contextmanager
-def _raw_file(path: str, flags: int) -> Iterator[_RawFile]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o666)
-    try:
-        yield _RawFile(fd, path)
-    finally:
-        os.close(fd)
+class _AtomicRawFile(_RawFile):
+    """``atomic_open`` on a bare descriptor: written under a hidden temporary name beside ``path`` and renamed
+    into place when complete; on failure the temporary file is removed."""
 
+    def __init__(self, path: str):
+        head, tail = os.path.split(path)
+        super().__init__(os.path.join(head, f".{tail}.{os.getpid()}.tmp"), os.O_TRUNC)
+        self.final = path
 
-@contextlib.contextmanager
-def _atomic_raw_file(path: str) -> Iterator[_RawFile]:
-    """Like ``atomic_open``, on a bare file descriptor: a temporary name, renamed into place on success."""
-    head, tail = os.path.split(path)
-    tmp = os.path.join(head, f".{tail}.{os.getpid()}.tmp")
-    try:
-        with _raw_file(tmp, os.O_TRUNC) as raw:
-            yield raw
-        os.replace(tmp, path)
-    except BaseException:
+    def __exit__(self, kind, *exc) -> None:
+        try:
+            super().__exit__()
+            if kind is None:
+                os.replace(self.path, self.final)
+        except BaseException:
+            self._discard()
+            raise
+        if kind is not None:
+            self._discard()
+
+    def _discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            os.unlink(self.path)
 
 
 def _remove_stale_staging(parent: str, name: str) -> None:
@@ -313,7 +347,7 @@ def split_to_dir(
             raise ValueError(f"destination {dest!r} gives path {path}, outside {root}")
         paths[dest] = path
     if not staged:
-        return _split_into(source, key_field, mapping, paths, _atomic_raw_file, options)
+        return _split_into(source, key_field, mapping, paths, _AtomicRawFile, options)
     parent, base = os.path.split(root)
     if os.path.isdir(root) and os.listdir(root):
         raise FileExistsError(f"{root}: a staged split needs a new or empty directory; this one has files")
@@ -323,9 +357,7 @@ def split_to_dir(
     os.mkdir(staging)
     try:
         inside = {dest: staging + path[len(root) :] for dest, path in paths.items()}
-        result = _split_into(
-            source, key_field, mapping, inside, lambda path: _raw_file(path, os.O_EXCL), options
-        )
+        result = _split_into(source, key_field, mapping, inside, _RawFile, options)
         os.rename(staging, root)  # replaces the empty directory if there is one
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -334,15 +366,20 @@ def split_to_dir(
 
 
 def _split_into(source, key_field, mapping, paths, opener, options) -> SplitResult:
+    parents = {dest: os.path.dirname(path) for dest, path in paths.items()}
     made: set[str] = set()
 
     def open_dest(dest: Hashable) -> ContextManager[BinaryIO]:
-        path = paths[dest]
-        parent = os.path.dirname(path)
+        parent = parents[dest]
         if parent not in made:
-            os.makedirs(parent, exist_ok=True)
+            try:
+                os.mkdir(parent)  # one call for a new destination directory, the usual case
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        return opener(path)
+        return opener(paths[dest])
 
     return split(source, key_field, mapping, open_dest, **options)
 

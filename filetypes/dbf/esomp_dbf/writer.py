@@ -10,7 +10,6 @@ import datetime
 import decimal
 import os
 import struct
-from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping, Sequence
 
 from esomp_core.model import FieldSpec
@@ -20,7 +19,6 @@ from esomp_dbf.reader import (
     EOF_BYTE,
     HEADER_SIZE,
     TERMINATOR,
-    DbfError,
     DbfFile,
     Invalid,
     today_bytes,

@@ -152,6 +152,15 @@ def test_records_share_with_empty_and_unmatched_file():
     assert DbfFile(outputs["P3"].getvalue()).count == 0
 
 
+def test_records_out_of_range_name_the_file():
+    source, _ = make(["A1", "B1"])
+    for bad in ([0, 2], [-1]):
+        with pytest.raises(IndexError, match=rf"SRC\.DBF: record {bad[-1]} out of range 0\.\.1"):
+            partition(source, "ZQZH", {"A1": "P1"}, records=bad)
+        with pytest.raises(IndexError, match=rf"SRC\.DBF: record {bad[-1]} out of range 0\.\.1"):
+            record_bytes(source, bad)
+
+
 def test_record_bytes_and_write_records_keep_the_order_given():
     source, rows = make(["A1", "B1", "C1"], deleted={1})
     assert record_bytes(source, [2, 0, 2]) == rows[2] + rows[0] + rows[2]
@@ -230,7 +239,7 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
 
 def test_write_error_names_the_file():
     with pytest.raises(OSError, match=r"No space left on device: '/dev/full'"):
-        with splitter._raw_file("/dev/full", 0) as raw:
+        with splitter._RawFile("/dev/full", 0) as raw:
             raw.write(b"x")
 
 
