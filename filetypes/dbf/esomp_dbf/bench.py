@@ -101,6 +101,8 @@ def dbfread_module():
 
 
 DBFREAD_RAW = "dbfread raw read"
+# dirs: one directory per destination, the processing stage's product layout; flat: every file in one directory.
+LAYOUTS = {"dirs": "{dest}/{name}", "flat": "{dest}.dbf"}
 EXPLAIN = (
     "Every figure is the median wall time of --repeat runs on the same file in the same process; MB/s and records/s "
     "are the source file's size and record count over that time; 'x dbfread' is dbfread's raw read time over it.",
@@ -109,8 +111,8 @@ EXPLAIN = (
     "key scan: open the file and read the key field of every record (what a split reads).",
     "split in memory: open, group by key and write every destination's DBF (header, records, EOF byte) to an "
     "in-memory stream: the splitter without the file system.",
-    "split into N files: the same into N files DEST/NAME under a fresh directory (one directory per destination, "
-    "the processing stage's product layout), staged: written under plain names in a private directory renamed "
+    "split into N files: the same into N files under a fresh directory (--layout dirs: DEST/NAME, one directory "
+    "per destination, the processing stage's product layout; flat: DEST.dbf in one directory), staged: written under plain names in a private directory renamed "
     "into place once. 'temp name per file': each file under a temporary name renamed into place (the mode for "
     "directories that already hold files). Timed from opening the source to the last rename; removing the files "
     "between runs is not timed. Disk is --workdir, RAM disk is --ramdisk.",
@@ -129,6 +131,7 @@ def bench_file(
     typed: bool,
     places: Mapping[str, Path],
     per_file: bool = True,
+    layout: str = "dirs",
 ) -> dict:
     with DbfFile(path) as f:
         key_field = f.field(key or (SJSMX1_KEY if SJSMX1_KEY in f.field_names else f.fields[0].name))
@@ -171,7 +174,7 @@ def bench_file(
 
                 def into_files():
                     with DbfFile(path) as src:
-                        split_to_dir(src, key_field.name, mapping, out, filename="{dest}/{name}", staged=staged)
+                        split_to_dir(src, key_field.name, mapping, out, filename=LAYOUTS[layout], staged=staged)
 
                 measure(f"split into {n:,} files, {where}{label}", into_files, clean, destinations=n, where=where,
                         mode="staged" if staged else "temp name per file")
@@ -188,6 +191,7 @@ def bench_file(
         "distinct_keys": len(distinct),
         "repeat": repeat,
         "places": {where: str(p) for where, p in places.items()},
+        "layout": LAYOUTS[layout],
         "results": timings,
         "dbfread": dbfread is not None,
     }
@@ -205,6 +209,7 @@ def run_bench(
     workdir: str | None = None,
     ramdisk: str | None = None,
     per_file: bool = True,
+    layout: str = "dirs",
 ) -> list[dict]:
     """Bench ``files`` (or a generated SJSMX1-like file with ``accounts`` distinct keys) split into each count
     of ``destinations``, writing on disk under ``workdir`` (a temporary directory by default) and on the RAM disk
@@ -219,4 +224,4 @@ def run_bench(
             generated = disk / "SJSMX1.DBF"
             make_sjsmx1(generated, records, accounts)
             files = [generated]
-        return [bench_file(Path(p), key, destinations, repeat, typed, places, per_file) for p in files]
+        return [bench_file(Path(p), key, destinations, repeat, typed, places, per_file, layout) for p in files]

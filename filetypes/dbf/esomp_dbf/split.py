@@ -217,7 +217,8 @@ def split(
     without records get no file unless ``empty`` is True (every destination in ``mapping``) or lists them.
     Records whose key maps nowhere are in ``result.unmatched`` and, if ``unmatched_to`` is given, are also
     written to ``open_dest(unmatched_to)``. ``records`` restricts the split to those source indices.
-    The source is read once for all destinations; an error writing one names the destination.
+    The source is read once for all destinations. Streams get large views of one reused buffer: each ``write``
+    or ``writelines`` must consume its data before returning (files and BytesIO do; keeping the views doesn't).
     """
     plan = _plan(source, key_field, mapping, records)
     result, spans = plan.result, dict(plan.spans)

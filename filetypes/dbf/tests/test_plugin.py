@@ -88,7 +88,7 @@ def test_bench_dbf_json_small(tmp_path):
     assert set(rows) == expected
     assert rows["split into 40 files, RAM disk"]["destinations"] == 40
     assert rows["split into 40 files, RAM disk"]["where"] == "RAM disk"
-    assert rows["dbfread raw read"]["x_dbfread_raw"] == 1
+    assert rows["dbfread raw read"]["x_dbfread_raw"] == 1 and report["layout"] == "{dest}/{name}"
     for row in rows.values():
         assert row["seconds"] > 0 and row["records_per_s"] > 0 and row["mb_per_s"] > 0 and row["x_dbfread_raw"] > 0
         assert row["x_dbfread_raw"] == pytest.approx(rows["dbfread raw read"]["seconds"] / row["seconds"])
@@ -103,8 +103,9 @@ def test_bench_dbf_rejects_bad_destination_counts():
 def test_bench_dbf_on_given_file(realdata):
     result = CliRunner().invoke(
         make_cli(), ["bench", "dbf", str(realdata("sjshq.dbf")), "--repeat", "1", "--no-typed", "--destinations", "20",
-                     "--ramdisk", "none", "--no-per-file"]
+                     "--ramdisk", "none", "--no-per-file", "--layout", "flat"]
     )
     assert result.exit_code == 0, result.output
     assert "sjshq.dbf: 5,941 records" in result.output and "x dbfread" in result.output
     assert "dbfread raw read: dbfread.DBF(raw=True)" in result.output  # the header says what each figure is
+    assert "files {dest}.dbf" in result.output and "split into 20 files, disk " in result.output
