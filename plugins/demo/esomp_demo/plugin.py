@@ -18,7 +18,9 @@ DEMO_TABLES = {
         "szse": {"kind": "fs", "url": "exchange/szse"},
         "sse": {"kind": "fs", "url": "exchange/sse"},
         "site": {"kind": "fs", "url": "exchange/site"},
-        "outbox": {"kind": "fs", "url": "outbox", "flag": "{name}.ok"},
+        # The outbox is a local folder that an FTP server or a shared drive serves read-only to the institutions:
+        # packages are hard-linked into it, not copied (channels.md, transfer).
+        "outbox": {"kind": "fs", "url": "outbox", "flag": "{name}.ok", "transfer": "link"},
     },
     "business": {"trust": {"collect_channels": ["szse", "sse", "site"], "jobs_per_batch": 5,
                            "delivery_channel": "outbox"}},

@@ -85,3 +85,28 @@ def split_path(template: str, *, clearing_root: str, date: str, institution: str
     path = template.format(clearing_root=clearing_root, date=date, institution=institution, product=product,
                            name=name, mmdd=date[4:])
     return inside(clearing_root, path, f"product {product}, file {name}")
+
+
+class OutputPaths:
+    """``split_path`` for every file of every product of a job. When ``{name}`` is the template's last segment
+    (the default), the template is formatted and checked once per product and each file name only once."""
+
+    def __init__(self, template: str, *, clearing_root: str, date: str, institution: dict[str, str]):
+        self.template, self.clearing_root, self.date, self.institution = template, clearing_root, date, institution
+        self.name_last = template.endswith("/{name}") and template.count("{name}") == 1
+        self.directories: dict[str, str] = {}
+        self.names: set[str] = set()
+
+    def __call__(self, product: str, name: str) -> str:
+        if not self.name_last:
+            return split_path(self.template, clearing_root=self.clearing_root, date=self.date,
+                              institution=self.institution[product], product=product, name=name)
+        directory = self.directories.get(product)
+        if directory is None:
+            probe = split_path(self.template, clearing_root=self.clearing_root, date=self.date,
+                               institution=self.institution[product], product=product, name="_")
+            directory = self.directories[product] = probe[:-2]
+        if name not in self.names:
+            _check_code("file name", name, product)  # no separator, no '..': it stays in the product's directory
+            self.names.add(name)
+        return f"{directory}/{name}"

@@ -19,7 +19,7 @@ from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
 from esomp_dbf import DbfError, DbfFile, atomic_open, partition, patched_header, record_bytes
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
-from esomp_trust.options import TrustOptions, inside, split_path
+from esomp_trust.options import OutputPaths, TrustOptions, inside
 from esomp_trust.plan import PARTITION
 from esomp_trust.shares import Share, ShareWriter, identity
 
@@ -233,7 +233,8 @@ def place_link(source: str, target: str, shared_dir: Path, state: dict[str, Any]
 def _temp_name(path: str, kind: str) -> str:
     # One name per target, not per process: one job owns a product's files, and the rerun of a job whose worker
     # was killed mid-write reuses (and so removes) what that worker left.
-    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{kind}")
+    directory, _, name = path.rpartition(os.sep)
+    return f"{directory}{os.sep}.{name}.{kind}"
 
 
 def write_whole(path: str, data: bytes) -> os.stat_result:
@@ -265,13 +266,7 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     products = list(job.products)
     institution = institutions_of(site, products)
     share = Share(dirs.shares, group, f"the {PARTITION} job for {job.date} has not succeeded yet")
-    paths = {p: {} for p in products}  # product -> name -> path
-
-    def out(product: str, name: str) -> str:
-        if name not in paths[product]:
-            paths[product][name] = split_path(options.split_path, clearing_root=dirs.clearing_root, date=job.date,
-                                              institution=institution[product], product=product, name=name)
-        return paths[product][name]
+    out = OutputPaths(options.split_path, clearing_root=dirs.clearing_root, date=job.date, institution=institution)
 
     for product in products:  # refuse a bad code before writing anything
         out(product, "x")

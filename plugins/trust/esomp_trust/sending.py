@@ -1,6 +1,7 @@
 """Sending: package each product's (or institution's) files, record the package, deliver it, record the receipt."""
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -82,7 +83,8 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
             package = build_package(path, options.package_format, name=name, date=job.date,
                                     institution=institution, product=product, members=members, shared=frames,
                                     level=options.compression_level)
-            built.append(Built(name, institution, product, path, package.size, package.sha256, len(members)))
+            built.append(Built(name, institution, product, path, package.size, package.sha256, len(members),
+                               hashlib.sha256(package.manifest).hexdigest()))
             result.files += 1
             result.bytes += package.size
             result.records += sum(m.records or 0 for m in members)
@@ -97,7 +99,8 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
                     result.detail["already_delivered"] += 1
                     continue
                 receipt = target.deliver(package.path, institution=package.institution, date=job.date,
-                                         manifest_path=manifest_path(package.path), name=package.name)
+                                         manifest_path=manifest_path(package.path), name=package.name,
+                                         sha256=package.sha256, manifest_sha256=package.manifest_sha256)
             except Exception as exc:  # one target down must not stop the other institutions' packages
                 failures.append(f"{package.name}: {exc}")
                 continue
@@ -121,6 +124,7 @@ class Built:
     size: int
     sha256: str
     members: int
+    manifest_sha256: str
 
 
 class DeliveryTargets:
