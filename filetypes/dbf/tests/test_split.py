@@ -152,6 +152,18 @@ def test_records_share_with_empty_and_unmatched_file():
     assert DbfFile(outputs["P3"].getvalue()).count == 0
 
 
+def test_more_destinations_than_16_bit_group_numbers():
+    fields = [FieldSpec("ZQZH", "C", 6)]
+    count = 40_000  # past int16: the grouping falls back to machine-word numbers
+    stream = io.BytesIO()
+    write_dbf(stream, fields, (b" " + f"{i % count:06d}".encode() for i in range(count + 3)))
+    source = DbfFile(stream.getvalue(), name="BIG.DBF")
+    mapping = {f"{i:06d}": f"P{i}" for i in range(1, count)}  # key 000000 maps nowhere
+    result = partition(source, "ZQZH", mapping)
+    assert len(result.records) == count - 1 and result.records["P7"] == [7]
+    assert result.records["P1"] == [1, count + 1] and result.unmatched == {"000000": [0, count]}
+
+
 def test_records_out_of_range_name_the_file():
     source, _ = make(["A1", "B1"])
     for bad in ([0, 2], [-1]):
