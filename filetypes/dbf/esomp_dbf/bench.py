@@ -116,6 +116,8 @@ EXPLAIN = (
     "into place once. 'temp name per file': each file under a temporary name renamed into place (the mode for "
     "directories that already hold files). Timed from opening the source to the last rename; removing the files "
     "between runs is not timed. Disk is --workdir, RAM disk is --ramdisk.",
+    "floor: the same output files written by plain open/write/close from bytes already in memory (no reading, no "
+    "split, no atomicity): what the file system alone costs (skipped with --no-floor).",
 )
 
 
@@ -132,6 +134,7 @@ def bench_file(
     places: Mapping[str, Path],
     per_file: bool = True,
     layout: str = "dirs",
+    floor: bool = True,
 ) -> dict:
     with DbfFile(path) as f:
         key_field = f.field(key or (SJSMX1_KEY if SJSMX1_KEY in f.field_names else f.fields[0].name))
@@ -164,11 +167,30 @@ def bench_file(
 
         measure(f"split in memory, {n:,} destinations", in_memory, destinations=n, where="memory")
         modes = {"": True, ", temp name per file": False} if per_file else {"": True}
+        outputs: dict[str, io.BytesIO] = {}
+        if floor:
+            with DbfFile(path) as src:
+                split(src, key_field.name, mapping, lambda dest: contextlib.nullcontext(outputs.setdefault(dest,
+                                                                                                          io.BytesIO())))
         for where, base in places.items():
             out = base / "split"
 
             def clean():
                 shutil.rmtree(out, ignore_errors=True)
+
+            def write_floor():
+                # The same files with the plainest code, their bytes ready in memory: what the file system costs.
+                name = path.name
+                for dest, data in outputs.items():
+                    target = out / LAYOUTS[layout].format(dest=dest, name=name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(target, "wb") as fh:
+                        fh.write(data.getbuffer())
+
+            if floor:
+                measure(f"floor: write the {n:,} output files, {where}", write_floor, clean, destinations=n,
+                        where=where, mode="floor")
+                clean()
 
             for label, staged in modes.items():
 
@@ -210,6 +232,7 @@ def run_bench(
     ramdisk: str | None = None,
     per_file: bool = True,
     layout: str = "dirs",
+    floor: bool = True,
 ) -> list[dict]:
     """Bench ``files`` (or a generated SJSMX1-like file with ``accounts`` distinct keys) split into each count
     of ``destinations``, writing on disk under ``workdir`` (a temporary directory by default) and on the RAM disk
@@ -224,4 +247,5 @@ def run_bench(
             generated = disk / "SJSMX1.DBF"
             make_sjsmx1(generated, records, accounts)
             files = [generated]
-        return [bench_file(Path(p), key, destinations, repeat, typed, places, per_file, layout) for p in files]
+        return [bench_file(Path(p), key, destinations, repeat, typed, places, per_file, layout, floor)
+                for p in files]

@@ -134,6 +134,7 @@ def _counts(ctx, param, value: str) -> list[int]:
 @click.option("--repeat", default=3, show_default=True, help="Runs per measurement; the median is reported.")
 @click.option("--no-typed", is_flag=True, help="Skip dbfread's typed read (the slowest row).")
 @click.option("--no-per-file", is_flag=True, help="Skip the 'temp name per file' rows (only staged splits).")
+@click.option("--no-floor", is_flag=True, help="Skip the floor rows (the output files written from memory).")
 @click.option("--layout", type=click.Choice(["dirs", "flat"]), default="dirs", show_default=True,
               help="dirs: DEST/NAME, a directory per destination (the product layout); flat: DEST.dbf in one.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
@@ -141,8 +142,8 @@ def _counts(ctx, param, value: str) -> list[int]:
 @click.option("--ramdisk", default="auto", show_default=True,
               help="RAM disk directory for the RAM disk rows ('auto': /dev/shm if writable; 'none': skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def bench_command(files, records, accounts, destinations, key, repeat, no_typed, no_per_file, layout, workdir,
-                  ramdisk, as_json) -> None:
+def bench_command(files, records, accounts, destinations, key, repeat, no_typed, no_per_file, no_floor, layout,
+                  workdir, ramdisk, as_json) -> None:
     """Split FILES (or a generated SJSMX1-like file) in memory and into files on disk and on a RAM disk, and
     compare each with dbfread's raw read of the same file, as medians."""
     from esomp_dbf.bench import EXPLAIN, default_ramdisk, run_bench
@@ -152,7 +153,7 @@ def bench_command(files, records, accounts, destinations, key, repeat, no_typed,
         results = run_bench(
             [Path(p) for p in files], records=records, accounts=accounts, destinations=destinations, key=key,
             repeat=repeat, typed=not no_typed, workdir=workdir, ramdisk=ramdisk, per_file=not no_per_file,
-            layout=layout,
+            layout=layout, floor=not no_floor,
         )
     except DbfError as exc:
         raise click.ClickException(str(exc)) from None

@@ -84,7 +84,8 @@ def test_bench_dbf_json_small(tmp_path):
     for n in (4, 40):
         expected.add(f"split in memory, {n} destinations")
         for where in ("disk", "RAM disk"):
-            expected |= {f"split into {n} files, {where}", f"split into {n} files, {where}, temp name per file"}
+            expected |= {f"split into {n} files, {where}", f"split into {n} files, {where}, temp name per file",
+                         f"floor: write the {n} output files, {where}"}
     assert set(rows) == expected
     assert rows["split into 40 files, RAM disk"]["destinations"] == 40
     assert rows["split into 40 files, RAM disk"]["where"] == "RAM disk"
@@ -103,9 +104,10 @@ def test_bench_dbf_rejects_bad_destination_counts():
 def test_bench_dbf_on_given_file(realdata):
     result = CliRunner().invoke(
         make_cli(), ["bench", "dbf", str(realdata("sjshq.dbf")), "--repeat", "1", "--no-typed", "--destinations", "20",
-                     "--ramdisk", "none", "--no-per-file", "--layout", "flat"]
+                     "--ramdisk", "none", "--no-per-file", "--no-floor", "--layout", "flat"]
     )
     assert result.exit_code == 0, result.output
     assert "sjshq.dbf: 5,941 records" in result.output and "x dbfread" in result.output
     assert "dbfread raw read: dbfread.DBF(raw=True)" in result.output  # the header says what each figure is
     assert "files {dest}.dbf" in result.output and "split into 20 files, disk " in result.output
+    assert "floor: write the" not in result.output  # --no-floor
