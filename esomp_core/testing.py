@@ -10,11 +10,15 @@ Fixtures:
   and returns click's Result (``exit_code``, ``output``).
 - ``require_server(name, host, port)``: skip when a server is not listening, except under CI=true where a
   missing server is a failure.
+- ``esomp_postgres_url``: the URL of a fresh database on the PostgreSQL server named by ``ESOMP_TEST_PG`` (default
+  the machine's own, 127.0.0.1:5432, trust auth, database ``test``), dropped afterwards; pass it to a site as
+  ``database={"url": esomp_postgres_url}``.
 """
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -91,3 +95,24 @@ def require_server() -> Callable[[str, str, int], None]:
         pytest.skip(message)
 
     return require
+
+
+PG_ADMIN_URL = os.environ.get("ESOMP_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def esomp_postgres_url(require_server: Callable[[str, str, int], None]):
+    from sqlalchemy import create_engine, make_url, text
+
+    admin_url = make_url(PG_ADMIN_URL)
+    require_server("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
+    name = f"esomp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

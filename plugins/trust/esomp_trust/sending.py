@@ -152,40 +152,42 @@ def _existing_job(session, job_id: int) -> int | None:
     return job_id if session.get(JobRow, job_id) is not None else None
 
 
+def _upsert(session, model, rows: list[dict[str, Any]], keys: list[str], merge: dict[str, Any] | None = None):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, one statement for many rows (SQLite and PostgreSQL). Columns are
+    replaced by the new row's values, or merged by ``merge[column](existing column, new value)``."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(model).values(rows)
+    set_ = {column: statement.excluded[column] for column in rows[0] if column not in keys}
+    for column, combine in (merge or {}).items():
+        set_[column] = combine(getattr(model, column), statement.excluded[column])
+    return statement.on_conflict_do_update(index_elements=keys, set_=set_)
+
+
 def _record_packages(site, job: Job, built: list[Built]) -> tuple[dict[str, int], dict[tuple[int, str], tuple]]:
-    """Record (or update) the packages in one session; return their ids by name and the receipts they already
+    """Record (or update) the packages in one statement; return their ids by name and the receipts they already
     have, by (package id, target), as (size, sha256)."""
     with site.repository.session() as s:
-        rows = {row.name: row for row in s.scalars(select(Package).where(
-            Package.date == job.date, Package.name.in_([b.name for b in built])))}
         job_id = _existing_job(s, job.id)
-        for package in built:
-            row = rows.get(package.name)
-            if row is None:
-                row = rows[package.name] = Package(date=job.date, name=package.name)
-                s.add(row)
-            row.institution_code, row.product_code, row.path = package.institution, package.product, str(package.path)
-            row.size, row.sha256, row.members = package.size, package.sha256, package.members
-            row.job_id = job_id
-        s.flush()
-        ids = {name: row.id for name, row in rows.items()}
-        receipted = {(r.package_id, r.target): (r.size, r.sha256)
-                     for r in s.scalars(select(Receipt).where(Receipt.package_id.in_(list(ids.values()))))}
+        rows = [{"date": job.date, "name": b.name, "institution_code": b.institution, "product_code": b.product,
+                 "path": str(b.path), "size": b.size, "sha256": b.sha256, "members": b.members, "job_id": job_id}
+                for b in built]
+        statement = _upsert(s, Package, rows, ["date", "name"])
+        ids = dict(s.execute(statement.returning(Package.name, Package.id)).all())
+        receipted = {(package_id, target): (size, sha256) for package_id, target, size, sha256 in s.execute(
+            select(Receipt.package_id, Receipt.target, Receipt.size, Receipt.sha256)
+            .where(Receipt.package_id.in_(list(ids.values()))))}
     return ids, receipted
 
 
 def _record_receipts(site, receipts: list[tuple[int, Any]]) -> None:
+    """Record receipts in one statement; a receipt delivered again adds its attempts to the earlier ones."""
     if not receipts:
         return
+    rows = [{"package_id": package_id, "target": r.target, "remote_path": r.remote_path, "size": r.size,
+             "sha256": r.sha256, "attempts": r.attempts, "delivered_at": r.delivered_at or datetime.now()}
+            for package_id, r in receipts]
     with site.repository.session() as s:
-        rows = {(r.package_id, r.target): r for r in s.scalars(select(Receipt).where(
-            Receipt.package_id.in_([package_id for package_id, _ in receipts])))}
-        for package_id, receipt in receipts:
-            row = rows.get((package_id, receipt.target))
-            if row is None:
-                row = rows[package_id, receipt.target] = Receipt(package_id=package_id, target=receipt.target,
-                                                                 attempts=0)
-                s.add(row)
-            row.remote_path, row.size, row.sha256 = receipt.remote_path, receipt.size, receipt.sha256
-            row.attempts = (row.attempts or 0) + receipt.attempts
-            row.delivered_at = receipt.delivered_at or datetime.now()
+        s.execute(_upsert(s, Receipt, rows, ["package_id", "target"], {"attempts": lambda old, new: old + new}))

@@ -171,3 +171,43 @@ def test_send_manifest_is_json_dumps_with_indent_1(members):
                            "file_type": m.file_type} for m in chosen]}
     made = manifest_bytes("P1_20240105.tar.zst", DATE, "T\\001", None, chosen)
     assert made == (json.dumps(expected, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_send_records_each_package_and_receipt_once_on_either_database(tmp_path, request, database):
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from esomp_core.model import Job
+    from esomp_core.testing import make_site
+    from esomp_trust.sending import Built, _record_packages, _record_receipts
+
+    tables = {"database": {"url": request.getfixturevalue("esomp_postgres_url")}} if database == "postgresql" else {}
+    site = make_site(tmp_path / database, **tables)
+    assert site.repository.engine.dialect.name == database
+    job = Job(id=7, date=DATE, name="trust-send-b1-j1", stage="send", business_type="trust")
+
+    def built(size):
+        return [Built(f"P{i}_{DATE}.tar.zst", "T001", f"P{i}", tmp_path / f"P{i}", size + i, f"{size + i:064x}", 32,
+                      f"{i:064x}") for i in range(3)]
+
+    def receipt(package, attempts):
+        return SimpleNamespace(target="file:///outbox", remote_path=f"/outbox/{package.name}", size=package.size,
+                               sha256=package.sha256, attempts=attempts, delivered_at=datetime(2024, 1, 5, 18))
+
+    first = built(100)
+    ids, receipted = _record_packages(site, job, first)
+    assert sorted(ids) == [p.name for p in first] and receipted == {}
+    _record_receipts(site, [(ids[p.name], receipt(p, 1)) for p in first])
+
+    second = built(200)  # a rerun with changed packages: same rows updated, receipts found, attempts added up
+    again, receipted = _record_packages(site, job, second)
+    assert again == ids
+    assert receipted == {(ids[p.name], "file:///outbox"): (p.size, p.sha256) for p in first}
+    _record_receipts(site, [(ids[p.name], receipt(p, 2)) for p in second])
+    with site.repository.session() as s:
+        rows = {r.name: (r.size, r.sha256, r.job_id) for r in s.scalars(select(Package))}
+        receipts = {r.package_id: (r.size, r.attempts) for r in s.scalars(select(Receipt))}
+    assert rows == {p.name: (p.size, p.sha256, None) for p in second}  # job 7 is not in this repository
+    assert receipts == {ids[p.name]: (p.size, 3) for p in second}
+    site.repository.dispose()
