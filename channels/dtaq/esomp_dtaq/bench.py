@@ -7,7 +7,9 @@ reply queue or lease: SQLite two plain tables, Redis LPUSH/BRPOP lists, memory q
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queue_module
+import resource
 import sqlite3
 import statistics
 import tempfile
@@ -205,15 +207,44 @@ def bench_raw(kind: str, workdir: Path, url: str, clients: int, workers: int, se
     return result
 
 
+def _cpu_seconds(kind: str, url: str) -> tuple[float, float]:
+    """CPU used so far by this process and its reaped children, and by the Redis server (0 for the others)."""
+    own = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    server = 0.0
+    if kind == "redis":
+        import redis
+
+        info = redis.Redis.from_url(url).info("cpu")
+        server = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return own, server
+
+
+def _measured(kind: str, url: str, bench: Callable[[], dict]) -> dict:
+    """``bench()`` with the CPU it cost per round trip: machine load makes rates noisy, CPU time much less so."""
+    own, server = _cpu_seconds(kind, url)
+    result = bench()
+    own_after, server_after = _cpu_seconds(kind, url)
+    n = max(result["round_trips"], 1)
+    result["cpu_us_per_round_trip"] = round((own_after - own) / n * 1e6, 1)
+    if kind == "redis":
+        result["server_cpu_us_per_round_trip"] = round((server_after - server) / n * 1e6, 1)
+    return result
+
+
 def run_bench(site: Any, options: DtaqOptions, kind: str, *, clients: int = 8, workers: int = 4,
               seconds: float = 60.0) -> dict[str, Any]:
     workdir = Path(site.directory("monitoring_centre")) if site is not None else Path(tempfile.mkdtemp())
     workdir.mkdir(parents=True, exist_ok=True)
-    raw = bench_raw(kind, workdir, options.url, clients, workers, seconds)
-    ours = bench_channel(kind, workdir, options.url, clients, workers, seconds)
+    load_before = os.getloadavg()
+    raw = _measured(kind, options.url, lambda: bench_raw(kind, workdir, options.url, clients, workers, seconds))
+    ours = _measured(kind, options.url,
+                     lambda: bench_channel(kind, workdir, options.url, clients, workers, seconds))
     return {"backend": kind, "clients": clients, "workers": workers, "request_bytes": REQUEST_MAXLEN,
             "dtaq": ours, "raw": raw,
-            "overhead_ratio": round(raw["per_second"] / ours["per_second"], 2) if ours["per_second"] else None}
+            "overhead_ratio": round(raw["per_second"] / ours["per_second"], 2) if ours["per_second"] else None,
+            "load_average": {"before": [round(x, 2) for x in load_before],
+                             "after": [round(x, 2) for x in os.getloadavg()]}}
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -223,6 +254,12 @@ def print_report(result: dict[str, Any]) -> None:
                f"{result['request_bytes']}-byte echo requests")
     for name in ("dtaq", "raw"):
         r = result[name]
+        server = (f" + server {r['server_cpu_us_per_round_trip']} us"
+                  if "server_cpu_us_per_round_trip" in r else "")
         click.echo(f"  {name:5} {r['per_second']:>10,.1f} round trips/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms"
-                   f"  max {r['max_ms']} ms  ({r['round_trips']} in {r['seconds']} s)")
+                   f"  max {r['max_ms']} ms  ({r['round_trips']} in {r['seconds']} s; "
+                   f"CPU {r['cpu_us_per_round_trip']} us{server} per round trip)")
     click.echo(f"  overhead: raw/dtaq = {result['overhead_ratio']}x")
+    load = result["load_average"]
+    click.echo(f"  load average before {' '.join(map(str, load['before']))}, "
+               f"after {' '.join(map(str, load['after']))}")

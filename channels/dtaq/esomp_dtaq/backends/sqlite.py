@@ -1,7 +1,9 @@
 """SQLite queues (WAL): durable on one machine, shared by every process that opens the same file.
 
 One table holds the entries of all queues; a receive is one ``DELETE ... RETURNING`` (or a lease ``UPDATE``),
-so each entry goes to exactly one receiver. ``synchronous=NORMAL`` survives a killed process; queues with
+so each entry goes to exactly one receiver. An entry's ``seq`` is the largest plus one (no AUTOINCREMENT, which
+costs a page write per send): order is kept, and a number reused after the newest entry left cannot confuse a
+lease receipt, which also carries its deadline. ``synchronous=NORMAL`` survives a killed process; queues with
 ``force`` commit with ``synchronous=FULL`` so every operation on them also survives a power cut.
 
 Writers take an advisory lock (``flock`` on ``DB.lock`` beside the database) around each write: the kernel
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import mmap
 import os
 import socket
 import sqlite3
@@ -32,7 +35,7 @@ from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFul
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dtaq_queues (name TEXT PRIMARY KEY, attributes TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dtaq_entries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, key BLOB NOT NULL, data BLOB NOT NULL,
+    seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, key BLOB NOT NULL, data BLOB NOT NULL,
     sender TEXT NOT NULL, sent_at REAL NOT NULL, visible_at REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS dtaq_entries_order ON dtaq_entries (queue, key, seq);
 CREATE TABLE IF NOT EXISTS dtaq_dedup (queue TEXT NOT NULL, id TEXT NOT NULL, expires REAL NOT NULL,
@@ -46,7 +49,7 @@ ORDER_SQL = {Order.EQ: "key = ?", Order.NE: "key != ?", Order.LT: "key < ?", Ord
              Order.GT: "key > ?", Order.GE: "key >= ?"}
 INSERT = "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)"
 COLUMNS = "seq, key, data, sender, sent_at"
-WAKE_CAP = 0.1  # a socket wait still looks at the table this often, should a ring be lost
+WAKE_CAP = 0.1  # a socket wait still looks at the table this often: a lease that ran out, a ring lost
 
 
 class SqliteQueue(DataQueue):
@@ -63,6 +66,7 @@ class SqliteQueue(DataQueue):
             self._delete[order] = f"DELETE FROM dtaq_entries WHERE seq = (SELECT seq {where}) RETURNING {COLUMNS}"
             self._lease[order] = (f"UPDATE dtaq_entries SET visible_at = ? WHERE seq = (SELECT seq {where}) "
                                   f"RETURNING {COLUMNS}")
+        self._any = "SELECT 1 FROM dtaq_entries WHERE queue = ? AND visible_at <= ? LIMIT 1"
         first_n = f"SELECT seq FROM dtaq_entries WHERE queue = ? AND visible_at <= ? ORDER BY {direction} LIMIT ?"
         self._delete_many = f"DELETE FROM dtaq_entries WHERE seq IN ({first_n}) RETURNING {COLUMNS}"
         self._lease_many = (f"UPDATE dtaq_entries SET visible_at = ? WHERE seq IN ({first_n}) "
@@ -105,8 +109,7 @@ class SqliteQueue(DataQueue):
                     sent.append(True)
                     if count is not None:
                         count += 1
-        if a.keyed:
-            self.backend.waker.ring(self.name, {key for (_, key, _), ok in zip(items, sent) if ok})
+        self.backend.waker.ring(self.name, [key for (_, key, _), ok in zip(items, sent) if ok])
         if full:
             raise QueueFull(f"queue {self.name} is full ({a.max_entries} entries)")
         return sent
@@ -133,9 +136,33 @@ class SqliteQueue(DataQueue):
             rows = db.execute(self._delete[order_key], args).fetchall()
         return Entry(rows[0][2], rows[0][1], rows[0][3], rows[0][4]) if rows else None
 
+    def receive_many(self, wait: float, limit: int) -> list[Entry]:
+        entries = super().receive_many(0, limit)  # checks the arguments
+        if entries or wait == 0:
+            return entries
+        deadline = None if wait < 0 else time.monotonic() + wait
+        with self.backend.waker.listen(self.name, None) as bell:
+            if bell is None:
+                return super().receive_many(wait, limit)
+            while True:
+                # listening before this look: an entry committed after it is rung for
+                entries = self._take_many(limit)
+                if entries:
+                    return entries
+                left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
+                if left <= 0:
+                    return []
+                bell.settimeout(left)
+                try:
+                    bell.recv(16)
+                except TimeoutError:
+                    pass
+
     def _take_many(self, limit: int) -> list[Entry]:
         a = self.attributes
         now = time.time()
+        if self.backend.connection().execute(self._any, (self.name, now)).fetchone() is None:
+            return []  # a read first: an empty queue costs no write lock
         with self.backend.writing(force=a.force, transaction=a.force) as db:
             if a.lease:
                 visible_at = now + a.lease
@@ -146,17 +173,17 @@ class SqliteQueue(DataQueue):
         return [Entry(r[2], r[1], r[3], r[4], (r[0], visible_at) if a.lease else None) for r in rows]
 
     def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
-        if not key or order is not Order.EQ or self.attributes.lease:
-            return NotImplemented
+        keyed_wait = bool(key) and order is Order.EQ
+        if self.attributes.keyed and not keyed_wait:
+            return NotImplemented  # other key orders match many keys, which no one socket stands for: poll
         entry = self._take(key, order, remove)
         if entry is not None or (deadline is not None and time.monotonic() >= deadline):
             return entry
-        bell = self.backend.waker.listen(self.name, key)
-        if bell is None:  # no sockets here, or another receiver waits on this very key: poll
-            return NotImplemented
-        with bell:
+        with self.backend.waker.listen(self.name, key if keyed_wait else None) as bell:
+            if bell is None:  # no sockets here, or every slot (or this very key) is taken: poll
+                return NotImplemented
             while True:
-                # bound before this look: a ring for an entry sent after it cannot be missed
+                # listening before this look: an entry committed after it is rung for
                 entry = self._take(key, order, remove)
                 if entry is not None:
                     return entry
@@ -204,42 +231,100 @@ class SqliteQueue(DataQueue):
 
 
 class Waker:
-    """Wake-ups for receives by key: a waiter binds an abstract datagram socket named after (database, queue,
-    key); a sender sends an empty datagram there after its commit. Linux only; elsewhere receives poll."""
+    """Wake-ups instead of polling, with Linux abstract datagram sockets (elsewhere receives poll).
+
+    A receive by key (EQ) binds a socket named after (database, queue, key); whoever sends an entry with that key
+    rings it after committing. Other receives (FIFO/LIFO queues: server workers) bind one of SLOTS sockets named
+    after (database, queue, slot) and mark the slot in a small shared file beside the database (``DB.wake``), so a
+    sender rings only waiters that exist: one per entry sent. A waiter marks itself before its last look at the
+    table and a sender reads the marks after its commit, so an entry is either seen or rung for; a lost or stale
+    ring only costs one WAKE_CAP of latency or one extra look.
+    """
 
     available = sys.platform.startswith("linux")
+    SLOTS = 16
+    REGIONS = 256  # queues hash into regions of the mark file; two queues sharing one only get extra rings
 
     def __init__(self, database: Path):
         self.ident = str(database.resolve()).encode()
+        self.marks_path = database.with_name(database.name + ".wake")
+        self._marks: mmap.mmap | None = None
         self._sender: socket.socket | None = None
         self._pid = -1
 
-    def address(self, queue: str, key: bytes) -> bytes:
-        digest = hashlib.blake2b(b"\0".join((self.ident, queue.encode(), key)), digest_size=16)
+    def address(self, queue: str, key: bytes, slot: int = -1) -> bytes:
+        digest = hashlib.blake2b(b"\0".join((self.ident, queue.encode(), key, b"%d" % slot)), digest_size=16)
         return b"\0esomp-dtaq-" + digest.hexdigest().encode()
 
-    def listen(self, queue: str, key: bytes) -> socket.socket | None:
-        if not self.available:
-            return None
+    def _region(self, queue: str) -> int:
+        return int.from_bytes(hashlib.blake2b(queue.encode(), digest_size=2).digest(), "big") % self.REGIONS
+
+    def _process(self) -> None:
+        if self._pid != os.getpid():  # a forked child must not use its parent's sockets
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.setblocking(False)
+            fd = os.open(self.marks_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                if os.fstat(fd).st_size < self.REGIONS * self.SLOTS:
+                    os.ftruncate(fd, self.REGIONS * self.SLOTS)
+                self._marks = mmap.mmap(fd, self.REGIONS * self.SLOTS)
+            finally:
+                os.close(fd)
+            self._pid = os.getpid()
+
+    def _bind(self, address: bytes) -> socket.socket | None:
         bell = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            bell.bind(self.address(queue, key))
+            bell.bind(address)
         except OSError:
             bell.close()
             return None
         return bell
 
-    def ring(self, queue: str, keys: set[bytes]) -> None:
+    @contextlib.contextmanager
+    def listen(self, queue: str, key: bytes | None) -> Iterator[socket.socket | None]:
+        """A socket to wait on for entries with ``key`` (None: any entry); None when the caller must poll."""
+        if not self.available:
+            yield None
+            return
+        self._process()
+        if key is not None:
+            bell = self._bind(self.address(queue, key))
+            try:
+                yield bell
+            finally:
+                if bell is not None:
+                    bell.close()
+            return
+        base = self._region(queue) * self.SLOTS
+        for slot in range(self.SLOTS):
+            if self._marks[base + slot] == 0 and (bell := self._bind(self.address(queue, b"", slot))):
+                break  # two waiters may eye the same free slot: bind decides
+        else:
+            yield None
+            return
+        self._marks[base + slot] = 1
+        try:
+            yield bell
+        finally:
+            self._marks[base + slot] = 0
+            bell.close()
+
+    def ring(self, queue: str, keys: list[bytes]) -> None:
+        """After a commit: ring the waiters of these keys (keyed queue), or one slot waiter per entry (b"")."""
         if not self.available or not keys:
             return
-        if self._sender is None or self._pid != os.getpid():
-            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self._sender.setblocking(False)
-            self._pid = os.getpid()
-        for key in keys:
+        self._process()
+        if keys[0] == b"":
+            base = self._region(queue) * self.SLOTS
+            marks = self._marks[base:base + self.SLOTS]
+            addresses = [self.address(queue, b"", slot) for slot in range(self.SLOTS) if marks[slot]][:len(keys)]
+        else:
+            addresses = [self.address(queue, key) for key in set(keys)]
+        for address in addresses:
             try:
-                self._sender.sendto(b"", self.address(queue, key))
-            except OSError:  # nobody waits on that key (refused), or its waiter already has a ring pending
+                self._sender.sendto(b"", address)
+            except OSError:  # nobody waits there any more, or a ring is already pending
                 pass
 
 
