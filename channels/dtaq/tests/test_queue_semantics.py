@@ -274,3 +274,17 @@ def test_send_receive_sends_then_waits_for_the_reply_by_key(backend):
     assert entry.data == b"re:hello" and replies.depth() == 1  # the other key's reply stays
     assert requests.send_receive(b"again", replies, b"000000000003", 0.05) is None  # no reply: timeout, None
     assert requests.depth() == 1
+
+
+def test_keys_received_by_key_leave_no_trace(backend):
+    replies = keyed(backend, "REP", keylen=12)
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    for comid in range(20):
+        key = b"%012d" % comid
+        replies.send(b"r", key)
+        assert replies.receive(1, key).data == b"r"
+        threading.Timer(0.01, lambda k=key: replies.send(b"r", k)).start()
+        assert requests.send_receive(b"q", replies, key, 10).data == b"r"
+    assert replies.describe()["depth"] == 0 and replies.receive(0) is None
+    if backend.kind == "redis":  # the keyed queue's index of keys does not keep every key ever used
+        assert backend.client.zcard(replies.qp + b":keys") == 0

@@ -62,6 +62,13 @@ redis.call('ZADD', ARGV[1] .. ':k:', score, string.format('%016d%016d000', seq, 
 return 1
 """
 
+# after a pop by key: a key whose entries are all gone leaves the keyed queue's index (or the index would keep
+# every communication id ever used)
+FORGET_KEY = """
+if redis.call('EXISTS', ARGV[1] .. ':k:' .. ARGV[2]) == 0 then redis.call('ZREM', ARGV[1] .. ':keys', ARGV[2]) end
+return 0
+"""
+
 REQUEUE = """
 local function requeue(qp, now, keyed, lifo)
   for _, lm in ipairs(redis.call('ZRANGEBYSCORE', qp .. ':lease', '-inf', now)) do
@@ -201,9 +208,13 @@ class RedisQueue(DataQueue):
             timeout = 0 if deadline is None else deadline - time.monotonic()
             if deadline is not None and timeout <= 0:
                 popped = client.zpopmin(zkey)
+                if popped and self.attributes.keyed:
+                    client.eval(FORGET_KEY, 0, self.qp, key)
                 return _entry(key, popped[0][0]) if popped else None
             popped = client.bzpopmin(zkey, timeout=max(timeout, 0.001) if deadline is not None else 0)
             if popped:
+                if self.attributes.keyed:
+                    client.eval(FORGET_KEY, 0, self.qp, key)
                 return _entry(key, popped[1])
             if deadline is not None:
                 return None
@@ -235,7 +246,8 @@ class RedisQueue(DataQueue):
         # EVAL, not EVALSHA: a server that lost its scripts must not leave the pop below waiting for nothing
         pipe.eval(SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data)
         pipe.bzpopmin(zkey, timeout=0 if wait < 0 else max(wait, 0.001))
-        _, popped = pipe.execute()
+        pipe.eval(FORGET_KEY, 0, replies.qp, key)
+        _, popped, _ = pipe.execute()
         return _entry(key, popped[1]) if popped else None
 
     def _ack_many(self, receipts: list[Any]) -> None:
