@@ -80,17 +80,6 @@ def make_sjsmx1(path, records: int = 200_000, accounts: int = 4_000, *, seed: in
     return codes
 
 
-def _median_time(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
-    times = []
-    for _ in range(repeat):
-        if before:
-            before()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def dbfread_module():
     """dbfread, or None when it is not installed (the bench then says so and skips its rows)."""
     try:
@@ -104,18 +93,20 @@ DBFREAD_RAW = "dbfread raw read"
 # dirs: one directory per destination, the processing stage's product layout; flat: every file in one directory.
 LAYOUTS = {"dirs": "{dest}/{name}", "flat": "{dest}.dbf"}
 EXPLAIN = (
-    "Every figure is the median wall time of --repeat runs on the same file in the same process; MB/s and records/s "
-    "are the source file's size and record count over that time; 'x dbfread' is dbfread's raw read time over it.",
+    "Every figure is the median wall time of --repeat runs on the same file in the same process, the rows run in "
+    "turn each round so that load swings hit them alike; MB/s and records/s are the source file's size and record "
+    "count over that time; 'x dbfread' is dbfread's raw read time over it.",
     "dbfread raw read: dbfread.DBF(raw=True) iterating every record (field bytes, nothing decoded): the least a "
     "user's script does to read the file, before splitting anything.",
     "key scan: open the file and read the key field of every record (what a split reads).",
     "split in memory: open, group by key and write every destination's DBF (header, records, EOF byte) to an "
     "in-memory stream: the splitter without the file system.",
     "split into N files: the same into N files under a fresh directory (--layout dirs: DEST/NAME, one directory "
-    "per destination, the processing stage's product layout; flat: DEST.dbf in one directory), staged: written under plain names in a private directory renamed "
-    "into place once. 'temp name per file': each file under a temporary name renamed into place (the mode for "
-    "directories that already hold files). Timed from opening the source to the last rename; removing the files "
-    "between runs is not timed. Disk is --workdir, RAM disk is --ramdisk.",
+    "per destination, the processing stage's product layout; flat: DEST.dbf in one directory), staged: written "
+    "under plain names in a private directory renamed into place once. 'temp name per file': each file under a "
+    "temporary name renamed into place (the mode for directories that already hold files). Timed from opening the "
+    "source to the last rename; removing the files between runs is not timed. Disk is --workdir, RAM disk is "
+    "--ramdisk.",
     "floor: the same output files written by plain open/write/close from bytes already in memory (no reading, no "
     "split, no atomicity): what the file system alone costs (skipped with --no-floor).",
 )
@@ -123,6 +114,30 @@ EXPLAIN = (
 
 def default_ramdisk() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+class _Rounds:
+    """Measurements run round-robin, one run of each per round, so that a load swing on a shared machine hits
+    every row alike and the ratios between rows hold; each row's figure is its median."""
+
+    def __init__(self):
+        self.tasks: list[tuple[str, Callable[[], object], Callable[[], object] | None, dict]] = []
+
+    def add(self, name: str, fn: Callable[[], object], setup: Callable[[], object] | None = None, **about) -> None:
+        """``setup()`` runs untimed before each run and may return a cleanup to run untimed after it."""
+        self.tasks.append((name, fn, setup, about))
+
+    def run(self, repeat: int) -> dict[str, dict]:
+        samples: dict[str, list[float]] = {name: [] for name, *_ in self.tasks}
+        for _ in range(repeat):
+            for name, fn, setup, _about in self.tasks:
+                cleanup = setup() if setup else None
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+                if cleanup:
+                    cleanup()
+        return {name: {"seconds": statistics.median(samples[name]), **about} for name, _fn, _s, about in self.tasks}
 
 
 def bench_file(
@@ -140,67 +155,73 @@ def bench_file(
         key_field = f.field(key or (SJSMX1_KEY if SJSMX1_KEY in f.field_names else f.fields[0].name))
         distinct = sorted({k.strip(b" \x00").decode(f.encoding, "backslashreplace") for k in f.keys(key_field)})
         count, size = f.count, path.stat().st_size
-    timings: dict[str, dict] = {}
-
-    def measure(name: str, fn: Callable[[], object], before=None, **about) -> None:
-        timings[name] = {"seconds": _median_time(fn, repeat, before), **about}
-
+    key_name, filename = key_field.name, LAYOUTS[layout]
+    rounds = _Rounds()
     dbfread = dbfread_module()
     if dbfread is not None:
-        measure(DBFREAD_RAW, lambda: [None for _ in dbfread.DBF(str(path), raw=True, encoding="gbk")])
+        rounds.add(DBFREAD_RAW, lambda: [None for _ in dbfread.DBF(str(path), raw=True, encoding="gbk")])
         if typed:
-            measure("dbfread typed read", lambda: [None for _ in dbfread.DBF(str(path), encoding="gbk")])
+            rounds.add("dbfread typed read", lambda: [None for _ in dbfread.DBF(str(path), encoding="gbk")])
 
     def scan():
         with DbfFile(path) as src:
-            return src.keys(key_field.name)
+            return src.keys(key_name)
 
-    measure("key scan", scan)
+    rounds.add("key scan", scan)
+
+    def in_memory(mapping, outputs=None):
+        def open_dest(dest):
+            stream = io.BytesIO() if outputs is None else outputs.setdefault(dest, io.BytesIO())
+            return contextlib.nullcontext(stream)
+
+        with DbfFile(path) as src:
+            split(src, key_name, mapping, open_dest)
+
+    def into_files(mapping, out, staged):
+        def run():
+            with DbfFile(path) as src:
+                split_to_dir(src, key_name, mapping, out, filename=filename, staged=staged)
+
+        return run
+
+    def cleaned_after(out):
+        return lambda: (lambda: shutil.rmtree(out, ignore_errors=True))  # no setup; the cleanup removes the files
+
+    def write_floor(mapping, out):
+        # The same files by the plainest code from bytes ready in memory: what the file system alone costs.
+        outputs: dict[str, io.BytesIO] = {}
+
+        def setup():
+            in_memory(mapping, outputs)
+            return lambda: (shutil.rmtree(out, ignore_errors=True), outputs.clear())
+
+        def run():
+            for dest, data in outputs.items():
+                target = out / filename.format(dest=dest, name=path.name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as fh:
+                    fh.write(data.getbuffer())
+
+        return run, setup
+
+    modes = {"": True, ", temp name per file": False} if per_file else {"": True}
     for n in destinations:
         # Destinations are spread round-robin over the distinct keys: one key each when there are enough.
         mapping = {k: f"P{i % n:04d}" for i, k in enumerate(distinct)}
         n = len(set(mapping.values()))
-
-        def in_memory():
-            with DbfFile(path) as src:
-                split(src, key_field.name, mapping, lambda dest: contextlib.nullcontext(io.BytesIO()))
-
-        measure(f"split in memory, {n:,} destinations", in_memory, destinations=n, where="memory")
-        modes = {"": True, ", temp name per file": False} if per_file else {"": True}
-        outputs: dict[str, io.BytesIO] = {}
-        if floor:
-            with DbfFile(path) as src:
-                split(src, key_field.name, mapping, lambda dest: contextlib.nullcontext(outputs.setdefault(dest,
-                                                                                                          io.BytesIO())))
+        rounds.add(f"split in memory, {n:,} destinations", lambda m=mapping: in_memory(m), destinations=n,
+                   where="memory")
         for where, base in places.items():
             out = base / "split"
-
-            def clean():
-                shutil.rmtree(out, ignore_errors=True)
-
-            def write_floor():
-                # The same files with the plainest code, their bytes ready in memory: what the file system costs.
-                name = path.name
-                for dest, data in outputs.items():
-                    target = out / LAYOUTS[layout].format(dest=dest, name=name)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with open(target, "wb") as fh:
-                        fh.write(data.getbuffer())
-
             if floor:
-                measure(f"floor: write the {n:,} output files, {where}", write_floor, clean, destinations=n,
-                        where=where, mode="floor")
-                clean()
-
+                run, setup = write_floor(mapping, out)
+                rounds.add(f"floor: write the {n:,} output files, {where}", run, setup, destinations=n, where=where,
+                           mode="floor")
             for label, staged in modes.items():
-
-                def into_files():
-                    with DbfFile(path) as src:
-                        split_to_dir(src, key_field.name, mapping, out, filename=LAYOUTS[layout], staged=staged)
-
-                measure(f"split into {n:,} files, {where}{label}", into_files, clean, destinations=n, where=where,
-                        mode="staged" if staged else "temp name per file")
-                clean()
+                rounds.add(f"split into {n:,} files, {where}{label}", into_files(mapping, out, staged),
+                           cleaned_after(out), destinations=n, where=where,
+                           mode="staged" if staged else "temp name per file")
+    timings = rounds.run(repeat)
     raw = timings.get(DBFREAD_RAW, {}).get("seconds")
     for row in timings.values():
         t = row["seconds"]
@@ -209,11 +230,11 @@ def bench_file(
         "file": str(path),
         "records": count,
         "bytes": size,
-        "key": key_field.name,
+        "key": key_name,
         "distinct_keys": len(distinct),
         "repeat": repeat,
         "places": {where: str(p) for where, p in places.items()},
-        "layout": LAYOUTS[layout],
+        "layout": filename,
         "results": timings,
         "dbfread": dbfread is not None,
     }

@@ -97,7 +97,9 @@ def _parse_header(name: str, buf) -> tuple:
             raise DbfError(name, f"field descriptor {len(fields) + 1} has a non-ASCII name {raw_name!r}") from None
         length, decimals = buf[pos + 16], buf[pos + 17]
         if not field_name or length == 0:
-            raise DbfError(name, f"field descriptor {len(fields) + 1} is malformed (name {raw_name!r}, length {length})")
+            raise DbfError(
+                name, f"field descriptor {len(fields) + 1} is malformed (name {raw_name!r}, length {length})"
+            )
         fields.append(Field(field_name, chr(buf[pos + 11]), length, decimals, offset))
         offset += length
         pos += DESCRIPTOR_SIZE

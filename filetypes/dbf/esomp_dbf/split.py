@@ -1,12 +1,13 @@
 """Byte-level splitting: one pass over a source file groups its records by key; each destination gets the
 source header verbatim (record count patched), its records byte for byte (deleted ones too) and an EOF byte.
 
-How it stays fast without a Python object per record: the records are viewed as a (count, record_length) byte
-matrix over the file's memory map (no copy); the key column is read out in one step and each distinct raw key is
-looked up once; one stable argsort orders the record indices by destination, source order kept within each.
-Records are then gathered in that order into one reused buffer (``GATHER_BYTES``) with one numpy ``take`` per
-buffer-full, and every destination is written as a few large slices of it (usually one ``writev``: header,
-records, EOF byte). Memory stays bounded: the buffer, the key column and one index per record.
+How it stays fast: records never become Python objects. They are viewed as a (count, record_length) byte matrix
+over the file's memory map (no copy); the key column is read out in one step (one short bytes object per record,
+for the dict lookups) and each distinct raw key is resolved once; one stable argsort orders the record indices by
+destination, source order kept within each. Records are then gathered in that order into one reused buffer
+(``GATHER_BYTES``) with one numpy ``take`` per buffer-full, and every destination is written as a few large
+slices of it (usually one ``writev``: header, records, EOF byte). Memory: the buffer plus, per record, its key
+and its index; never a copy of the file.
 """
 from __future__ import annotations
 
