@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -272,23 +273,13 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
         out(product, "x")
     made: set[str] = set()
 
-    written: dict[tuple[str, str], dict[str, Any]] = {}
-
-    @contextlib.contextmanager
-    def open_out(product: str, name: str):
-        # A product's share is small: built in memory, written with one call, and described (digest, inode) here
-        # so that sending need not read it a second time to hash it.
-        buffer = io.BytesIO()
-        yield buffer
-        data = buffer.getvalue()
+    def place(product: str, name: str) -> str:
         path = out(product, name)
-        parent = os.path.dirname(path)
+        parent = path.rpartition(os.sep)[0]
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        stat = write_whole(path, data)
-        written[product, name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                                  "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns}
+        return path
 
     result = JobResult(detail={"group": group, "products": len(products), "inputs": {}})
     files: dict[str, list[dict[str, Any]]] = {p: [] for p in products}
@@ -298,11 +289,7 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
         name = entry["name"]
         if not entry["split"]:
             for product in products:
-                target = out(product, name)
-                parent = os.path.dirname(target)
-                if parent not in made:
-                    os.makedirs(parent, exist_ok=True)
-                    made.add(parent)
+                target = place(product, name)
                 place_link(entry["path"], target, Path(dirs.clearing_root) / job.date / ".shared", link_state)
                 files[product].append({"name": name, "path": target, "file_type": entry["file_type"],
                                        "records": entry["records"], "shared": True})
@@ -315,21 +302,28 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
         except FileNotFoundError:
             raise InputError(f"{entry['path']}: collected file {name} is gone from the collection root") from None
         with source:
+            # The job's records of this input, gathered in one pass (its products' runs are contiguous in the
+            # share); each product's file is then a header, a slice of them and the EOF byte, written with one
+            # call and described (digest, inode) so that sending need not read it again to hash it.
+            first, block = share.gather(name, lambda numbers: record_bytes(source, numbers))
+            header = bytearray(patched_header(source, 0))
+            size = source.record_length
             records = 0
             for product in products:
-                indices = share.records(name, product)
-                with open_out(product, name) as fh:
-                    fh.write(patched_header(source, len(indices)))
-                    fh.write(record_bytes(source, indices))
-                    fh.write(_EOF)
-                files[product].append({"name": name, "path": out(product, name), "file_type": entry["file_type"],
-                                       "records": len(indices), "shared": False, **written[product, name]})
-                records += len(indices)
-                result.bytes += source.header_length + len(indices) * source.record_length + 1
+                start, count = share.run(name, product)
+                struct.pack_into("<I", header, 4, count)
+                data = b"".join((header, block[(start - first) * size:(start - first + count) * size], _EOF))
+                path = place(product, name)
+                stat = write_whole(path, data)
+                files[product].append({"name": name, "path": path, "file_type": entry["file_type"],
+                                       "records": count, "shared": False, "sha256": hashlib.sha256(data).hexdigest(),
+                                       "size": len(data), "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns})
+                records += count
+                result.bytes += len(data)
                 if entry["file_type"] in options.bcp_types:
                     bcp = inside(str(dirs.bcp.parent), str(dirs.bcp / institution[product] / product
                                                            / f"{name}.bcp"), f"product {product}")
-                    write_bcp(source, indices, Path(bcp))
+                    write_bcp(source, share.records(name, product), Path(bcp))
             result.records += records
             result.files += len(products)
             result.detail["inputs"][name] = {"file_type": entry["file_type"], "records": records}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from array import array
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable
 
 from esomp_dbf import atomic_open
 from esomp_trust.inputs import InputError, read_json, write_json
@@ -71,15 +71,30 @@ class Share:
         except FileNotFoundError:
             raise InputError(f"{self.path}: missing; {missing}") from None
 
-    def records(self, name: str, product: str) -> array | Iterable[int]:
+    def run(self, name: str, product: str) -> tuple[int, int]:
+        """Where ``product``'s record numbers of input ``name`` start in the share, and how many there are."""
         run = self.runs.get(name, {}).get(product)
         if run is None:
-            return ()
+            return 0, 0
         start, count = run
-        if start + count > len(self.numbers):
+        if start < 0 or count < 0 or start + count > len(self.numbers):
             raise InputError(f"{self.path}: input {name}, product {product}: records {start}+{count} run past the "
                              f"end of the share ({len(self.numbers)} record numbers); rerun the partition job")
+        return start, count
+
+    def records(self, name: str, product: str) -> array:
+        start, count = self.run(name, product)
         return self.numbers[start:start + count]
+
+    def gather(self, name: str, fetch: Callable[[array], bytes]) -> tuple[int, memoryview]:
+        """Every record of input ``name`` in this share, fetched at once: (first record number's position in the
+        share, the records' bytes). A product's records are the slice of its run."""
+        runs = [self.run(name, product) for product in self.runs.get(name, {})]
+        if not runs:
+            return 0, memoryview(b"")
+        first = min(start for start, _ in runs)
+        end = max(start + count for start, count in runs)
+        return first, memoryview(fetch(self.numbers[first:end]))
 
     def check_input(self, name: str, path: str, described: dict[str, Any], rerun: str) -> None:
         """Refuse an input that changed since the partition job numbered its records."""

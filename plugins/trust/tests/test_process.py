@@ -3,7 +3,9 @@ corrupt inputs and path traversal refused with the file or product named."""
 from __future__ import annotations
 
 import csv
+import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -38,16 +40,24 @@ def test_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
     monitor = Path(site.directory("monitoring_centre")) / DATE
     from esomp_core.products import account_map
 
+    partition = json.loads((Path(site.directory("extract_temp")) / DATE / "trust" / "partition.json").read_text())
+    collected = {e["name"]: e["path"] for e in partition["inputs"]}
     for entry in (f for f in report.files if f["split"]):
         owner = account_map(site.repository, entry["market"])
         name = entry["name"]
         landed = 0
+        with DbfFile(collected[name]) as source:
+            header = bytes(source.header)
+            remaining = Counter(bytes(r) for r in source.records())
         for product, directory in dirs.items():
             with DbfFile(directory / name) as part:
                 keys = {k.strip(b" \x00").decode() for k in part.keys(entry["key"])}
                 assert all(owner[k] == product for k in keys), (name, product)
                 assert part.count == entry["products"].get(product, 0), (name, product)
                 landed += part.count
+                assert bytes(part.header)[:4] + bytes(part.header)[8:] == header[:4] + header[8:]
+                remaining.subtract(bytes(r) for r in part.records())  # byte for byte, as in the source
+        assert min(remaining.values()) >= 0 and sum(remaining.values()) == entry["unowned"], name
         report_csv = monitor / f"unmatched-trust-partition-{name}.csv"
         unmatched = list(csv.DictReader(report_csv.open())) if entry["unowned"] else []
         assert len(unmatched) == entry["unowned"]
