@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from esomp_dtaq.backends import Backend
 from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull
@@ -132,9 +133,12 @@ return taken
 """
 
 ACK = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
+local n = 0
+for i = 2, #ARGV, 2 do
+  local score = redis.call('ZSCORE', ARGV[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', ARGV[1], ARGV[i]) end
+end
+return n
 """
 
 CLEAR = CANDIDATES + """
@@ -180,7 +184,7 @@ class RedisQueue(DataQueue):
         return args
 
     def _put_many(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
-        results = self.backend.scripts["send"](args=self._send_args(items, sender))
+        results = self.backend.run("send", self._send_args(items, sender))
         if results and results[-1] == -1:
             raise QueueFull(f"queue {self.name} is full ({self.attributes.max_entries} entries)")
         return [r == 1 for r in results]
@@ -193,7 +197,7 @@ class RedisQueue(DataQueue):
         return self._take_keyed(b"", Order.EQ, True, limit)
 
     def _take_keyed(self, key: bytes, order: Order, remove: bool, limit: int) -> list[Entry]:
-        flat = self.backend.scripts["receive"](args=[
+        flat = self.backend.run("receive", [
             self.qp, key, order.value, b"1" if remove else b"0", int(self.attributes.lease * 1000),
             int(time.time() * 1000), self.flags[0], self.flags[1], limit])
         return [_entry(flat[i], flat[i + 1], (flat[i + 2], int(flat[i + 3])) if flat[i + 2] else None)
@@ -224,11 +228,11 @@ class RedisQueue(DataQueue):
             return super().receive_many(wait, limit)
         # FIFO and LIFO (negated scores) both come out lowest score first: one blocking pop of up to limit
         zkey = self.qp + b":k:"
-        client = self.backend.client
         if wait == 0:
-            popped = client.zmpop(1, [zkey], min=True, count=limit)
+            (popped,) = self.backend.exchange(("ZMPOP", 1, zkey, "MIN", "COUNT", limit))
         else:
-            popped = client.bzmpop(0 if wait < 0 else max(wait, 0.001), 1, [zkey], min=True, count=limit)
+            (popped,) = self.backend.exchange(("BZMPOP", 0 if wait < 0 else max(wait, 0.001), 1, zkey, "MIN",
+                                                "COUNT", limit))
         return [_entry(b"", member) for member, _ in popped[1]] if popped else []
 
     def send_receive(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Entry | None:
@@ -242,26 +246,21 @@ class RedisQueue(DataQueue):
         if len(data) > self.attributes.maxlen:
             return super().send_receive(data, replies, key, wait)  # send raises DataTooLong
         zkey = replies.qp + b":k:" + replies._check_key(key, "receive")
-        pipe = self.backend.client.pipeline(transaction=False)
-        # EVAL, not EVALSHA: a server that lost its scripts must not leave the pop below waiting for nothing
-        pipe.eval(SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data)
-        pipe.bzpopmin(zkey, timeout=0 if wait < 0 else max(wait, 0.001))
-        pipe.eval(FORGET_KEY, 0, replies.qp, key)
-        _, popped, _ = pipe.execute()
+        # EVAL, not EVALSHA: a server that lost its scripts must not leave the pop after it waiting for nothing
+        _, popped, _ = self.backend.exchange(
+            ("EVAL", SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data),
+            ("BZPOPMIN", zkey, 0 if wait < 0 else max(wait, 0.001)),
+            ("EVAL", FORGET_KEY, 0, replies.qp, key))
         return _entry(key, popped[1]) if popped else None
 
     def _ack_many(self, receipts: list[Any]) -> None:
-        pipe = self.backend.client.pipeline(transaction=False)
-        for member, deadline in receipts:
-            self.backend.scripts["ack"](keys=[self.qp + b":lease"], args=[member, deadline], client=pipe)
-        pipe.execute()
+        self.backend.run("ack", [self.qp + b":lease", *(x for receipt in receipts for x in receipt)])
 
     def _ack(self, receipt: Any) -> None:
-        member, deadline = receipt
-        self.backend.scripts["ack"](keys=[self.qp + b":lease"], args=[member, deadline])
+        self._ack_many([receipt])
 
     def _clear(self, key: bytes | None, order: Order) -> int:
-        return self.backend.scripts["clear"](args=[self.qp, key or b"", order.value, self.flags[0]])
+        return self.backend.run("clear", [self.qp, key or b"", order.value, self.flags[0]])
 
     def _describe(self) -> tuple[int, int, float | None]:
         client = self.backend.client
@@ -289,6 +288,30 @@ class RedisBackend(Backend):
         self.scripts = {name: self.client.register_script(text)
                         for name, text in (("send", SEND), ("receive", RECEIVE), ("ack", ACK), ("clear", CLEAR))}
         self._mpop: bool | None = None
+
+    def run(self, name: str, args: list[Any]) -> Any:
+        """Run one of our scripts by its SHA, sending its text only when the server does not know it."""
+        script = self.scripts[name]
+        try:
+            (result,) = self.exchange(("EVALSHA", script.sha, 0, *args))
+        except NoScriptError:
+            (result,) = self.exchange(("EVAL", script.script, 0, *args))
+        return result
+
+    def exchange(self, *commands: tuple) -> list[Any]:
+        """Send commands in one write and read their replies in order: a pipeline without redis-py's pipeline
+        machinery, which costs more CPU than the commands here. A failure drops the connection, so no reply is
+        left unread on it."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            return [connection.read_response() for _ in commands]
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
     def has_mpop(self) -> bool:
         """Whether the server has ZMPOP/BZMPOP (Redis 7): batch receives pop in one blocking command."""
