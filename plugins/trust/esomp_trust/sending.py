@@ -152,15 +152,16 @@ def _existing_job(session, job_id: int) -> int | None:
     return job_id if session.get(JobRow, job_id) is not None else None
 
 
-def _upsert(session, model, rows: list[dict[str, Any]], keys: list[str], merge: dict[str, Any] | None = None):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, one statement for many rows (SQLite and PostgreSQL). Columns are
-    replaced by the new row's values, or merged by ``merge[column](existing column, new value)``."""
+def _upsert(session, model, columns: list[str], keys: list[str], merge: dict[str, Any] | None = None):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL, to execute with a list of rows (one
+    compiled statement, cached, sent as multi-row VALUES). Columns are replaced by the new row's values, or merged
+    by ``merge[column](existing column, new value)``."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(model).values(rows)
-    set_ = {column: statement.excluded[column] for column in rows[0] if column not in keys}
+    statement = insert(model)
+    set_ = {column: statement.excluded[column] for column in columns if column not in keys}
     for column, combine in (merge or {}).items():
         set_[column] = combine(getattr(model, column), statement.excluded[column])
     return statement.on_conflict_do_update(index_elements=keys, set_=set_)
@@ -174,8 +175,8 @@ def _record_packages(site, job: Job, built: list[Built]) -> tuple[dict[str, int]
         rows = [{"date": job.date, "name": b.name, "institution_code": b.institution, "product_code": b.product,
                  "path": str(b.path), "size": b.size, "sha256": b.sha256, "members": b.members, "job_id": job_id}
                 for b in built]
-        statement = _upsert(s, Package, rows, ["date", "name"])
-        ids = dict(s.execute(statement.returning(Package.name, Package.id)).all())
+        statement = _upsert(s, Package, list(rows[0]), ["date", "name"])
+        ids = dict(s.execute(statement.returning(Package.name, Package.id), rows).all())
         receipted = {(package_id, target): (size, sha256) for package_id, target, size, sha256 in s.execute(
             select(Receipt.package_id, Receipt.target, Receipt.size, Receipt.sha256)
             .where(Receipt.package_id.in_(list(ids.values()))))}
@@ -190,4 +191,5 @@ def _record_receipts(site, receipts: list[tuple[int, Any]]) -> None:
              "sha256": r.sha256, "attempts": r.attempts, "delivered_at": r.delivered_at or datetime.now()}
             for package_id, r in receipts]
     with site.repository.session() as s:
-        s.execute(_upsert(s, Receipt, rows, ["package_id", "target"], {"attempts": lambda old, new: old + new}))
+        s.execute(_upsert(s, Receipt, list(rows[0]), ["package_id", "target"],
+                          {"attempts": lambda old, new: old + new}), rows)
