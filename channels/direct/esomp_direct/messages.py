@@ -79,6 +79,21 @@ def _split(packet: bytes, fields: tuple[tuple[str, int], ...], what: str, header
         raise MessageError(f"{what}: {len(packet)} bytes is shorter than its {header_len}-byte header")
     if len(packet) > maxlen:
         raise MessageError(f"{what}: {len(packet)} bytes is over its maxlen {maxlen}")
+    header = packet[:header_len]
+    if header.isascii():  # the usual header: one character per byte, so one decode and slices
+        text = header.decode("ascii")
+        values = {}
+        offset = 0
+        for name, width in fields:
+            value = text[offset:offset + width]
+            offset += width
+            if name != "comid":
+                values[name] = value.rstrip(" ")
+            elif value.isdigit():
+                values[name] = int(value)
+            else:
+                raise MessageError(f"{what}: field comid: expected 12 digits (12S0), got {value.encode()!r}")
+        return values, packet[header_len:]
     values: dict[str, str | int] = {}
     offset = 0
     for name, width in fields:

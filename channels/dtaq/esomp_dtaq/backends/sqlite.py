@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from esomp_dtaq.backends import Backend
 from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull
@@ -115,16 +115,18 @@ class SqliteQueue(DataQueue):
         return sent
 
     # --- receive ---------------------------------------------------------------------------------------------------
-    def _take(self, key: bytes, order: Order, remove: bool) -> Entry | None:
+    def _take(self, key: bytes, order: Order, remove: bool, *, rung: bool = False) -> Entry | None:
+        """The next matching entry. Unless ``rung`` (a ring said one was sent), a read comes first: an empty
+        queue, which is what most looks find, then costs no write lock."""
         a = self.attributes
         now = time.time()
         order_key, args = (order, (self.name, key, now)) if key else (None, (self.name, now))
-        # a read first: an empty queue costs no write lock, which is what most polls find
-        row = self.backend.connection().execute(self._select[order_key], args).fetchone()
-        if row is None:
-            return None
-        if not remove:
-            return Entry(row[2], row[1], row[3], row[4])
+        if not rung or not remove:
+            row = self.backend.connection().execute(self._select[order_key], args).fetchone()
+            if row is None:
+                return None
+            if not remove:
+                return Entry(row[2], row[1], row[3], row[4])
         if a.lease:
             visible_at = now + a.lease
             with self.backend.writing(force=a.force, transaction=a.force) as db:
@@ -144,25 +146,13 @@ class SqliteQueue(DataQueue):
         with self.backend.waker.listen(self.name, None) as bell:
             if bell is None:
                 return super().receive_many(wait, limit)
-            while True:
-                # listening before this look: an entry committed after it is rung for
-                entries = self._take_many(limit)
-                if entries:
-                    return entries
-                left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
-                if left <= 0:
-                    return []
-                bell.settimeout(left)
-                try:
-                    bell.recv(16)
-                except TimeoutError:
-                    pass
+            return _until_rung(bell, deadline, lambda rung: self._take_many(limit, rung=rung))
 
-    def _take_many(self, limit: int) -> list[Entry]:
+    def _take_many(self, limit: int, *, rung: bool = False) -> list[Entry]:
         a = self.attributes
         now = time.time()
-        if self.backend.connection().execute(self._any, (self.name, now)).fetchone() is None:
-            return []  # a read first: an empty queue costs no write lock
+        if not rung and self.backend.connection().execute(self._any, (self.name, now)).fetchone() is None:
+            return []  # as in _take: a read first
         with self.backend.writing(force=a.force, transaction=a.force) as db:
             if a.lease:
                 visible_at = now + a.lease
@@ -171,6 +161,20 @@ class SqliteQueue(DataQueue):
                 rows = db.execute(self._delete_many, (self.name, now, limit)).fetchall()
         rows.sort(key=lambda r: r[0], reverse=a.sequence == "LIFO")  # RETURNING promises no order
         return [Entry(r[2], r[1], r[3], r[4], (r[0], visible_at) if a.lease else None) for r in rows]
+
+    def send_receive(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Entry | None:
+        """Listen on the reply key's socket before sending: no look at the reply queue is needed before the
+        request is even in the queue."""
+        if not isinstance(replies, SqliteQueue) or replies.backend is not self.backend or wait == 0 \
+                or not replies.attributes.keyed:
+            return super().send_receive(data, replies, key, wait)
+        key = replies._check_key(key, "receive")
+        with self.backend.waker.listen(replies.name, key) as bell:
+            self.send(data)
+            if bell is None:
+                return replies.receive(wait, key)
+            deadline = None if wait < 0 else time.monotonic() + wait
+            return _until_rung(bell, deadline, lambda rung: replies._take(key, Order.EQ, True, rung=rung))
 
     def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
         keyed_wait = bool(key) and order is Order.EQ
@@ -182,19 +186,7 @@ class SqliteQueue(DataQueue):
         with self.backend.waker.listen(self.name, key if keyed_wait else None) as bell:
             if bell is None:  # no sockets here, or every slot (or this very key) is taken: poll
                 return NotImplemented
-            while True:
-                # listening before this look: an entry committed after it is rung for
-                entry = self._take(key, order, remove)
-                if entry is not None:
-                    return entry
-                left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
-                if left <= 0:
-                    return None
-                bell.settimeout(left)
-                try:
-                    bell.recv(16)
-                except TimeoutError:
-                    pass
+            return _until_rung(bell, deadline, lambda rung: self._take(key, order, remove, rung=rung))
 
     def _wait_for_change(self, seconds: float) -> None:
         db = self.backend.connection()
@@ -230,6 +222,24 @@ class SqliteQueue(DataQueue):
         return depth or 0, leased or 0, oldest
 
 
+def _until_rung(bell: socket.socket, deadline: float | None, look: Callable[[bool], Any],
+                rung: bool = False) -> Any:
+    """Look, and until ``look`` finds something or the deadline passes, wait for a ring (or WAKE_CAP) and look
+    again; ``look(rung)`` is told whether a ring came. The caller listens before calling, so an entry committed
+    after the first look is rung for."""
+    while True:
+        found = look(rung)
+        left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
+        if found or left <= 0:
+            return found
+        bell.settimeout(left)
+        try:
+            bell.recv(16)
+            rung = True
+        except TimeoutError:
+            rung = False
+
+
 class Waker:
     """Wake-ups instead of polling, with Linux abstract datagram sockets (elsewhere receives poll).
 
@@ -246,18 +256,29 @@ class Waker:
     REGIONS = 256  # queues hash into regions of the mark file; two queues sharing one only get extra rings
 
     def __init__(self, database: Path):
-        self.ident = str(database.resolve()).encode()
+        digest = hashlib.blake2b(str(database.resolve()).encode(), digest_size=8).hexdigest()
+        self.prefix = b"\0esomp-dtaq/" + digest.encode() + b"/"
+        self._slot_cache: dict[str, tuple[int, list[bytes]]] = {}
         self.marks_path = database.with_name(database.name + ".wake")
         self._marks: mmap.mmap | None = None
         self._sender: socket.socket | None = None
         self._pid = -1
 
     def address(self, queue: str, key: bytes, slot: int = -1) -> bytes:
-        digest = hashlib.blake2b(b"\0".join((self.ident, queue.encode(), key, b"%d" % slot)), digest_size=16)
-        return b"\0esomp-dtaq-" + digest.hexdigest().encode()
+        """(database, queue, key or slot) as an abstract socket name: readable when it fits, else hashed."""
+        name = b"%s%s/%s/%d" % (self.prefix, queue.encode(), key.hex().encode(), slot)
+        if len(name) > 100:  # sun_path holds 108 bytes
+            name = self.prefix + hashlib.blake2b(name, digest_size=20).hexdigest().encode()
+        return name
 
-    def _region(self, queue: str) -> int:
-        return int.from_bytes(hashlib.blake2b(queue.encode(), digest_size=2).digest(), "big") % self.REGIONS
+    def _slots(self, queue: str) -> tuple[int, list[bytes]]:
+        """Where the queue's marks start in the mark file, and its slot sockets' names."""
+        found = self._slot_cache.get(queue)
+        if found is None:
+            region = int.from_bytes(hashlib.blake2b(queue.encode(), digest_size=2).digest(), "big") % self.REGIONS
+            found = self._slot_cache[queue] = (region * self.SLOTS,
+                                               [self.address(queue, b"", slot) for slot in range(self.SLOTS)])
+        return found
 
     def _process(self) -> None:
         if self._pid != os.getpid():  # a forked child must not use its parent's sockets
@@ -296,9 +317,9 @@ class Waker:
                 if bell is not None:
                     bell.close()
             return
-        base = self._region(queue) * self.SLOTS
+        base, addresses = self._slots(queue)
         for slot in range(self.SLOTS):
-            if self._marks[base + slot] == 0 and (bell := self._bind(self.address(queue, b"", slot))):
+            if self._marks[base + slot] == 0 and (bell := self._bind(addresses[slot])):
                 break  # two waiters may eye the same free slot: bind decides
         else:
             yield None
@@ -316,9 +337,9 @@ class Waker:
             return
         self._process()
         if keys[0] == b"":
-            base = self._region(queue) * self.SLOTS
+            base, slots = self._slots(queue)
             marks = self._marks[base:base + self.SLOTS]
-            addresses = [self.address(queue, b"", slot) for slot in range(self.SLOTS) if marks[slot]][:len(keys)]
+            addresses = [slots[slot] for slot in range(self.SLOTS) if marks[slot]][:len(keys)]
         else:
             addresses = [self.address(queue, key) for key in set(keys)]
         for address in addresses:
@@ -326,6 +347,42 @@ class Waker:
                 self._sender.sendto(b"", address)
             except OSError:  # nobody waits there any more, or a ring is already pending
                 pass
+
+
+class _Writing:
+    """A write under the writers' lock (a class, not a generator: this runs several times per round trip)."""
+
+    __slots__ = ("local", "transaction", "force")
+
+    def __init__(self, local: threading.local, transaction: bool, force: bool):
+        self.local, self.transaction, self.force = local, transaction, force
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self.local.db
+        fcntl.flock(self.local.lock, fcntl.LOCK_EX)
+        if self.transaction:
+            try:
+                if self.force:
+                    db.execute("PRAGMA synchronous=FULL")
+                db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._release()
+                raise
+        return db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.transaction:
+                self.local.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            if self.force:
+                self.local.db.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            fcntl.flock(self.local.lock, fcntl.LOCK_UN)
 
 
 class SqliteBackend(Backend):
@@ -365,34 +422,12 @@ class SqliteBackend(Backend):
     def connection(self) -> sqlite3.Connection:
         return self._thread().db
 
-    @contextlib.contextmanager
-    def writing(self, *, transaction: bool = False, force: bool = False) -> Iterator[sqlite3.Connection]:
+    def writing(self, *, transaction: bool = False, force: bool = False) -> "_Writing":
         """Hold the writers' lock; with ``transaction`` run the body in BEGIN IMMEDIATE ... COMMIT, with
         ``force`` committed with synchronous=FULL."""
-        local = self._thread()
-        db = local.db
-        fcntl.flock(local.lock, fcntl.LOCK_EX)
-        try:
-            if not transaction:
-                yield db
-                return
-            if force:
-                db.execute("PRAGMA synchronous=FULL")
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            finally:
-                if force:
-                    db.execute("PRAGMA synchronous=NORMAL")
-        finally:
-            fcntl.flock(local.lock, fcntl.LOCK_UN)
+        return _Writing(self._thread(), transaction or force, force)
 
-    def transaction(self, force: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def transaction(self, force: bool = False) -> "_Writing":
         return self.writing(transaction=True, force=force)
 
     def close(self) -> None:
