@@ -9,6 +9,8 @@ zoned decimal without sign written as 12 ASCII digits. The seed gives the reply 
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 ENCODING = "gbk"
@@ -50,6 +52,12 @@ def text_field(name: str, value: str, width: int, *, truncate: bool = False) -> 
             value = value[:-1]
             raw = value.encode(ENCODING)
     return raw.ljust(width, b" ")
+
+
+@functools.lru_cache(maxsize=1024)
+def service_header(domain: str, name: str, type: str) -> bytes:
+    """SrvDmn, SrvNam and SrvTyp as written in both packets (the same few services, so kept)."""
+    return text_field("domain", domain, 10) + text_field("name", name, 10) + text_field("type", type, 2)
 
 
 def comid_field(comid: int) -> bytes:
@@ -135,8 +143,7 @@ class Request:
         if len(self.data) > REQUEST_MAXLEN - REQUEST_HEADER_LEN:
             raise MessageError(f"request data: {len(self.data)} bytes, at most "
                                f"{REQUEST_MAXLEN - REQUEST_HEADER_LEN} after the {REQUEST_HEADER_LEN}-byte header")
-        return b"".join((text_field("domain", self.domain, 10), text_field("name", self.name, 10),
-                         text_field("type", self.type, 2), comid_field(self.comid),
+        return b"".join((service_header(self.domain, self.name, self.type), comid_field(self.comid),
                          text_field("note", self.note, 10), bytes(self.data)))
 
     @classmethod
@@ -170,8 +177,7 @@ class Reply:
         if len(self.data) > REPLY_MAXLEN - REPLY_HEADER_LEN:
             raise MessageError(f"reply data: {len(self.data)} bytes, at most "
                                f"{REPLY_MAXLEN - REPLY_HEADER_LEN} after the {REPLY_HEADER_LEN}-byte header")
-        return b"".join((text_field("domain", self.domain, 10), text_field("name", self.name, 10),
-                         text_field("type", self.type, 2), comid_field(self.comid),
+        return b"".join((service_header(self.domain, self.name, self.type), comid_field(self.comid),
                          text_field("code", self.code, 4),
                          text_field("message", self.message, 42, truncate=True),
                          text_field("note", self.note, 10), bytes(self.data)))
