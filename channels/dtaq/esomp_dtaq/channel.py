@@ -6,7 +6,6 @@ breaker, and calls the handler directly (esomp_direct) when any of them says so.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -152,8 +151,9 @@ class DtaqChannel:
         """A server worker's loop: answer requests until an end sentinel (or ``stop``); returns why it ended.
 
         It takes up to ``policy.batch`` waiting requests per queue operation — fewer when its handler is slow,
-        so a batch holds about BATCH_BUDGET seconds of work — and sends their replies in one operation; with lease it acks them only after their replies are sent, so a worker killed mid-batch
-        leaves every request of the batch to be redelivered (and its reply de-duplicated)."""
+        so a batch holds about BATCH_BUDGET seconds of work — and sends their replies in one operation. With
+        lease it acks them only after their replies are sent, so a worker killed mid-batch leaves every request
+        of the batch to be delivered again (and a reply already sent is de-duplicated)."""
         service = self.services[key]
         policy = self.policy(key)
         inq, outq = self.queues(key)

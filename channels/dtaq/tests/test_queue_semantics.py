@@ -288,3 +288,18 @@ def test_keys_received_by_key_leave_no_trace(backend):
     assert replies.describe()["depth"] == 0 and replies.receive(0) is None
     if backend.kind == "redis":  # the keyed queue's index of keys does not keep every key ever used
         assert backend.client.zcard(replies.qp + b":keys") == 0
+
+
+def test_force_queue_works_the_same_and_leaves_the_connection_as_it_was(backend):
+    q = backend.create("F", QueueAttributes(maxlen=8, force=True, lease=5.0))
+    q.send(b"a")
+    assert q.send_many([(b"b", None, 1), (b"b", None, 1), (b"c", None, None)]) == [True, False, True]
+    first = q.receive(0)
+    rest = q.receive_many(0, 5)
+    assert [e.data for e in [first, *rest]] == [b"a", b"b", b"c"] and q.describe()["leased"] == 3
+    q.ack(first)
+    q.ack_many(rest)
+    q.send(b"d")
+    assert q.describe()["leased"] == 0 and q.clear() == 1
+    if backend.kind == "sqlite":  # FULL only around a forced commit: other queues keep NORMAL
+        assert backend.connection().execute("PRAGMA synchronous").fetchone()[0] == 1

@@ -10,7 +10,6 @@ import pytest
 from esomp_core.model import Service
 from esomp_direct import messages as m
 from esomp_direct.messages import Reply, Request
-from esomp_dtaq.backends import open_backend
 from esomp_dtaq.channel import CallTimeout, DtaqChannel
 from esomp_dtaq.config import DtaqOptions, ServicePolicy
 from esomp_dtaq.examples import SERVICES
