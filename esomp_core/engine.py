@@ -10,11 +10,13 @@ from __future__ import annotations
 import collections
 import heapq
 import os
+import selectors
 import socket
 import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -67,6 +69,10 @@ JOB_COLUMNS = (JobRow.id, JobRow.name, JobRow.stage, JobRow.business_type, JobRo
                JobRow.channel, JobRow.products, JobRow.params, JobRow.state, JobRow.error, JobRow.attempts)
 
 
+JobValues = collections.namedtuple("JobValues", [c.key for c in JOB_COLUMNS])
+"""A job's row as the engine hands it to a worker: plain values, cheap to pickle."""
+
+
 def to_job(row, date: str) -> Job:
     return Job(id=row.id, date=date, name=row.name, stage=row.stage, business_type=row.business_type,
                batch=row.batch, category=row.category, channel=row.channel, products=tuple(row.products or ()),
@@ -76,12 +82,28 @@ def to_job(row, date: str) -> Job:
 # Statements built once: every job of the day runs them, and building a statement costs more than running it.
 _EVENT = insert(JobEvent)
 _START = (update(JobRow).where(JobRow.id == bindparam("b_id"))
-          .values(worker=bindparam("b_worker"), started_at=bindparam("b_now"), heartbeat_at=bindparam("b_now")))
-_LOAD = select(*JOB_COLUMNS).where(JobRow.id == bindparam("b_id"))
+          .values(worker=bindparam("b_worker"), started_at=bindparam("b_now"), heartbeat_at=bindparam("b_now"),
+                  attempts=JobRow.attempts + 1)
+          .returning(*JOB_COLUMNS))
 _FAIL = (update(JobRow).where(JobRow.id == bindparam("b_id"))
          .values(state=bindparam("b_state"), finished_at=bindparam("b_now"), error=bindparam("b_error")))
 _FINISH = _FAIL.values(files=bindparam("b_files"), records=bindparam("b_records"), bytes=bindparam("b_bytes"),
                        detail=bindparam("b_detail", type_=JobRow.__table__.c.detail.type))
+# The engine's own: claim jobs (compare-and-set on pending), move jobs between waiting states, look at the run.
+_CLAIM = (update(JobRow).where(JobRow.id.in_(bindparam("b_ids", expanding=True)), JobRow.state == "pending")
+          .values(state="running", heartbeat_at=bindparam("b_now"), worker=None, started_at=None, finished_at=None,
+                  error=None)
+          .returning(JobRow.id))
+# Claim and start in one: for executors that say which worker will run the job (see ``idle_workers``).
+_CLAIM_ON = (update(JobRow).where(JobRow.id == bindparam("b_id"), JobRow.state == "pending")
+             .values(state="running", worker=bindparam("b_worker"), started_at=bindparam("b_now"),
+                     heartbeat_at=bindparam("b_now"), attempts=JobRow.attempts + 1, finished_at=None, error=None)
+             .returning(*JOB_COLUMNS))
+_MOVE = (update(JobRow).where(JobRow.id.in_(bindparam("b_ids", expanding=True)), JobRow.state == bindparam("b_old"))
+         .values(state=bindparam("b_new")).returning(JobRow.id))
+_LOOK_RUN = (update(Run).where(Run.id == bindparam("b_run")).values(lock_heartbeat=bindparam("b_now"))
+             .returning(Run.state, Run.paused_batches))
+_LOOK_JOBS = select(JobRow.id, JobRow.state).where(JobRow.run_id == bindparam("b_run"))
 
 
 def record_event(session, job_id: int, state: str, message: str | None = None) -> None:
@@ -145,19 +167,29 @@ def _adopt_site(site) -> None:
 
 
 def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None) -> str:
-    """Run one claimed job in this process: heartbeat, stage hook, committed outcome, events. Returns its state."""
+    """Start and run one claimed job in this process: heartbeat, stage hook, committed outcome, events.
+
+    Returns its state. This is the path for any executor; see ``run_started_job`` for the faster one."""
     site = site or _worker_site(site_root)
-    repo = site.repository
     worker = holder_name()
     # A plain connection and prepared statements, not the ORM: this runs for every job of the day.
-    with repo.engine.begin() as conn:
-        conn.execute(_START, {"b_id": job_id, "b_worker": worker, "b_now": datetime.now()})
-        row = conn.execute(_LOAD, {"b_id": job_id}).one()
+    with site.repository.engine.begin() as conn:
+        row = conn.execute(_START, {"b_id": job_id, "b_worker": worker, "b_now": datetime.now()}).one()
         record_event(conn, job_id, "running", f"attempt {row.attempts} on {worker}")
-        job = to_job(row, date)
-    site.pm.hook.job_started(job=job, site=site)
+    return _run_job(site, to_job(row, date), lease)
 
-    _Heartbeat.of(repo, lease).add(job_id)
+
+def run_started_job(site_root: str, date: str, values: tuple, lease: float, site=None) -> str:
+    """Run a job whose start (running, on this worker, attempt, event) is already committed. Returns its state.
+
+    ``values`` are the job's ``JOB_COLUMNS``."""
+    return _run_job(site or _worker_site(site_root), to_job(JobValues(*values), date), lease)
+
+
+def _run_job(site, job: Job, lease: float) -> str:
+    repo = site.repository
+    site.pm.hook.job_started(job=job, site=site)
+    _Heartbeat.of(repo, lease).add(job.id)
     result: JobResult | None = None
     error = None
     try:
@@ -169,14 +201,14 @@ def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None)
         if not isinstance(exc, (NoOwner, ValueError, OSError)):
             error += "\n" + traceback.format_exc(limit=8)
     finally:
-        _Heartbeat.of(repo, lease).discard(job_id)
+        _Heartbeat.of(repo, lease).discard(job.id)
     state = "failed" if error else "succeeded"
-    values = {"b_id": job_id, "b_state": state, "b_now": datetime.now(), "b_error": error}
+    values = {"b_id": job.id, "b_state": state, "b_now": datetime.now(), "b_error": error}
     if result is not None:
         values.update(b_files=result.files, b_records=result.records, b_bytes=result.bytes, b_detail=result.detail)
     with repo.engine.begin() as conn:
         conn.execute(_FINISH if result is not None else _FAIL, values)
-        record_event(conn, job_id, state, error.splitlines()[0] if error else None)
+        record_event(conn, job.id, state, error.splitlines()[0] if error else None)
     job.state, job.error = state, error
     site.pm.hook.job_finished(job=job, result=result, site=site)
     return state
@@ -193,7 +225,10 @@ class InlineExecutor:
     def __init__(self, site, workers: int | None = None):
         self.site = site
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def idle_workers(self) -> list[str]:
+        return [holder_name()]
+
+    def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(*args, site=self.site))
@@ -205,41 +240,117 @@ class InlineExecutor:
         pass
 
 
+class WorkerLost(RuntimeError):
+    """The worker process running a job exited before it replied (SIGKILL, out of memory)."""
+
+
+def _serve(conn, site, inherited) -> None:
+    """A worker process: run each ``(fn, args)`` received on ``conn`` and send back ``(ok, result or error)``."""
+    for end in inherited:  # the engine's ends of the pipes came along with the fork; EOF must not wait on us
+        end.close()
+    _adopt_site(site)
+    while True:
+        try:
+            fn, args = conn.recv()
+        except EOFError:  # the engine closed the pipe: no more work
+            return
+        try:
+            reply = (True, fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the engine like a pool would
+            reply = (False, exc)
+        try:
+            conn.send(reply)
+        except Exception:  # an error that does not pickle still reaches the engine, as text
+            conn.send((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+
+
+class _Worker:
+    def __init__(self, process, conn):
+        self.process, self.conn = process, conn
+        self.name = f"{socket.gethostname()}:{process.pid}"  # what holder_name() says inside it
+        self.futures: collections.deque[Future] = collections.deque()
+
+
 class LocalExecutor:
-    """A pool of worker processes (default: one per core). A pool broken by a killed worker is replaced."""
+    """A pool of worker processes (default: one per core), each fed through a pipe of its own.
+
+    Replies are read in the engine's thread (``wait``), with no feeder or manager threads between the engine and
+    its workers. A killed worker fails only the jobs it held, and a new one takes its place.
+    """
 
     def __init__(self, site, workers: int | None = None):
         self.site = site
         self.workers = workers or os.cpu_count() or 1
-        self._pool = None
+        self._slots: list[_Worker | None] = [None] * self.workers
+        self._replies = selectors.DefaultSelector()  # every worker's pipe: a reply, or EOF when it died
 
-    def _make_pool(self):
+    def _start(self, slot: int) -> _Worker:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         # fork: workers start in milliseconds and inherit the engine's site with its plugins.
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_adopt_site, initargs=(self.site,))
+        context = multiprocessing.get_context("fork")
+        ours, theirs = context.Pipe()
+        inherited = [ours, *(w.conn for w in self._slots if w is not None)]
+        process = context.Process(target=_serve, args=(theirs, self.site, inherited), daemon=True,
+                                  name=f"esomp-worker-{slot + 1}")
+        process.start()
+        theirs.close()
+        self._slots[slot] = _Worker(process, ours)
+        self._replies.register(ours, selectors.EVENT_READ, self._slots[slot])
+        return self._slots[slot]
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        from concurrent.futures.process import BrokenProcessPool
+    def idle_workers(self) -> list[str]:
+        """The names of the workers with no job (starting any that are missing): the engine records each job's
+        start on the worker it names before handing the job over."""
+        return [(w or self._start(slot)).name for slot, w in enumerate(self._slots) if w is None or not w.futures]
 
-        if self._pool is None:
-            self._pool = self._make_pool()
+    def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> Future:
+        if worker is None:
+            slot = min(range(self.workers), key=lambda i: len(self._slots[i].futures) if self._slots[i] else 0)
+            target = self._slots[slot] or self._start(slot)
+        else:
+            target = next(w for w in self._slots if w is not None and w.name == worker)
+        future: Future = Future()
         try:
-            return self._pool.submit(fn, *args)
-        except BrokenProcessPool:
-            self._pool = self._make_pool()
-            return self._pool.submit(fn, *args)
+            target.conn.send((fn, args))
+        except OSError:  # the worker died since its last reply; its jobs fail when its pipe is read
+            pass
+        target.futures.append(future)
+        return future
 
-    def reset(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = None
+    def wait(self, futures, timeout: float) -> set[Future]:
+        """Block until one of ``futures`` has its reply (or ``timeout`` passes); return those done."""
+        for key, _ in self._replies.select(timeout):
+            worker = key.data
+            try:
+                ok, value = worker.conn.recv()
+            except (EOFError, OSError):
+                self._lost(worker)
+                continue
+            future = worker.futures.popleft()
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        return {f for f in futures if f.done()}
+
+    def _lost(self, worker: _Worker) -> None:
+        worker.process.join(timeout=5)
+        error = WorkerLost(f"worker process {worker.process.pid} exited with code {worker.process.exitcode}")
+        while worker.futures:
+            worker.futures.popleft().set_exception(error)
+        self._replies.unregister(worker.conn)
+        worker.conn.close()
+        self._slots[self._slots.index(worker)] = None  # started again when next needed
 
     def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        workers = [w for w in self._slots if w is not None]
+        for worker in workers:
+            self._replies.unregister(worker.conn)
+            worker.conn.close()  # the worker finishes its job, reads EOF and exits
+        for worker in workers:
+            worker.process.join()
+        self._slots = [None] * self.workers
 
 
 # --- the engine ------------------------------------------------------------------------------------------------
@@ -318,8 +429,9 @@ class Engine:
         """Claim ready jobs, hand them to the executor, and learn outcomes from the workers' replies.
 
         States live in memory between looks at the repository: a finished job re-evaluates only its dependents,
-        so the cost per job does not grow with the day. Every ``poll`` seconds the loop reads all states back, so
-        pauses, resumes, cancels and reruns from other processes take effect.
+        so the cost per job does not grow with the day. Every ``poll`` seconds the loop reads all states back and
+        re-evaluates the jobs that changed outside it (and their dependents), so pauses, resumes, cancels and
+        reruns from other processes take effect.
         """
         repo = self.site.repository
         self._recover(run_id, in_flight_ids=set())
@@ -334,11 +446,19 @@ class Engine:
                 dependents.setdefault(up, []).append(job_id)
 
         state: dict[int, str] = {}
+        counts: collections.Counter[str] = collections.Counter()
         paused: set[int] = set()
         cancelling = False
+        waiting_on_clock = bool(self.batch_offsets)
         ready: list[int] = []  # a heap of job ids: plan order
         changes: dict[tuple[str, str], list[int]] = {}  # (from, to) -> jobs, written compare-and-set
         in_flight: dict[Future, int] = {}
+
+        def set_state(job_id: int, new: str) -> None:
+            if job_id in state:
+                counts[state[job_id]] -= 1
+            counts[new] += 1
+            state[job_id] = new
 
         def evaluate(job_id: int) -> None:
             if state[job_id] not in WAITING:
@@ -350,75 +470,109 @@ class Engine:
                 new = "pending"
             if new != state[job_id]:
                 changes.setdefault((state[job_id], new), []).append(job_id)
-                state[job_id] = new
+                set_state(job_id, new)
+                if new in BLOCKING:  # what waits on a skipped or cancelled job is skipped in turn
+                    for below in dependents.get(job_id, ()):
+                        evaluate(below)
 
+        def look() -> None:
+            """Read the run and every job's state back; re-evaluate what changed outside this loop."""
+            nonlocal cancelling, paused, waiting_on_clock
+            with repo.engine.begin() as conn:
+                run_state, paused_batches = conn.execute(_LOOK_RUN, {"b_run": run_id, "b_now": datetime.now()}).one()
+                rows = conn.execute(_LOOK_JOBS, {"b_run": run_id}).all()
+            todo: set[int] = set()
+            if (run_state == "cancelling", set(paused_batches or ())) != (cancelling, paused):
+                cancelling, paused = run_state == "cancelling", set(paused_batches or ())
+                todo.update(shape)
+            running_here = set(in_flight.values())  # their workers' replies tell how they end
+            for job_id, job_state in rows:
+                if state.get(job_id) != job_state and job_id not in running_here:
+                    set_state(job_id, job_state)
+                    todo.add(job_id)
+                    todo.update(dependents.get(job_id, ()))
+            if waiting_on_clock:  # batches held back by [engine] batch_offsets until their time comes
+                todo.update(job_id for job_id, job_state in state.items() if job_state == "waiting")
+                waiting_on_clock = time.monotonic() - started < max(self.batch_offsets)
+            for job_id in sorted(todo):
+                evaluate(job_id)
+
+        places = hasattr(executor, "idle_workers")  # it names the worker each job goes to
+        root = str(self.site.root)
         last_look = -1e9
         stale = False
         last_counts: dict[str, int] = {}
         while True:
-            if time.monotonic() - last_look >= self.poll:
-                with repo.session() as s:
-                    run = s.get(Run, run_id)
-                    run.lock_heartbeat = datetime.now()
-                    cancelling = run.state == "cancelling"
-                    paused = set(run.paused_batches or ())
-                    rows = s.execute(select(JobRow.id, JobRow.state).where(JobRow.run_id == run_id))
-                    state = {job_id: job_state for job_id, job_state in rows}
-                ready.clear()
-                changes.clear()  # re-derived below from what the repository says now
-                for job_id in sorted(state):
-                    evaluate(job_id)
-                last_look = time.monotonic()
-            claimed = []
             if self._stop.is_set():
                 ready.clear()
                 if not in_flight:
                     return "stopped"
-            while ready and len(in_flight) + len(claimed) < executor.workers:
+            claimed: list[int] = []
+            workers: list[str | None] = []
+            if ready:
+                workers = executor.idle_workers() if places else [None] * (executor.workers - len(in_flight))
+            while ready and len(claimed) < len(workers):
                 job_id = heapq.heappop(ready)
                 if state[job_id] == "pending" and job_id not in claimed:
-                    state[job_id] = "running"
+                    set_state(job_id, "running")
                     claimed.append(job_id)
             if changes or claimed:
-                # Compare-and-set: an operator may have paused, cancelled or reset a job since we last looked;
-                # a change that no longer applies is dropped and the next look sets memory right.
-                with repo.session() as s:
+                # One transaction, compare-and-set: an operator may have paused, cancelled or reset a job since we
+                # last looked; a change that no longer applies is dropped and the next look sets memory right.
+                now = datetime.now()
+                events, launched = [], []
+                with repo.engine.begin() as conn:
                     for (old, new), ids in changes.items():
-                        done_ids = s.scalars(update(JobRow).where(JobRow.id.in_(set(ids)), JobRow.state == old)
-                                             .values(state=new).returning(JobRow.id)).all()
-                        stale = stale or len(done_ids) != len(set(ids))
-                        for job_id in done_ids:
-                            record_event(s, job_id, new,
-                                         "an upstream job did not succeed" if new == "skipped" else None)
-                    if claimed:
-                        got = set(s.scalars(
-                            update(JobRow).where(JobRow.id.in_(claimed), JobRow.state == "pending").values(
-                                state="running", heartbeat_at=datetime.now(), attempts=JobRow.attempts + 1,
-                                started_at=None, finished_at=None, error=None).returning(JobRow.id)).all())
-                        stale = stale or len(got) != len(claimed)
-                        claimed = [job_id for job_id in claimed if job_id in got]
+                        wanted = sorted(set(ids))
+                        moved = conn.execute(_MOVE, {"b_ids": wanted, "b_old": old, "b_new": new}).scalars().all()
+                        stale = stale or len(moved) != len(wanted)
+                        message = "an upstream job did not succeed" if new == "skipped" else None
+                        events += [{"job_id": job_id, "at": now, "state": new, "message": message} for job_id in moved]
+                    if claimed and places:  # claimed and started on the named worker: it only runs the job
+                        for job_id, worker in zip(claimed, workers):
+                            row = conn.execute(_CLAIM_ON, {"b_id": job_id, "b_worker": worker, "b_now": now}).first()
+                            if row is not None:
+                                launched.append((tuple(row), worker))
+                                events.append({"job_id": job_id, "at": now, "state": "running",
+                                               "message": f"attempt {row.attempts} on {worker}"})
+                    elif claimed:  # the worker records the start itself
+                        got = set(conn.execute(_CLAIM, {"b_ids": claimed, "b_now": now}).scalars())
+                        launched = [(job_id, None) for job_id in claimed if job_id in got]
+                    stale = stale or len(launched) != len(claimed)
+                    if events:
+                        conn.execute(_EVENT, events)
                 changes.clear()
-            if stale:
-                last_look, stale = -1e9, False
-            for job_id in claimed:
-                in_flight[executor.submit(execute_job, str(self.site.root), job_id, self.date, self.lease)] = job_id
-            counts = dict(collections.Counter(state.values()))
-            if counts != last_counts and self.on_change:
-                self.on_change(counts)
-            last_counts = counts
-            if not in_flight and not any(counts.get(st) for st in (*WAITING, "running")):
-                return "cancelled" if cancelling else ("failed" if counts.get("failed") or counts.get("skipped")
+                for job, worker in launched:
+                    if worker is None:
+                        in_flight[executor.submit(execute_job, root, job, self.date, self.lease)] = job
+                    else:
+                        in_flight[executor.submit(run_started_job, root, self.date, job, self.lease,
+                                                  worker=worker)] = job[0]
+            if stale or time.monotonic() - last_look >= self.poll:
+                look()
+                last_look, stale = time.monotonic(), False
+                if changes or ready:
+                    continue  # commit and start what the look found before waiting
+            current = {st: n for st, n in counts.items() if n}
+            if current != last_counts and self.on_change:
+                self.on_change(current)
+            last_counts = current
+            if not in_flight and not any(counts[st] for st in (*WAITING, "running")):
+                return "cancelled" if cancelling else ("failed" if counts["failed"] or counts["skipped"]
                                                        else "succeeded")
             if in_flight:
-                done, _ = wait(list(in_flight), timeout=self.poll, return_when=FIRST_COMPLETED)
+                if hasattr(executor, "wait"):  # an executor whose replies are read in this thread
+                    done = executor.wait(list(in_flight), self.poll)
+                else:
+                    done, _ = wait(list(in_flight), timeout=self.poll, return_when=FIRST_COMPLETED)
                 for future in done:
                     job_id = in_flight.pop(future)
-                    if future.exception() is not None:
+                    if isinstance(future.exception(), (WorkerLost, BrokenProcessPool)):
                         self._worker_lost(job_id, future.exception(), executor)
-                        state[job_id] = "pending"
+                        set_state(job_id, "pending")
                         heapq.heappush(ready, job_id)
-                    else:
-                        state[job_id] = future.result()
+                    else:  # a state, or the error of a job that could not be started or finished: raised here
+                        set_state(job_id, future.result())
                         for below in dependents.get(job_id, ()):
                             evaluate(below)
             else:

@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from esomp_core import hookimpl
-from esomp_core.engine import Engine, RunLocked, pause_batch, reset_for_rerun, resume_batch
-from esomp_core.model import BusinessType, JobResult, JobSpec
+from esomp_core.engine import WAITING, Engine, RunLocked, cancel_run, pause_batch, reset_for_rerun, resume_batch
+from esomp_core.model import BusinessType, Executor, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
 
@@ -185,6 +186,14 @@ def test_killed_worker_loses_no_work(toy_site):
         messages = s.scalars(select(JobEvent.message).where(JobEvent.job_id == row.id)).all()
     assert row.attempts == 2
     assert any("worker lost" in (m or "") for m in messages)
+    with site.repository.session() as s:  # only the killed worker's job ran again; the other worker went on
+        others = s.execute(select(JobRow.name, JobRow.attempts).where(JobRow.name != "process-b1-j1")).all()
+        events = s.execute(select(JobEvent.state, JobEvent.message).where(JobEvent.job_id == row.id)
+                           .order_by(JobEvent.id)).all()
+    assert {attempts for _, attempts in others} == {1}
+    events = events[[state for state, _ in events].index("running"):]  # from its first start on
+    assert [state for state, _ in events] == ["running", "pending", "running", "succeeded"]
+    assert events[0].message.split(" on ")[1] != events[2].message.split(" on ")[1]  # a new worker process
     out = Path(site.directory("clearing_root")) / DATE
     assert (out / "process-b1-j1.out").read_text() == "process-b1-j1 P11"
     assert not list(out.glob(".*.tmp"))
@@ -267,3 +276,79 @@ def test_run_on_postgresql_with_a_failure_and_a_rerun(esomp_site_factory, esomp_
     assert reset_for_rerun(site, DATE, failed=True) == ["process-b1-j2", "send-b1"]
     assert Engine(site, DATE, executor=executor, workers=2).run().state == "succeeded"
     site.repository.dispose()
+
+
+class Threads:
+    """An executor with only what the ``register_executors`` contract asks: ``workers``, ``submit``, ``shutdown``."""
+
+    def __init__(self, site, workers=None):
+        self.site, self.workers = site, workers or 2
+        self.pool = ThreadPoolExecutor(self.workers)
+
+    def submit(self, fn, *args):
+        return self.pool.submit(fn, *args, site=self.site)
+
+    def shutdown(self):
+        self.pool.shutdown()
+
+
+def test_an_executor_with_only_submit_runs_the_day_its_workers_recording_each_start(toy_site):
+    class ThreadedToy(Toy):
+        @hookimpl
+        def register_executors(self, register):
+            register(Executor("threads", Threads))
+
+    site, toy = toy_site(ThreadedToy())
+    assert Engine(site, DATE, executor="threads").run().state == "succeeded"
+    with site.repository.session() as s:
+        rows = s.scalars(select(JobRow)).all()
+        events = s.execute(select(JobEvent.job_id, JobEvent.state, JobEvent.message).order_by(JobEvent.id)).all()
+    assert all(r.attempts == 1 and r.started_at and r.worker == f"{os.uname().nodename}:{os.getpid()}" for r in rows)
+    for r in rows:
+        mine = [(state, message) for job_id, state, message in events if job_id == r.id and state not in WAITING]
+        assert mine == [("running", f"attempt 1 on {r.worker}"), ("succeeded", None)]
+
+
+def test_a_failed_collection_skips_everything_downstream_in_the_same_run(toy_site):
+    site, toy = toy_site(poll=60)  # no look at the repository during the run: the skips follow from the failure
+    out = Path(site.directory("clearing_root")) / DATE
+    out.mkdir(parents=True)
+    (out / "collect-x.corrupt").write_text("")
+    summary = Engine(site, DATE, executor="inline").run()
+    assert summary.state == "failed" and summary.counts == {"failed": 1, "skipped": 9}
+    with site.repository.session() as s:
+        messages = s.scalars(select(JobEvent.message).where(JobEvent.state == "skipped")).all()
+    assert messages == ["an upstream job did not succeed"] * 9
+
+
+def test_cancel_during_the_run_cancels_what_has_not_started(toy_site):
+    def on_finish(job, site):
+        if job.name == "process-b1-j1":
+            cancel_run(site, job.date)
+
+    site, toy = toy_site(Toy(on_finish=on_finish))
+    summary = Engine(site, DATE, executor="inline").run()
+    assert summary.state == "cancelled"
+    st = states(site)
+    assert st["collect-x"] == st["process-b1-j1"] == "succeeded"
+    assert set(st.values()) == {"succeeded", "cancelled"} and st["send-b3"] == "cancelled"
+    with site.repository.session() as s:
+        assert s.scalar(select(Run.state)) == "cancelled"
+
+
+def test_a_rerun_asked_for_during_the_run_is_taken_up_by_it(toy_site):
+    def on_finish(job, site):
+        out = Path(site.directory("clearing_root")) / job.date
+        if job.name == "process-b2-j1":  # batch 1's failure is known by now, and its send skipped
+            assert states(site)["send-b1"] == "skipped"
+            (out / "process-b1-j1.corrupt").unlink()
+            assert reset_for_rerun(site, job.date, failed=True) == ["process-b1-j1", "send-b1"]
+
+    site, toy = toy_site(Toy(on_finish=on_finish))
+    out = Path(site.directory("clearing_root")) / DATE
+    out.mkdir(parents=True)
+    (out / "process-b1-j1.corrupt").write_text("")
+    assert Engine(site, DATE, executor="inline").run().state == "succeeded"
+    assert [name for name, _ in toy.heard].count("process-b1-j1") == 2
+    with site.repository.session() as s:
+        assert s.scalar(select(JobRow.attempts).where(JobRow.name == "process-b1-j1")) == 2

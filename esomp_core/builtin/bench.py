@@ -1,6 +1,8 @@
 """`esomp bench engine`: the engine's own cost per job, with no-op jobs through the real plan and repository."""
 from __future__ import annotations
 
+import os
+import resource
 import statistics
 import tempfile
 import time
@@ -36,21 +38,28 @@ def bench_engine(jobs: int, executor: str, workers: int | None, repeat: int) -> 
     from esomp_core.plugins import make_plugin_manager
     from esomp_core.site import create_site
 
-    seconds = []
+    seconds, cpu = [], []
     for attempt in range(repeat):
         with tempfile.TemporaryDirectory(prefix="esomp-bench-engine-") as tmp:
             pm = make_plugin_manager(entry_points=False)
             pm.register(NoopDay(jobs))
             site = create_site(Path(tmp) / "site", pm, engine={"poll": 0.05})
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), _cpu_seconds()
             summary = Engine(site, "20261120", executor=executor, workers=workers).run()
             seconds.append(time.perf_counter() - began)
+            cpu.append(_cpu_seconds() - began_cpu)  # the engine's and its (joined) workers': steadier than wall
             if summary.counts != {"succeeded": jobs}:
                 raise click.ClickException(f"bench run did not succeed: {summary.counts}")
             site.repository.dispose()
     median = statistics.median(seconds)
     return {"jobs": jobs, "executor": executor, "workers": workers, "runs": seconds, "median_seconds": median,
-            "ms_per_job": 1000 * median / jobs}
+            "ms_per_job": 1000 * median / jobs, "cpu_runs": cpu,
+            "cpu_ms_per_job": 1000 * statistics.median(cpu) / jobs, "load": os.getloadavg()[0]}
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 @hookimpl
@@ -70,6 +79,7 @@ def register_commands(cli: click.Group) -> None:
             print_json(results)
             return
         print_table(f"engine overhead, {jobs} no-op jobs, median of {repeat}",
-                    ["executor", "median s", "ms/job", "runs s"],
+                    ["executor", "median s", "ms/job", "runs s", "CPU ms/job", "load"],
                     [(r["executor"], f"{r['median_seconds']:.2f}", f"{r['ms_per_job']:.2f}",
-                      " ".join(f"{s:.2f}" for s in r["runs"])) for r in results])
+                      " ".join(f"{s:.2f}" for s in r["runs"]), f"{r['cpu_ms_per_job']:.2f}", f"{r['load']:.1f}")
+                     for r in results])
