@@ -284,13 +284,14 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     result = JobResult(detail={"group": group, "products": len(products), "inputs": {}})
     files: dict[str, list[dict[str, Any]]] = {p: [] for p in products}
     link_state: dict[str, Any] = {}
+    shared_dir = Path(dirs.clearing_root) / job.date / ".shared"  # market data copied once if links cannot cross
     linked = 0
     for entry in manifest["inputs"]:
         name = entry["name"]
         if not entry["split"]:
             for product in products:
                 target = place(product, name)
-                place_link(entry["path"], target, Path(dirs.clearing_root) / job.date / ".shared", link_state)
+                place_link(entry["path"], target, shared_dir, link_state)
                 files[product].append({"name": name, "path": target, "file_type": entry["file_type"],
                                        "records": entry["records"], "shared": True})
                 linked += 1
