@@ -207,7 +207,8 @@ class DtaqChannel:
             # with lease a redelivered request may be answered twice: the reply queue keeps only the first
             replies.append((reply.encode(), m.comid_key(request.comid), request.comid if policy.lease else None))
         if replies:
-            outq.send_many(replies)
+            # a communication id has one reply (with lease, de-duplicated): a waiting client may get it directly
+            outq.send_many(replies, hand_over=not policy.lease)
         return handling
 
     def stop_service(self, key: tuple[str, str, str], workers: int) -> int:

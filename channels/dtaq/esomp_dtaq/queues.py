@@ -180,10 +180,16 @@ class DataQueue:
             return []
         return [first, *self._take_many(limit - 1)] if limit > 1 else [first]
 
-    def send_many(self, items: list[tuple[bytes, bytes | None, str | int | None]]) -> list[bool]:
+    def send_many(self, items: list[tuple[bytes, bytes | None, str | int | None]], *,
+                  hand_over: bool = False) -> list[bool]:
         """Send ``(data, key, dedup)`` entries in one backend operation where the backend allows it; every entry
         is checked first, so a bad one sends nothing. On a full queue the entries before it are sent and
-        QueueFull is raised. Returns, per entry, what ``send`` would have."""
+        QueueFull is raised. Returns, per entry, what ``send`` would have.
+
+        ``hand_over``: the caller knows no other entry with these keys is on its way (a reply to a
+        communication id), so a receiver already waiting on a key may be given its entry directly, without
+        storing it (SQLite; the others ignore it). The entry still goes to exactly one receiver; one handed
+        to a receiver that is leaving is stored as if sent normally."""
         a = self.attributes
         sender = default_sender() if a.sender_id else ""
         checked = []
@@ -192,7 +198,9 @@ class DataQueue:
             if len(data) > a.maxlen:
                 raise DataTooLong(f"queue {self.name}: {len(data)} bytes is over maxlen {a.maxlen}")
             checked.append((data, self._check_key(key, "send"), None if dedup is None else str(dedup)))
-        return self._put_many(checked, sender) if checked else []
+        if not checked:
+            return []
+        return self._hand_over(checked, sender) if hand_over else self._put_many(checked, sender)
 
     def send_receive(self, data: bytes, replies: "DataQueue", key: bytes, wait: float) -> Entry | None:
         """``send(data)`` here, then ``replies.receive(wait, key)``: a client's request and its wait for the
@@ -276,6 +284,9 @@ class DataQueue:
     def _ack_many(self, receipts: list[Any]) -> None:
         for receipt in receipts:
             self._ack(receipt)
+
+    def _hand_over(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
+        return self._put_many(items, sender)
 
     def _clear(self, key: bytes | None, order: Order) -> int:
         raise NotImplementedError

@@ -303,3 +303,33 @@ def test_force_queue_works_the_same_and_leaves_the_connection_as_it_was(backend)
     assert q.describe()["leased"] == 0 and q.clear() == 1
     if backend.kind == "sqlite":  # FULL only around a forced commit: other queues keep NORMAL
         assert backend.connection().execute("PRAGMA synchronous").fetchone()[0] == 1
+
+
+def test_hand_over_gives_a_waiting_receiver_its_entry_and_stores_it_otherwise(backend):
+    q = keyed(backend, keylen=12, sender_id=True)
+    assert q.send_many([(b"nobody waits", b"000000000001", None)], hand_over=True) == [True]
+    assert q.depth() == 1  # no receiver waiting on that key: stored as usual
+    timer = threading.Timer(0.1, lambda: q.send_many([(b"waited for", b"000000000002", None)], hand_over=True))
+    timer.start()
+    try:
+        entry = q.receive(10, b"000000000002")
+    finally:
+        timer.join()
+    assert entry.data == b"waited for" and entry.key == b"000000000002"
+    assert entry.sender.endswith(f"/{__import__('os').getpid()}") and entry.sent_at > 0
+    assert q.receive(0, b"000000000002") is None and q.receive(0, b"000000000001").data == b"nobody waits"
+
+
+def test_an_entry_handed_to_a_receiver_that_leaves_is_stored(backend):
+    if backend.kind != "sqlite":
+        pytest.skip("only SQLite hands entries over")
+    q = keyed(backend, keylen=12)
+    key = b"000000000003"
+    left_over = []
+    with backend.waker.listen(q.name, key, left_over) as bell:
+        assert bell is not None
+        q.send_many([(b"handed", key, None)], hand_over=True)
+        assert q.depth() == 0  # it went to the socket, not the table
+    assert len(left_over) == 1  # the receiver left without reading it ...
+    q._put_back(key, left_over)
+    assert q.receive(0, key).data == b"handed"  # ... so it is stored, not lost

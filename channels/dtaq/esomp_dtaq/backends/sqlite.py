@@ -23,6 +23,7 @@ import mmap
 import os
 import socket
 import sqlite3
+import struct
 import sys
 import threading
 import time
@@ -49,6 +50,8 @@ ORDER_SQL = {Order.EQ: "key = ?", Order.NE: "key != ?", Order.LT: "key < ?", Ord
              Order.GT: "key > ?", Order.GE: "key >= ?"}
 INSERT = "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)"
 COLUMNS = "seq, key, data, sender, sent_at"
+HANDED = b"E"  # a datagram carrying an entry handed over (an empty one is a ring)
+HAND_OVER_MAX = 1 + 10 + 2 + 256 + 65536  # marker, sent time and sender length, sender, data
 WAKE_CAP = 0.1  # a socket wait still looks at the table this often: a lease that ran out, a ring lost
 
 
@@ -169,24 +172,53 @@ class SqliteQueue(DataQueue):
                 or not replies.attributes.keyed:
             return super().send_receive(data, replies, key, wait)
         key = replies._check_key(key, "receive")
-        with self.backend.waker.listen(replies.name, key) as bell:
-            self.send(data)
-            if bell is None:
-                return replies.receive(wait, key)
-            deadline = None if wait < 0 else time.monotonic() + wait
-            return _until_rung(bell, deadline, lambda rung: replies._take(key, Order.EQ, True, rung=rung))
+        left_over: list[bytes] = []
+        try:
+            with self.backend.waker.listen(replies.name, key, left_over) as bell:
+                self.send(data)
+                if bell is None:
+                    return replies.receive(wait, key)
+                deadline = None if wait < 0 else time.monotonic() + wait
+                return _until_rung(bell, deadline, lambda rung: replies._take(key, Order.EQ, True, rung=rung), key)
+        finally:
+            replies._put_back(key, left_over)
 
     def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
         keyed_wait = bool(key) and order is Order.EQ
-        if self.attributes.keyed and not keyed_wait:
-            return NotImplemented  # other key orders match many keys, which no one socket stands for: poll
+        if self.attributes.keyed and not (keyed_wait and remove):
+            # other key orders match many keys, which no one socket stands for; a peek must not be handed
+            # the entry itself: poll
+            return NotImplemented
         entry = self._take(key, order, remove)
         if entry is not None or (deadline is not None and time.monotonic() >= deadline):
             return entry
-        with self.backend.waker.listen(self.name, key if keyed_wait else None) as bell:
-            if bell is None:  # no sockets here, or every slot (or this very key) is taken: poll
-                return NotImplemented
-            return _until_rung(bell, deadline, lambda rung: self._take(key, order, remove, rung=rung))
+        left_over: list[bytes] = []
+        try:
+            with self.backend.waker.listen(self.name, key if keyed_wait else None, left_over) as bell:
+                if bell is None:  # no sockets here, or every slot (or this very key) is taken: poll
+                    return NotImplemented
+                return _until_rung(bell, deadline, lambda rung: self._take(key, order, remove, rung=rung), key)
+        finally:
+            self._put_back(key, left_over)
+
+    def _hand_over(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
+        a = self.attributes
+        if not a.keyed or a.force or a.max_entries:  # durable per operation, or counted: through the table
+            return self._put_many(items, sender)
+        now = time.time()
+        handed = [dedup is None and self.backend.waker.hand(self.name, key, _handed(data, sender, now))
+                  for data, key, dedup in items]
+        rest = [item for item, done in zip(items, handed) if not done]
+        results = iter(self._put_many(rest, sender) if rest else [])
+        return [True if done else next(results) for done in handed]
+
+    def _put_back(self, key: bytes, left_over: list[bytes]) -> None:
+        """Entries handed over to a receiver that left without them go to the table as they were sent."""
+        if left_over:
+            entries = [_handed_entry(message, key) for message in left_over]
+            with self.backend.writing(transaction=True) as db:
+                db.executemany(INSERT, [(self.name, key, e.data, e.sender, e.sent_at) for e in entries])
+            self.backend.waker.ring(self.name, [key] * len(entries))
 
     def _wait_for_change(self, seconds: float) -> None:
         db = self.backend.connection()
@@ -222,10 +254,10 @@ class SqliteQueue(DataQueue):
         return depth or 0, leased or 0, oldest
 
 
-def _until_rung(bell: socket.socket, deadline: float | None, look: Callable[[bool], Any],
+def _until_rung(bell: socket.socket, deadline: float | None, look: Callable[[bool], Any], key: bytes = b"",
                 rung: bool = False) -> Any:
     """Look, and until ``look`` finds something or the deadline passes, wait for a ring (or WAKE_CAP) and look
-    again; ``look(rung)`` is told whether a ring came. The caller listens before calling, so an entry committed
+    again; ``look(rung)`` is told whether a ring came. An entry handed over on the socket is the answer. The caller listens before calling, so an entry committed
     after the first look is rung for."""
     while True:
         found = look(rung)
@@ -234,10 +266,23 @@ def _until_rung(bell: socket.socket, deadline: float | None, look: Callable[[boo
             return found
         bell.settimeout(left)
         try:
-            bell.recv(16)
-            rung = True
+            message = bell.recv(HAND_OVER_MAX)
         except TimeoutError:
             rung = False
+            continue
+        if message[:1] == HANDED:
+            return _handed_entry(message, key)
+        rung = True
+
+
+def _handed(data: bytes, sender: str, sent_at: float) -> bytes:
+    raw = sender.encode()
+    return HANDED + struct.pack("<dH", sent_at, len(raw)) + raw + data
+
+
+def _handed_entry(message: bytes, key: bytes = b"") -> Entry:
+    sent_at, length = struct.unpack_from("<dH", message, 1)
+    return Entry(message[11 + length:], key, message[11:11 + length].decode(), sent_at)
 
 
 class Waker:
@@ -303,18 +348,32 @@ class Waker:
         return bell
 
     @contextlib.contextmanager
-    def listen(self, queue: str, key: bytes | None) -> Iterator[socket.socket | None]:
-        """A socket to wait on for entries with ``key`` (None: any entry); None when the caller must poll."""
+    def listen(self, queue: str, key: bytes | None,
+               left_over: list[bytes] | None = None) -> Iterator[socket.socket | None]:
+        """A socket to wait on for entries with ``key`` (None: any entry); None when the caller must poll.
+        On leaving, a key socket is shut for reading first (senders then fail and use the table), and entries
+        handed over to it but not taken are put in ``left_over``."""
         if not self.available:
             yield None
             return
         self._process()
         if key is not None:
+            if left_over is None:
+                raise ValueError("a key socket may be handed entries: listen needs a left_over list")
             bell = self._bind(self.address(queue, key))
             try:
                 yield bell
             finally:
                 if bell is not None:
+                    bell.shutdown(socket.SHUT_RD)
+                    bell.setblocking(False)
+                    while True:
+                        try:
+                            message = bell.recv(HAND_OVER_MAX)
+                        except OSError:
+                            break
+                        if message[:1] == HANDED:
+                            left_over.append(message)
                     bell.close()
             return
         base, addresses = self._slots(queue)
@@ -330,6 +389,18 @@ class Waker:
         finally:
             self._marks[base + slot] = 0
             bell.close()
+
+    def hand(self, queue: str, key: bytes, entry: bytes) -> bool:
+        """Give an entry straight to a receiver waiting on its key; False when none takes it (none waits, it is
+        leaving, or its socket is full): then the entry goes to the table."""
+        if not self.available:
+            return False
+        self._process()
+        try:
+            self._sender.sendto(entry, self.address(queue, key))
+            return True
+        except OSError:
+            return False
 
     def ring(self, queue: str, keys: list[bytes]) -> None:
         """After a commit: ring the waiters of these keys (keyed queue), or one slot waiter per entry (b"")."""
