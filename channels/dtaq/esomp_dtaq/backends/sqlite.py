@@ -257,8 +257,8 @@ class SqliteQueue(DataQueue):
 def _until_rung(bell: socket.socket, deadline: float | None, look: Callable[[bool], Any], key: bytes = b"",
                 rung: bool = False) -> Any:
     """Look, and until ``look`` finds something or the deadline passes, wait for a ring (or WAKE_CAP) and look
-    again; ``look(rung)`` is told whether a ring came. An entry handed over on the socket is the answer. The caller listens before calling, so an entry committed
-    after the first look is rung for."""
+    again; ``look(rung)`` is told whether a ring came. An entry handed over on the socket is the answer. The
+    caller listens before calling, so an entry committed after the first look is rung for."""
     while True:
         found = look(rung)
         left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
