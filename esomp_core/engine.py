@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import heapq
+import logging
 import os
 import selectors
 import socket
@@ -18,7 +19,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import attrs
 from sqlalchemy import bindparam, insert, select, update
@@ -27,6 +28,8 @@ from esomp_core.model import Job, JobResult
 from esomp_core.plan import build_plan, store_plan
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
+
+log = logging.getLogger(__name__)
 
 DONE = ("succeeded", "failed", "cancelled", "skipped")
 WAITING = ("pending", "waiting", "paused")
@@ -167,29 +170,47 @@ def _adopt_site(site) -> None:
 
 
 def execute_job(site_root: str, job_id: int, date: str, lease: float, site=None) -> str:
-    """Start and run one claimed job in this process: heartbeat, stage hook, committed outcome, events.
+    """Start, run and finish one claimed job in this process: heartbeat, stage hook, committed outcome, events.
 
-    Returns its state. This is the path for any executor; see ``run_started_job`` for the faster one."""
+    Returns its state. This is the path for any executor; see ``run_started_job`` for the engine's own."""
     site = site or _worker_site(site_root)
     worker = holder_name()
     # A plain connection and prepared statements, not the ORM: this runs for every job of the day.
     with site.repository.engine.begin() as conn:
         row = conn.execute(_START, {"b_id": job_id, "b_worker": worker, "b_now": datetime.now()}).one()
         record_event(conn, job_id, "running", f"attempt {row.attempts} on {worker}")
-    return _run_job(site, to_job(row, date), lease)
+    job = to_job(row, date)
+    outcome = _work(site, job, lease)
+    with site.repository.engine.begin() as conn:
+        events: list[dict] = []
+        write_outcomes(conn, [(job.id, *outcome)], events)
+        conn.execute(_EVENT, events)
+    job.state, job.error = outcome.state, outcome.error
+    site.pm.hook.job_finished(job=job, result=outcome.result, site=site)
+    return outcome.state
 
 
-def run_started_job(site_root: str, date: str, values: tuple, lease: float, site=None) -> str:
-    """Run a job whose start (running, on this worker, attempt, event) is already committed. Returns its state.
+class Outcome(NamedTuple):
+    """How a job ended, before it is committed."""
+
+    state: str
+    error: str | None
+    result: JobResult | None
+    at: datetime
+
+
+def run_started_job(site_root: str, date: str, values: tuple, lease: float, site=None) -> Outcome:
+    """Run a job whose start (running, on this worker, attempt, event) the engine has committed; the engine
+    commits the outcome returned, with its other writes, then fires ``job_finished``.
 
     ``values`` are the job's ``JOB_COLUMNS``."""
-    return _run_job(site or _worker_site(site_root), to_job(JobValues(*values), date), lease)
+    return _work(site or _worker_site(site_root), to_job(JobValues(*values), date), lease)
 
 
-def _run_job(site, job: Job, lease: float) -> str:
-    repo = site.repository
+def _work(site, job: Job, lease: float) -> Outcome:
     site.pm.hook.job_started(job=job, site=site)
-    _Heartbeat.of(repo, lease).add(job.id)
+    heartbeat = _Heartbeat.of(site.repository, lease)
+    heartbeat.add(job.id)
     result: JobResult | None = None
     error = None
     try:
@@ -201,17 +222,28 @@ def _run_job(site, job: Job, lease: float) -> str:
         if not isinstance(exc, (NoOwner, ValueError, OSError)):
             error += "\n" + traceback.format_exc(limit=8)
     finally:
-        _Heartbeat.of(repo, lease).discard(job.id)
-    state = "failed" if error else "succeeded"
-    values = {"b_id": job.id, "b_state": state, "b_now": datetime.now(), "b_error": error}
-    if result is not None:
-        values.update(b_files=result.files, b_records=result.records, b_bytes=result.bytes, b_detail=result.detail)
-    with repo.engine.begin() as conn:
-        conn.execute(_FINISH if result is not None else _FAIL, values)
-        record_event(conn, job.id, state, error.splitlines()[0] if error else None)
-    job.state, job.error = state, error
-    site.pm.hook.job_finished(job=job, result=result, site=site)
-    return state
+        heartbeat.discard(job.id)
+    return Outcome("failed" if error else "succeeded", error, result, datetime.now())
+
+
+def write_outcomes(conn, outcomes: list[tuple[int, str, str | None, JobResult | None, datetime]],
+                   events: list[dict]) -> None:
+    """Record how jobs ended (state, times, counts, error) in the caller's transaction; add their events to
+    ``events`` for the caller to insert with its own."""
+    finished, failed = [], []
+    for job_id, state, error, result, at in outcomes:
+        values = {"b_id": job_id, "b_state": state, "b_now": at, "b_error": error}
+        if result is None:
+            failed.append(values)
+        else:
+            finished.append({**values, "b_files": result.files, "b_records": result.records,
+                             "b_bytes": result.bytes, "b_detail": result.detail})
+        events.append({"job_id": job_id, "at": at, "state": state,
+                       "message": error.splitlines()[0] if error else None})
+    if finished:
+        conn.execute(_FINISH, finished)
+    if failed:
+        conn.execute(_FAIL, failed)
 
 
 # --- executors -------------------------------------------------------------------------------------------------
@@ -260,7 +292,7 @@ def _serve(conn, site, inherited) -> None:
             reply = (False, exc)
         try:
             conn.send(reply)
-        except Exception:  # an error that does not pickle still reaches the engine, as text
+        except Exception:  # noqa: BLE001 - an error that does not pickle still reaches the engine, as text
             conn.send((False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
 
 
@@ -499,14 +531,14 @@ class Engine:
 
         places = hasattr(executor, "idle_workers")  # it names the worker each job goes to
         root = str(self.site.root)
+        started_here: dict[int, tuple] = {}  # job -> its values, for the jobs this loop started on a named worker
+        ended: list[tuple] = []  # (job, *Outcome) of those: committed with the next transaction
         last_look = -1e9
         stale = False
         last_counts: dict[str, int] = {}
         while True:
             if self._stop.is_set():
                 ready.clear()
-                if not in_flight:
-                    return "stopped"
             claimed: list[int] = []
             workers: list[str | None] = []
             if ready:
@@ -516,12 +548,15 @@ class Engine:
                 if state[job_id] == "pending" and job_id not in claimed:
                     set_state(job_id, "running")
                     claimed.append(job_id)
-            if changes or claimed:
-                # One transaction, compare-and-set: an operator may have paused, cancelled or reset a job since we
-                # last looked; a change that no longer applies is dropped and the next look sets memory right.
+            if ended or changes or claimed:
+                # One transaction: the outcomes the workers sent, what they mean downstream, and the next starts.
+                # Moves and claims are compare-and-set: an operator may have paused, cancelled or reset a job since
+                # we last looked; a change that no longer applies is dropped and the next look sets memory right.
                 now = datetime.now()
                 events, launched = [], []
                 with repo.engine.begin() as conn:
+                    if ended:
+                        write_outcomes(conn, ended, events)
                     for (old, new), ids in changes.items():
                         wanted = sorted(set(ids))
                         moved = conn.execute(_MOVE, {"b_ids": wanted, "b_old": old, "b_new": new}).scalars().all()
@@ -542,12 +577,23 @@ class Engine:
                     if events:
                         conn.execute(_EVENT, events)
                 changes.clear()
+                for job_id, outcome_state, error, result, _ in ended:
+                    job = to_job(JobValues(*started_here.pop(job_id)), self.date)
+                    job.state, job.error = outcome_state, error
+                    try:
+                        self.site.pm.hook.job_finished(job=job, result=result, site=self.site)
+                    except Exception:  # a listener's bug must not stop the day
+                        log.exception("a job_finished hook failed for %s", job.name)
+                ended.clear()
                 for job, worker in launched:
                     if worker is None:
                         in_flight[executor.submit(execute_job, root, job, self.date, self.lease)] = job
                     else:
+                        started_here[job[0]] = job
                         in_flight[executor.submit(run_started_job, root, self.date, job, self.lease,
                                                   worker=worker)] = job[0]
+            if self._stop.is_set() and not in_flight:
+                return "stopped"
             if stale or time.monotonic() - last_look >= self.poll:
                 look()
                 last_look, stale = time.monotonic(), False
@@ -571,8 +617,11 @@ class Engine:
                         self._worker_lost(job_id, future.exception(), executor)
                         set_state(job_id, "pending")
                         heapq.heappush(ready, job_id)
-                    else:  # a state, or the error of a job that could not be started or finished: raised here
-                        set_state(job_id, future.result())
+                    else:  # an error of the repository or the executor itself is raised here
+                        outcome = future.result()
+                        if isinstance(outcome, Outcome):  # committed with the next transaction
+                            ended.append((job_id, *outcome))
+                        set_state(job_id, outcome.state if isinstance(outcome, Outcome) else outcome)
                         for below in dependents.get(job_id, ()):
                             evaluate(below)
             else:

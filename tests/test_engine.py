@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import select, update
 
 from esomp_core import hookimpl
-from esomp_core.engine import WAITING, Engine, RunLocked, cancel_run, pause_batch, reset_for_rerun, resume_batch
+from esomp_core.engine import (
+    WAITING,
+    Engine,
+    RunLocked,
+    cancel_run,
+    pause_batch,
+    reset_for_rerun,
+    resume_batch,
+)
 from esomp_core.model import BusinessType, Executor, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
@@ -112,7 +120,7 @@ def test_run_inline_commits_every_state_and_fires_job_started_job_finished(toy_s
 
 
 def test_local_executor_runs_in_worker_processes(toy_site):
-    site, toy = toy_site()
+    site, _ = toy_site()
     summary = Engine(site, DATE, executor="local", workers=2).run()
     assert summary.state == "succeeded"
     with site.repository.session() as s:
@@ -249,11 +257,13 @@ def test_cli_run_status_jobs_and_cancel(toy_site, esomp_cli):
 def test_stop_lets_running_jobs_finish_and_the_next_run_goes_on(toy_site):
     holder = {}
 
-    def on_finish(job, site):
-        if job.name == "collect-x":
-            holder["engine"].stop()
+    class StopWhileCollecting(Toy):
+        @hookimpl
+        def collect(self, job, site):
+            holder["engine"].stop()  # as the daemon does on SIGTERM, while a job runs
+            return self._work(job, site)
 
-    site, _ = toy_site(Toy(on_finish=on_finish))
+    site, _ = toy_site(StopWhileCollecting())
     holder["engine"] = Engine(site, DATE, executor="inline")
     summary = holder["engine"].run()
     assert summary.state == "stopped" and summary.counts.get("succeeded") == 1
@@ -298,7 +308,7 @@ def test_an_executor_with_only_submit_runs_the_day_its_workers_recording_each_st
         def register_executors(self, register):
             register(Executor("threads", Threads))
 
-    site, toy = toy_site(ThreadedToy())
+    site, _ = toy_site(ThreadedToy())
     assert Engine(site, DATE, executor="threads").run().state == "succeeded"
     with site.repository.session() as s:
         rows = s.scalars(select(JobRow)).all()
@@ -310,7 +320,7 @@ def test_an_executor_with_only_submit_runs_the_day_its_workers_recording_each_st
 
 
 def test_a_failed_collection_skips_everything_downstream_in_the_same_run(toy_site):
-    site, toy = toy_site(poll=60)  # no look at the repository during the run: the skips follow from the failure
+    site, _ = toy_site(poll=60)  # no look at the repository during the run: the skips follow from the failure
     out = Path(site.directory("clearing_root")) / DATE
     out.mkdir(parents=True)
     (out / "collect-x.corrupt").write_text("")
@@ -326,7 +336,7 @@ def test_cancel_during_the_run_cancels_what_has_not_started(toy_site):
         if job.name == "process-b1-j1":
             cancel_run(site, job.date)
 
-    site, toy = toy_site(Toy(on_finish=on_finish))
+    site, _ = toy_site(Toy(on_finish=on_finish))
     summary = Engine(site, DATE, executor="inline").run()
     assert summary.state == "cancelled"
     st = states(site)
