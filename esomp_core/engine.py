@@ -1,9 +1,12 @@
 """The engine: runs a business date's plan with the repository as the system of record.
 
 Every state change is committed before anything acts on it, so the CLI, the dashboard and a restarted engine all
-see the same day. A job is claimed by the engine (``running``, a fresh heartbeat), executed by a worker that keeps
-the heartbeat fresh, and finished by that worker. A job whose heartbeat goes stale (its worker died) is put back
-to ``pending`` and run again; stage hooks write atomically, so a rerun gives the same outputs.
+see the same day. A job is claimed by the engine (``running``, a fresh heartbeat) and executed by a worker that
+keeps the heartbeat fresh. With the built-in executors the engine is the only writer: it records the start (worker,
+attempt, event) in the transaction that claims the job, and the outcome the worker sends back in the transaction
+that also releases or skips what waits on it and starts the next jobs. Other executors' workers record the start
+and the outcome themselves. A job whose heartbeat goes stale (its worker died) is put back to ``pending`` and run
+again; stage hooks write atomically, so a rerun gives the same outputs.
 """
 from __future__ import annotations
 

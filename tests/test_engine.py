@@ -362,3 +362,34 @@ def test_a_rerun_asked_for_during_the_run_is_taken_up_by_it(toy_site):
     assert [name for name, _ in toy.heard].count("process-b1-j1") == 2
     with site.repository.session() as s:
         assert s.scalar(select(JobRow.attempts).where(JobRow.name == "process-b1-j1")) == 2
+
+
+def test_an_executor_error_that_is_not_a_lost_worker_stops_the_run_and_frees_the_day(toy_site):
+    class Broken(Threads):
+        def submit(self, fn, *args):
+            return self.pool.submit(self.fail)
+
+        def fail(self):
+            raise RuntimeError("database is gone")
+
+    class BrokenToy(Toy):
+        @hookimpl
+        def register_executors(self, register):
+            register(Executor("broken", Broken))
+
+    site, _ = toy_site(BrokenToy())
+    with pytest.raises(RuntimeError, match="database is gone"):
+        Engine(site, DATE, executor="broken").run()
+    with site.repository.session() as s:
+        run = s.scalar(select(Run))
+        assert (run.state, run.lock_holder) == ("failed", None)
+    assert states(site)["collect-x"] == "running"  # left to the lease, as a crashed engine would
+
+
+def test_a_job_finished_listener_that_raises_does_not_stop_the_day(toy_site, caplog):
+    def on_finish(job, site):
+        raise LookupError("listener bug")
+
+    site, _ = toy_site(Toy(on_finish=on_finish))
+    assert Engine(site, DATE, executor="local", workers=2).run().state == "succeeded"
+    assert "a job_finished hook failed for collect-x" in caplog.text
