@@ -533,11 +533,13 @@ class Engine:
                 evaluate(job_id)
 
         places = hasattr(executor, "idle_workers")  # it names the worker each job goes to
+        capacity = getattr(executor, "workers", 1)
         root = str(self.site.root)
         started_here: dict[int, tuple] = {}  # job -> its values, for the jobs this loop started on a named worker
         ended: list[tuple] = []  # (job, *Outcome) of those: committed with the next transaction
         last_look = -1e9
         stale = False
+        looked_since_write = False
         last_counts: dict[str, int] = {}
         while True:
             if self._stop.is_set():
@@ -580,6 +582,7 @@ class Engine:
                     if events:
                         conn.execute(_EVENT, events)
                 changes.clear()
+                looked_since_write = False
                 for job_id, outcome_state, error, result, _ in ended:
                     job = to_job(JobValues(*started_here.pop(job_id)), self.date)
                     job.state, job.error = outcome_state, error
@@ -599,14 +602,17 @@ class Engine:
                 return "stopped"
             if stale or time.monotonic() - last_look >= self.poll:
                 look()
-                last_look, stale = time.monotonic(), False
-                if changes or ready:
+                last_look, stale, looked_since_write = time.monotonic(), False, True
+                if changes or (ready and len(in_flight) < capacity):
                     continue  # commit and start what the look found before waiting
             current = {st: n for st, n in counts.items() if n}
             if current != last_counts and self.on_change:
                 self.on_change(current)
             last_counts = current
             if not in_flight and not any(counts[st] for st in (*WAITING, "running")):
+                if not looked_since_write:  # an operator may have reset or rerun jobs since: make sure
+                    last_look = -1e9
+                    continue
                 return "cancelled" if cancelling else ("failed" if counts["failed"] or counts["skipped"]
                                                        else "succeeded")
             if in_flight:
