@@ -333,3 +333,16 @@ def test_an_entry_handed_to_a_receiver_that_leaves_is_stored(backend):
     assert len(left_over) == 1  # the receiver left without reading it ...
     q._put_back(key, left_over)
     assert q.receive(0, key).data == b"handed"  # ... so it is stored, not lost
+
+
+def test_redis_commands_survive_an_error_and_a_server_without_our_scripts(backend):
+    if backend.kind != "redis":
+        pytest.skip("Redis only")
+    from redis.exceptions import ResponseError
+
+    with pytest.raises(ResponseError):
+        backend.exchange(("NO-SUCH-COMMAND",))
+    assert backend.exchange(("PING",), ("PING",)) == [b"PONG", b"PONG"]  # the failed connection was replaced
+    q = backend.create("S", QueueAttributes(maxlen=8))
+    backend.scripts["send"].sha = "0" * 40  # as if the server had lost the script: sent again by its text
+    assert q.send_many([(b"a", None, None)]) == [True] and q.receive(0).data == b"a"
