@@ -1,6 +1,6 @@
 """E-SOMP DBF engine: read, write and split dBase III exchange files at the byte level."""
 from esomp_dbf.reader import DbfError, DbfFile, Field, Invalid
-from esomp_dbf.split import SplitResult, partition, record_bytes, split, split_to_dir, write_records
+from esomp_dbf.split import EncodedKeys, SplitResult, partition, record_bytes, split, split_to_dir, write_records
 from esomp_dbf.values import decode_value
 from esomp_dbf.writer import (
     atomic_open,
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DbfError",
     "DbfFile",
+    "EncodedKeys",
     "Field",
     "Invalid",
     "SplitResult",

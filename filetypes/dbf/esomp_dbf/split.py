@@ -96,9 +96,27 @@ class _Codes(dict):
         return code
 
 
+class EncodedKeys(dict):
+    """A key -> destination mapping with its keys already encoded and stripped: a caller that partitions many
+    files by the same mapping encodes it once (``EncodedKeys.of(mapping, encoding)``) instead of per file."""
+
+    encoding: str = ""
+
+    @classmethod
+    def of(cls, key_to_group: Mapping[str, Hashable], encoding: str) -> "EncodedKeys":
+        if isinstance(key_to_group, EncodedKeys):  # encoded for another encoding: back to text first
+            key_to_group = {k.decode(key_to_group.encoding): dest for k, dest in key_to_group.items()}
+        encoded = cls((str(k).encode(encoding).strip(_STRIP), dest) for k, dest in key_to_group.items())
+        encoded.encoding = encoding
+        return encoded
+
+
 def _plan(source: DbfFile, key_field: str, key_to_group: Mapping[str, Hashable], records) -> _Plan:
     encoding = source.encoding
-    wanted = {str(k).encode(encoding).strip(_STRIP): dest for k, dest in key_to_group.items()}
+    if isinstance(key_to_group, EncodedKeys) and key_to_group.encoding == encoding:
+        wanted: Mapping[bytes, Hashable] = key_to_group
+    else:
+        wanted = EncodedKeys.of(key_to_group, encoding)
     field = source.field(key_field)  # a missing field raises DbfError naming the file and listing the fields
     column = _rows(source)[:, field.offset : field.offset + field.length]
     chosen = None if records is None else _indices(source, records)
@@ -387,6 +405,7 @@ def _split_into(source, key_field, mapping, paths, opener, options) -> SplitResu
 
 
 __all__ = [
+    "EncodedKeys",
     "GATHER_BYTES",
     "SplitResult",
     "partition",

@@ -302,3 +302,18 @@ def test_killed_split_leaves_no_half_file_under_a_final_name(tmp_path, mode):
                               filename="{dest}.dbf", staged=True)
         assert result.counts == {f"P{i}": 10 for i in range(6)}
         assert sorted(p.name for p in tmp_path.iterdir()) == ["SRC.DBF", "out"]  # the dead run's staging is gone
+
+
+def test_encoded_keys_partition_like_the_mapping_they_encode():
+    from esomp_dbf import EncodedKeys
+
+    source, _ = make(["A1", "证券", "B1 ", "A1", "ZZ"])
+    mapping = {"A1": "PA", "证券": "PZ", " B1": "PB"}
+    plain = partition(source, "ZQZH", mapping)
+    encoded = EncodedKeys.of(mapping, "gbk")
+    assert set(encoded) == {b"A1", "证券".encode("gbk"), b"B1"}
+    assert partition(source, "ZQZH", encoded) == plain
+    assert plain.records == {"PA": [0, 3], "PZ": [1], "PB": [2]} and plain.unmatched == {"ZZ": [4]}
+    # Encoded for another encoding: the mapping's keys are not this file's bytes, so they are encoded again.
+    utf8 = EncodedKeys.of(mapping, "utf-8")
+    assert partition(source, "ZQZH", utf8).records["PZ"] == [1]

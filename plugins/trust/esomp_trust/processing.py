@@ -6,19 +6,20 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import hashlib
 import io
 import os
 import shutil
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
-from esomp_dbf import DbfError, DbfFile, atomic_open, partition, patched_header, record_bytes
+from esomp_dbf import DbfError, DbfFile, EncodedKeys, atomic_open, partition, patched_header, record_bytes
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
 from esomp_trust.plan import PARTITION
@@ -114,9 +115,15 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
     manifest: dict[str, Any] = {"date": job.date, "groups": sorted(groups), "inputs": []}
     errors: list[str] = []
     shares = ShareWriter(dirs.shares, groups)
+
+    @functools.cache
+    def encoded(market: str | None, encoding: str) -> EncodedKeys:
+        # account -> product, encoded once per market and encoding rather than once per file
+        return EncodedKeys.of(maps.get(market, maps[None]), encoding)
+
     for item in inputs:
         try:
-            entry = _partition_one(item, dirs, shares, maps, options, job.name)
+            entry = _partition_one(item, dirs, shares, encoded, options, job.name)
         except (DbfError, InputError, OSError) as exc:
             errors.append(str(exc))
             result.detail["inputs"][item.name] = {"file_type": item.file_type, "error": str(exc)}
@@ -137,8 +144,9 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
     return result
 
 
-def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter, maps: dict[str | None, dict[str, str]],
-                   options: TrustOptions, job_name: str) -> dict[str, Any]:
+def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter,
+                   encoded: Callable[[str | None, str], EncodedKeys], options: TrustOptions,
+                   job_name: str) -> dict[str, Any]:
     entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
              "key_field": item.key_field, "market": item.market, "encoding": item.encoding, **identity(item.path)}
     with _open_dbf(item) as source:
@@ -150,7 +158,7 @@ def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter, maps: dict[
             return {"manifest": entry, "detail": {"file_type": item.file_type, "records": source.count,
                                                   "market_data": True}}
         source.field(item.key_field)  # a missing key field names the file and lists the fields
-        outcome = partition(source, item.key_field, maps.get(item.market, maps[None]))
+        outcome = partition(source, item.key_field, encoded(item.market, item.encoding))
         per_job = shares.add(item.name, outcome.records)
         report = write_unmatched(dirs, item, source, outcome.unmatched, job_name)
         entry["records"] = source.count
