@@ -37,6 +37,7 @@ def run_day(site: Site, products: int, profile: str, workers: int | None) -> dic
 
     with Stopwatch() as generating:
         report = generate_day(site, DATE, products, profile=profile)
+    settle()
     with PeakMemory() as memory, Stopwatch() as running:
         summary = Engine(site, DATE, executor="local", workers=workers).run()
     status = run_status(site, DATE)
@@ -62,6 +63,7 @@ def run_floor(site: Site, scratch: Path) -> dict[str, Any]:
     inputs = Path(site.directory("collection_root"))
     output = Path(site.directory("clearing_root")) / DATE
     copy = scratch / "floor-copy"
+    settle()
     floor = {
         "read": shell(f"find '{inputs}' -type f -print0 | xargs -0 cat > /dev/null"),
         "write": shell(["cp", "-a", str(output), str(copy)]),
@@ -102,6 +104,13 @@ def bench_storage(storage: str, products: int, profile: str, workers: int | None
         return result
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        settle()
+
+
+def settle() -> None:
+    """Let the disk finish what came before (dirty pages, the discards of a removed tree) so that a timed step
+    neither pays for the previous one's writes nor leaves its own to the next. Untimed; no step fsyncs."""
+    os.sync()
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
