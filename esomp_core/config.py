@@ -108,8 +108,17 @@ def structure(cls: type, data: Any, *, path: str = "", source: Any = None) -> An
     try:
         obj = cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(source, path, str(exc)) from None
+        raise ConfigError(source, *_key_of(str(exc), path, fields, names)) from None
     return obj
+
+
+def _key_of(message: str, path: str, fields: dict[str, Any], names: dict[str, Any]) -> tuple[str, str]:
+    """A validator's "field: problem" names its key: move the field into the key path (field names -> aliases)."""
+    head, sep, rest = message.partition(": ")
+    if sep and head in fields:
+        alias = fields[head].alias or head
+        return _join(path, alias if alias in names else head), rest
+    return path, message
 
 
 def _join(path: str, key: str) -> str:

@@ -196,7 +196,7 @@ def test_inhibit_rules_and_group_by_from_config(esomp_site_factory):
     policy = alerts.alert_policy(site)
     assert policy.group_by == ["severity"] and policy.inhibit == [alerts.InhibitRule(["a"], ["b"])]
     site = esomp_site_factory(alerts={"group_by": ["team"]})
-    with pytest.raises(ConfigError, match=r"alerts: group_by: unknown label 'team'"):
+    with pytest.raises(ConfigError, match=r"alerts.group_by: unknown label 'team'"):
         alerts.alert_policy(site)
 
 

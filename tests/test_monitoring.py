@@ -177,7 +177,7 @@ def test_monitor_options_errors_name_the_key_path(day_site):
     with pytest.raises(ConfigError, match="give one of every, at and cron"):
         monitoring.check_config(site)
     site = day_site(monitors={"job_failed": {"cron": "*/5 25 * * *"}})
-    with pytest.raises(ConfigError, match=r"monitors\.job_failed: cron: hour field '25' outside 0-23"):
+    with pytest.raises(ConfigError, match=r"monitors\.job_failed\.cron: hour field '25' outside 0-23"):
         monitoring.check_config(site)
 
 
@@ -275,5 +275,5 @@ def test_monitor_cli_run_and_list(day_site, esomp_cli):
 
 def test_check_config_checks_built_in_options_up_front(day_site):
     site = day_site(monitors={"unmatched_accounts": {"max_accounts": -1}})
-    with pytest.raises(ConfigError, match=r"monitors\.unmatched_accounts: max_accounts: expected a number of 0"):
+    with pytest.raises(ConfigError, match=r"monitors\.unmatched_accounts\.max_accounts: expected a number of 0"):
         monitoring.check_config(site)

@@ -40,7 +40,7 @@ def test_register_channel_kinds_dtaq(esomp_site_factory, esomp_pm_factory):
 
 def test_bad_dtaq_table_names_the_key(esomp_site_factory):
     site = esomp_site_factory(dtaq={"services": {"YHT.CTR.01": {"handling": 7}}})
-    with pytest.raises(ConfigError, match=r"dtaq\.services\.YHT\.CTR\.01: handling: expected 0..3"):
+    with pytest.raises(ConfigError, match=r"dtaq\.services\.YHT\.CTR\.01\.handling: expected 0..3"):
         load_options(site)
     site = esomp_site_factory(dtaq={"services": {"YHTCTR01": {}}})
     with pytest.raises(ConfigError, match=r"dtaq\.services\.YHTCTR01: .*DOMAIN\.NAME\.TYPE"):

@@ -18,7 +18,7 @@ def test_register_commands_channels_list(site_with, esomp_cli, tmp_path, passwor
     assert rows["trust"] == {"name": "trust", "kind": "fs", "url": "sftp://ops@10.0.0.5:2222/inbox", "config": "ok"}
     assert rows["szse"]["url"] == str(tmp_path / "in")
     assert rows["broken"]["url"] == "ftp://ops:***@10.0.0.6/x"
-    assert rows["broken"]["config"].startswith("channels.broken: url: a password in the URL")
+    assert rows["broken"]["config"].startswith("channels.broken.url: a password in the URL")
     assert password not in result.output
 
     table = esomp_cli(["channels", "list"], site=site, plugins=[plugin], env={"COLUMNS": "200"})

@@ -278,13 +278,13 @@ def test_background_notifier_delivers_after_wake(esomp_site_factory, esomp_pm_fa
 
 def test_notify_options_errors_name_the_key(esomp_site_factory):
     site = esomp_site_factory(notify={"targets": {"m": {"kind": "email", "host": "h", "to": ["a@b"]}}})
-    with pytest.raises(ConfigError, match=r"notify\.targets\.m: sender: missing required key"):
+    with pytest.raises(ConfigError, match=r"notify\.targets\.m\.sender: missing required key"):
         notify_options(site)
     site = esomp_site_factory(notify={"routes": [{"targets": ["pager"]}]})
     with pytest.raises(ConfigError, match=r"notify: routes\[0\]\.targets: unknown target 'pager'"):
         notify_options(site)
     site = esomp_site_factory(notify={"routes": [{"targets": ["log"], "severity": ["fatal"]}]})
-    with pytest.raises(ConfigError, match=r"notify\.routes\[0\]: severity: unknown severity 'fatal'"):
+    with pytest.raises(ConfigError, match=r"notify\.routes\[0\]\.severity: unknown severity 'fatal'"):
         notify_options(site)
 
 
