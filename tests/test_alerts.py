@@ -201,9 +201,9 @@ def test_inhibit_rules_and_group_by_from_config(esomp_site_factory):
 
 
 def test_alert_raised_once_and_notifications_claimed_once_on_postgresql(esomp_site_factory, esomp_pm_factory,
-                                                                         postgres_url):
+                                                                         esomp_postgres_url):
     heard = Heard()
-    site = esomp_site_factory(esomp_pm_factory(heard), database={"url": postgres_url})
+    site = esomp_site_factory(esomp_pm_factory(heard), database={"url": esomp_postgres_url})
     try:
         alerts.sync(site, "late", [late()], T0)
         alerts.sync(site, "late", [late()], T0 + timedelta(minutes=1))

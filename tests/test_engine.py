@@ -274,8 +274,9 @@ def test_stop_lets_running_jobs_finish_and_the_next_run_goes_on(toy_site):
 
 
 @pytest.mark.parametrize("executor", ["inline", "local"])
-def test_run_on_postgresql_with_a_failure_and_a_rerun(esomp_site_factory, esomp_pm_factory, postgres_url, executor):
-    site = esomp_site_factory(esomp_pm_factory(Toy()), engine={"poll": 0.02}, database={"url": postgres_url})
+def test_run_on_postgresql_with_a_failure_and_a_rerun(esomp_site_factory, esomp_pm_factory, esomp_postgres_url,
+                                                      executor):
+    site = esomp_site_factory(esomp_pm_factory(Toy()), engine={"poll": 0.02}, database={"url": esomp_postgres_url})
     assert site.repository.engine.dialect.name == "postgresql"
     out = Path(site.directory("clearing_root")) / DATE
     out.mkdir(parents=True)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from esomp_core.model import FieldSpec
+from esomp_core.model import layout
 
 from esomp_dbf.reader import DbfFile
 from esomp_dbf.split import split, split_to_dir
@@ -34,16 +34,7 @@ _LAYOUT = (
 )
 
 
-def _parse_layout(text: str) -> tuple[FieldSpec, ...]:
-    specs = []
-    for item in text.split(", "):
-        name, kind = item.split()
-        width, _, decimals = kind[1:].partition(".")
-        specs.append(FieldSpec(name, kind[0], int(width), int(decimals or 0)))
-    return tuple(specs)
-
-
-SJSMX1_FIELDS = _parse_layout(_LAYOUT)
+SJSMX1_FIELDS = layout(_LAYOUT)
 SJSMX1_KEY = "MXZQZH"
 
 

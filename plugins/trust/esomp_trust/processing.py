@@ -20,13 +20,14 @@ from sqlalchemy import select
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
 from esomp_dbf import DbfError, DbfFile, EncodedKeys, atomic_open, partition, patched_header, record_bytes
+from esomp_dbf.reader import EOF_BYTE
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
 from esomp_trust.plan import PARTITION
 from esomp_trust.shares import Share, ShareWriter, identity
 
 UNMATCHED_SHOWN = 20  # keys listed in a job's detail per file; the CSV report has them all
-_EOF = b"\x1a"
+_EOF = bytes((EOF_BYTE,))
 
 
 class WorkDirs:
