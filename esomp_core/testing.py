@@ -10,6 +10,8 @@ Fixtures:
   and returns click's Result (``exit_code``, ``output``).
 - ``require_server(name, host, port)``: skip when a server is not listening, except under CI=true where a
   missing server is a failure.
+- ``StageHooks``: a base for a test plugin whose business type answers the collect, process and send hooks with
+  one method, ``work(job, site)`` (a JobResult for its own jobs, None for any other business type's).
 - ``esomp_postgres_url``: the URL of a fresh database on the PostgreSQL server named by ``ESOMP_TEST_PG`` (default
   the machine's own, 127.0.0.1:5432, trust auth, database ``test``), dropped afterwards; pass it to a site as
   ``database={"url": esomp_postgres_url}``.
@@ -24,10 +26,30 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pytest
 
+from esomp_core import hookimpl
 from esomp_core.plugins import PluginManager, make_plugin_manager
 from esomp_core.site import Site, create_site
 
 make_site = create_site  # the name plugin tests know
+
+
+class StageHooks:
+    """Every stage hook answered by ``work(job, site)``, which a test's business type defines."""
+
+    def work(self, job, site):
+        raise NotImplementedError(f"{type(self).__name__} must define work(job, site)")
+
+    @hookimpl
+    def collect(self, job, site):
+        return self.work(job, site)
+
+    @hookimpl
+    def process(self, job, site):
+        return self.work(job, site)
+
+    @hookimpl
+    def send(self, job, site):
+        return self.work(job, site)
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ from esomp_core.repository.models import Alert as AlertRow
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
 from esomp_core.repository.monitoring_models import DaemonHeartbeat, MonitorRun
+from esomp_core.testing import StageHooks
 
 DATE = "20261120"  # a Friday
 
 
-class Mini:
+class Mini(StageHooks):
     """collect -> process and send in two batches. Every execution is logged to executions.log in the site;
     a job named in ``fail`` fails, a job listed in kill-once.txt kills its own process on its first attempt."""
 
@@ -42,7 +43,7 @@ class Mini:
             JobSpec("process-b2", "process", "mini", batch=2, depends_on=("collect-x",)),
             JobSpec("send-b2", "send", "mini", batch=2, depends_on=("process-b2",))]))
 
-    def _work(self, job, site):
+    def work(self, job, site):
         if job.business_type != "mini":
             return None
         with open(site.root / "executions.log", "a") as log:
@@ -55,18 +56,6 @@ class Mini:
         if job.name in self.fail:
             raise ValueError(f"{job.name}: input is corrupt")
         return JobResult(files=1)
-
-    @hookimpl
-    def collect(self, job, site):
-        return self._work(job, site)
-
-    @hookimpl
-    def process(self, job, site):
-        return self._work(job, site)
-
-    @hookimpl
-    def send(self, job, site):
-        return self._work(job, site)
 
 
 TABLES = {"daemon": {"start": "09:00", "tick": 0.1, "executor": "inline"}, "engine": {"poll": 0.01, "lease": 1.0}}

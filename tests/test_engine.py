@@ -22,11 +22,12 @@ from esomp_core.engine import (
 from esomp_core.model import BusinessType, Executor, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
+from esomp_core.testing import StageHooks
 
 DATE = "20261120"
 
 
-class Toy:
+class Toy(StageHooks):
     """collect -> process per batch (2 jobs each) -> send per batch; outputs written atomically."""
 
     def __init__(self, batches=3, on_finish=None):
@@ -48,7 +49,7 @@ class Toy:
                                  depends_on=(f"process-b{b}-j1", f"process-b{b}-j2")))
         return specs
 
-    def _work(self, job, site):
+    def work(self, job, site):
         if job.business_type != "toy":
             return None
         out = Path(site.directory("clearing_root")) / job.date
@@ -63,18 +64,6 @@ class Toy:
         tmp.write_text(f"{job.name} {','.join(job.products)}")
         tmp.replace(out / f"{job.name}.out")
         return JobResult(files=1, records=len(job.products), bytes=tmp.stat().st_size if tmp.exists() else 10)
-
-    @hookimpl
-    def collect(self, job, site):
-        return self._work(job, site)
-
-    @hookimpl
-    def process(self, job, site):
-        return self._work(job, site)
-
-    @hookimpl
-    def send(self, job, site):
-        return self._work(job, site)
 
     @hookimpl
     def job_finished(self, job, site):
@@ -261,7 +250,7 @@ def test_stop_lets_running_jobs_finish_and_the_next_run_goes_on(toy_site):
         @hookimpl
         def collect(self, job, site):
             holder["engine"].stop()  # as the daemon does on SIGTERM, while a job runs
-            return self._work(job, site)
+            return self.work(job, site)
 
     site, _ = toy_site(StopWhileCollecting())
     holder["engine"] = Engine(site, DATE, executor="inline")

@@ -13,13 +13,14 @@ from esomp_core.model import BusinessType, Finding, JobResult, JobSpec, Monitor
 from esomp_core.plan import build_plan, store_plan
 from esomp_core.repository.models import File
 from esomp_core.repository.models import Job as JobRow
+from esomp_core.testing import StageHooks
 from esomp_core.repository.models import Run
 
 DATE = "20261120"  # a Friday
 AT = lambda hhmm: datetime(2026, 11, 20, *map(int, hhmm.split(":")))  # noqa: E731
 
 
-class Day:
+class Day(StageHooks):
     """collect -> two batches of one processing job each; ``fail`` names jobs that fail, ``detail`` adds detail."""
 
     def __init__(self, fail=(), detail=None):
@@ -32,20 +33,12 @@ class Day:
             JobSpec("process-b1", "process", "day", batch=1, depends_on=("collect-sz",)),
             JobSpec("process-b2", "process", "day", batch=2, depends_on=("collect-sz",))]))
 
-    def _work(self, job):
+    def work(self, job, site):
         if job.business_type != "day":
             return None
         if job.name in self.fail:
             raise ValueError(f"input for {job.name} is corrupt")
         return JobResult(files=1, detail=self.detail.get(job.name, {}))
-
-    @hookimpl
-    def collect(self, job):
-        return self._work(job)
-
-    @hookimpl
-    def process(self, job):
-        return self._work(job)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from esomp_core import hookimpl
 from esomp_core.engine import Engine
 from esomp_core.model import BusinessType, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
+from esomp_core.testing import StageHooks
 from esomp_dashboard import users
 from esomp_dashboard.app import create_app
 from esomp_dashboard.config import DashboardOptions
@@ -80,7 +81,7 @@ def state_of(page, job_name):
     return page.locator(f'tr.job-row[data-job="{job_name}"]').get_attribute("data-state")
 
 
-class Gated:
+class Gated(StageHooks):
     """A small business type whose collection job waits for the test to open its gate."""
 
     def __init__(self):
@@ -98,20 +99,12 @@ class Gated:
                                  depends_on=("gated-collect",)))
         return specs
 
-    def _work(self, job):
+    def work(self, job, site):
         if job.business_type != "gated":
             return None
         if job.stage == "collect" and not self.gate.wait(timeout=60):
             raise TimeoutError("the test never opened the gate")
         return JobResult(files=1, records=1, bytes=10)
-
-    @hookimpl
-    def collect(self, job):
-        return self._work(job)
-
-    @hookimpl
-    def process(self, job):
-        return self._work(job)
 
 
 def test_login_and_watch_a_running_day_update_without_reload(open_page, serve, esomp_site_factory, esomp_pm_factory):
