@@ -151,42 +151,73 @@ class SharedFrames:
         return frame
 
 
-def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtime: int, shared: SharedFrames,
-                  level: int) -> None:
-    compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
-    pending = bytearray()
-    offset = 0
+def _read_into(member: Member, target: memoryview) -> None:
+    """Read ``member`` into ``target`` (its size plus at least one byte of room, so a file that grew shows)."""
+    fd = os.open(member.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        got = os.readv(fd, [target])
+        while 0 < got < member.size:  # a regular file reads short only at its end, or past 2 GiB at once
+            more = os.readv(fd, [target[got:]])
+            if not more:
+                break
+            got += more
+    finally:
+        os.close(fd)
+    if got > member.size:
+        raise PackageError(f"{member.path}: more than the {member.size} bytes expected (changed while packaging?)")
+    if got < member.size:
+        raise PackageError(f"{member.path}: {got} bytes, {member.size} expected (changed while packaging?)")
 
-    def add(data: bytes) -> None:
-        nonlocal offset
-        pending.extend(data)
-        offset += len(data)
-        if len(pending) >= FLUSH_AT:
-            flush()
 
-    def flush() -> None:
-        if pending:
-            stream.write(compressor.compress(bytes(pending)))
-            pending.clear()
-
-    add(tar_header(MANIFEST, len(manifest), mtime))
-    add(manifest + _padding(len(manifest)))
-    for member in members:
-        add(tar_header(member.name, member.size, mtime))
-        if member.shared:
-            flush()
-            stream.write(shared.frame(member))
-            offset += member.size + len(_padding(member.size))
+def _own_bytes(run: list[tuple[bytes, Any, int]], total: int) -> bytearray:
+    """The tar bytes of a run of headers and own members, laid out in one zeroed buffer (the padding is already
+    there) and read straight into it: no copy per file."""
+    buffer = bytearray(total + 1)  # one byte to spare past the last file (see _read_into)
+    view = memoryview(buffer)
+    at = 0
+    for header, source, size in run:
+        view[at:at + BLOCK] = header
+        at += BLOCK
+        if source is None:  # a shared member's header: its data is a frame of its own
+            continue
+        if type(source) is bytes:
+            view[at:at + size] = source
         else:
-            with open(member.path, "rb") as fh:
-                data = fh.read()
-            if len(data) != member.size:
-                raise PackageError(f"{member.path}: {len(data)} bytes, {member.size} expected (changed while "
-                                   "packaging?)")
-            add(data + _padding(len(data)))
-    end = offset + 2 * BLOCK
-    add(b"\0" * (2 * BLOCK + (-end % RECORD)))  # end-of-archive blocks, padded to a whole record as tar does
-    flush()
+            _read_into(source, view[at:at + size + 1])
+            view[at + size] = 0  # the spare byte, were it read into padding or the next header's place
+        at += size + (-size % BLOCK)
+    view.release()
+    del buffer[total:]
+    return buffer
+
+
+def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtime: int, shared: SharedFrames,
+                  level: int, compressor: zstandard.ZstdCompressor | None = None) -> None:
+    """The package's own bytes in runs, each compressed as one frame, cut before every shared member's frame and
+    after FLUSH_AT bytes; ``compressor`` (at ``level``) may be one kept for many packages (same bytes)."""
+    compress = (compressor or zstandard.ZstdCompressor(level=level, write_checksum=True)).compress
+    run: list[tuple[bytes, Any, int]] = [(tar_header(MANIFEST, len(manifest), mtime), manifest, len(manifest))]
+    run_size = BLOCK + len(manifest) + (-len(manifest) % BLOCK)
+    offset = 0  # tar bytes before the run
+    for member in members:
+        size = member.size
+        header = tar_header(member.name, size, mtime)
+        if member.shared:
+            run.append((header, None, 0))
+            stream.write(compress(_own_bytes(run, run_size + BLOCK)))
+            stream.write(shared.frame(member))
+            offset += run_size + BLOCK + size + (-size % BLOCK)
+            run, run_size = [], 0
+            continue
+        run.append((header, member, size))
+        run_size += BLOCK + size + (-size % BLOCK)
+        if run_size >= FLUSH_AT:
+            stream.write(compress(_own_bytes(run, run_size)))
+            offset += run_size
+            run, run_size = [], 0
+    end = offset + run_size + 2 * BLOCK
+    # The end-of-archive blocks, padded to a whole record as tar does: zeros the buffer already holds.
+    stream.write(compress(_own_bytes(run, run_size + 2 * BLOCK + (-end % RECORD))))
 
 
 def write_zip(stream: BinaryIO, manifest: bytes, members: list[Member], date: str, level: int) -> None:
@@ -222,8 +253,10 @@ class Written:
 
 
 def build_package(path: Path, fmt: str, *, name: str, date: str, institution: str, product: str | None,
-                  members: list[Member], shared: SharedFrames, level: int) -> Written:
-    """Write the package atomically at ``path`` and its manifest beside it."""
+                  members: list[Member], shared: SharedFrames, level: int,
+                  compressor: zstandard.ZstdCompressor | None = None) -> Written:
+    """Write the package atomically at ``path`` and its manifest beside it. ``compressor``: a zstd compressor at
+    ``level`` with checksums, kept by the caller for many packages (a new one per package costs its tables)."""
     members = sorted(members, key=lambda m: m.name)
     manifest = manifest_bytes(name, date, institution, product, members)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +265,7 @@ def build_package(path: Path, fmt: str, *, name: str, date: str, institution: st
             write_zip(fh, manifest, members, date, level)
         else:
             hashing = _Hashing(fh)
-            write_tar_zst(hashing, manifest, members, business_mtime(date), shared, level)
+            write_tar_zst(hashing, manifest, members, business_mtime(date), shared, level, compressor)
     with atomic_open(manifest_path(path)) as fh:
         fh.write(manifest)
     if fmt == "zip":  # zipfile seeks back to patch headers: hash what landed on disk

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import zstandard
 from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
@@ -70,6 +71,7 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
                              _members(products[code]["files"], "", shared)))
 
     frames = SharedFrames(dirs.compressed, options.compression_level)
+    compressor = zstandard.ZstdCompressor(level=options.compression_level, write_checksum=True)
     targets = DeliveryTargets(site, options, {institution for _, institution, _, _ in packages})
     failures: list[str] = []
     result = JobResult(detail={"packages": 0, "delivered": 0, "already_delivered": 0, "format": ext})
@@ -82,7 +84,7 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
             path = dirs.send / name
             package = build_package(path, options.package_format, name=name, date=job.date,
                                     institution=institution, product=product, members=members, shared=frames,
-                                    level=options.compression_level)
+                                    level=options.compression_level, compressor=compressor)
             built.append(Built(name, institution, product, path, package.size, package.sha256, len(members),
                                hashlib.sha256(package.manifest).hexdigest()))
             result.files += 1

@@ -211,3 +211,52 @@ def test_send_records_each_package_and_receipt_once_on_either_database(tmp_path,
     assert rows == {p.name: (p.size, p.sha256, None) for p in second}  # job 7 is not in this repository
     assert receipts == {ids[p.name]: (p.size, 3) for p in second}
     site.repository.dispose()
+
+
+def _package_of(tmp_path, sizes, shared_at=None):
+    """A package of files of ``sizes`` (one of them shared market data when ``shared_at`` is given)."""
+    import hashlib
+
+    from esomp_trust.package import Member, SharedFrames, build_package
+
+    members = []
+    for i, size in enumerate(sizes):
+        path = tmp_path / f"F{i:02d}.DBF"
+        path.write_bytes(bytes((i + j) % 251 for j in range(size)))
+        members.append(Member(name=path.name, path=str(path), size=size,
+                              sha256=hashlib.sha256(path.read_bytes()).hexdigest(), records=None,
+                              file_type="F", shared=i == shared_at))
+    package = tmp_path / "out" / f"P1_{DATE}.tar.zst"
+    build_package(package, "tar.zst", name=package.name, date=DATE, institution="T001", product="P1",
+                  members=members, shared=SharedFrames(tmp_path / "frames", 3), level=3)
+    return package, members
+
+
+def test_send_package_of_block_edge_sizes_reads_with_standard_tar_and_zstd(tmp_path):
+    import shutil
+    import subprocess
+
+    package, members = _package_of(tmp_path, [0, 1, 511, 512, 513, 1024, 10_240, 70_000], shared_at=3)
+    manifest = verify_package(package)
+    assert [f["size"] for f in manifest["files"]] == [m.size for m in members]
+    if shutil.which("zstd") and shutil.which("tar"):
+        out = tmp_path / "extracted"
+        out.mkdir()
+        subprocess.run(f"zstd -dc '{package}' | tar -xf - -C '{out}'", shell=True, check=True)
+        for m in members:
+            assert (out / m.name).read_bytes() == Path(m.path).read_bytes()
+
+
+@pytest.mark.parametrize("actual", [0, 511, 513, 1024])
+def test_send_file_changed_while_packaging_is_refused_naming_it(tmp_path, actual):
+    from esomp_trust.package import Member, PackageError, SharedFrames, build_package
+
+    path = tmp_path / "SJSMX10105.DBF"
+    path.write_bytes(b"x" * actual)
+    member = Member(name=path.name, path=str(path), size=512, sha256="0" * 64, records=None, file_type="SJSMX1")
+    package = tmp_path / f"P1_{DATE}.tar.zst"
+    said = f"{actual} bytes, 512 expected" if actual < 512 else "more than the 512 bytes expected"
+    with pytest.raises(PackageError, match=f"SJSMX10105.DBF: {said}"):
+        build_package(package, "tar.zst", name=package.name, date=DATE, institution="T001", product="P1",
+                      members=[member], shared=SharedFrames(tmp_path / "frames", 3), level=3)
+    assert not package.exists()
