@@ -39,19 +39,30 @@ def as_reply(request: Request, result: Any) -> Reply:
 
 def invoke(service: Any, request: Request, *, cutoff: bool = False) -> Reply:
     """Answer ``request`` with ``service`` (an ``esomp_core.model.Service``), never raising for handler faults."""
+    return _invoke(service, request, cutoff)[0]
+
+
+def answer(service: Any, request: Request, *, cutoff: bool = False) -> tuple[Reply, bytes]:
+    """``invoke``, and the reply's packet: a server worker sends it, and a handler's reply is encoded only once."""
+    reply, packet = _invoke(service, request, cutoff)
+    return reply, reply.encode() if packet is None else packet
+
+
+def _invoke(service: Any, request: Request, cutoff: bool) -> tuple[Reply, bytes | None]:
     if service is None:
-        return request.reply(code=m.RC_NO_SERVICE, message=f"无此服务 {request.domain} {request.name} {request.type}")
+        return request.reply(code=m.RC_NO_SERVICE,
+                             message=f"无此服务 {request.domain} {request.name} {request.type}"), None
     if cutoff and service.financial:
-        return request.reply(code=m.RC_CUTOFF, message=m.CUTOFF_MESSAGE)
+        return request.reply(code=m.RC_CUTOFF, message=m.CUTOFF_MESSAGE), None
     try:
         reply = as_reply(request, service.handler(request))
-        reply.encode()  # a reply that does not fit the packet is the handler's fault, reported as such
-        return reply
+        # a reply that does not fit the packet is the handler's fault, reported as such
+        return reply, reply.encode()
     except ServiceError as exc:
-        return request.reply(exc.data, code=exc.code, message=exc.message)
+        return request.reply(exc.data, code=exc.code, message=exc.message), None
     except Exception as exc:  # one bad request must not take the worker (or the caller) down
         log.exception("service %s %s %s failed on comid %s", *request.service, request.comid)
-        return request.reply(code=m.RC_HANDLER_FAILED, message=f"{type(exc).__name__}: {exc}")
+        return request.reply(code=m.RC_HANDLER_FAILED, message=f"{type(exc).__name__}: {exc}"), None
 
 
 @attrs.define

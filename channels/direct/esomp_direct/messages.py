@@ -60,6 +60,16 @@ def service_header(domain: str, name: str, type: str) -> bytes:
     return text_field("domain", domain, 10) + text_field("name", name, 10) + text_field("type", type, 2)
 
 
+@functools.lru_cache(maxsize=1024)
+def note_field(note: str) -> bytes:
+    return text_field("note", note, 10)
+
+
+@functools.lru_cache(maxsize=1024)
+def _service_fields(text: str) -> tuple[str, str, str]:
+    return text[:10].rstrip(" "), text[10:20].rstrip(" "), text[20:22].rstrip(" ")
+
+
 def comid_field(comid: int) -> bytes:
     if not isinstance(comid, int) or isinstance(comid, bool) or not 0 <= comid <= 999_999_999_999:
         raise MessageError(f"field comid: expected an integer 0..999999999999 (12S0), got {comid!r}")
@@ -76,6 +86,24 @@ def _decode_text(name: str, raw: bytes) -> str:
         return raw.decode(ENCODING).rstrip(" ")
     except UnicodeDecodeError:
         raise MessageError(f"field {name}: {raw!r} is not valid {ENCODING}") from None
+
+
+def _checked(packet: bytes, what: str, header_len: int, maxlen: int) -> bytes:
+    if not isinstance(packet, bytes):
+        if not isinstance(packet, (bytearray, memoryview)):
+            raise MessageError(f"{what}: expected bytes, got {type(packet).__name__}")
+        packet = bytes(packet)
+    if len(packet) < header_len:
+        raise MessageError(f"{what}: {len(packet)} bytes is shorter than its {header_len}-byte header")
+    if len(packet) > maxlen:
+        raise MessageError(f"{what}: {len(packet)} bytes is over its maxlen {maxlen}")
+    return packet
+
+
+def _comid(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise MessageError(f"{what}: field comid: expected 12 digits (12S0), got {text.encode()!r}")
+    return int(text)
 
 
 def _split(packet: bytes, fields: tuple[tuple[str, int], ...], what: str, header_len: int,
@@ -139,15 +167,22 @@ class Request:
     def local_data(self) -> bytes:
         return self.data[INTERFACE_LEN:INTERFACE_LEN + LOCAL_DATA_LEN]
 
-    def encode(self) -> bytes:
+    def encode(self, comid: int | None = None) -> bytes:
+        """The packet; ``comid`` writes that communication id instead of the request's own."""
         if len(self.data) > REQUEST_MAXLEN - REQUEST_HEADER_LEN:
             raise MessageError(f"request data: {len(self.data)} bytes, at most "
                                f"{REQUEST_MAXLEN - REQUEST_HEADER_LEN} after the {REQUEST_HEADER_LEN}-byte header")
-        return b"".join((service_header(self.domain, self.name, self.type), comid_field(self.comid),
-                         text_field("note", self.note, 10), bytes(self.data)))
+        return b"".join((service_header(self.domain, self.name, self.type),
+                         comid_field(self.comid if comid is None else comid), note_field(self.note), self.data))
 
     @classmethod
     def decode(cls, packet: bytes) -> "Request":
+        packet = _checked(packet, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)
+        header = packet[:REQUEST_HEADER_LEN]
+        if header.isascii():  # the usual header: one character per byte, so one decode and slices
+            text = header.decode("ascii")
+            return cls(*_service_fields(text[:22]), _comid(text[22:34], "request"), text[34:44].rstrip(" "),
+                       packet[REQUEST_HEADER_LEN:])
         values, data = _split(packet, REQUEST_FIELDS, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)
         return cls(data=data, **values)  # type: ignore[arg-type]
 
@@ -178,11 +213,21 @@ class Reply:
             raise MessageError(f"reply data: {len(self.data)} bytes, at most "
                                f"{REPLY_MAXLEN - REPLY_HEADER_LEN} after the {REPLY_HEADER_LEN}-byte header")
         return b"".join((service_header(self.domain, self.name, self.type), comid_field(self.comid),
-                         text_field("code", self.code, 4),
-                         text_field("message", self.message, 42, truncate=True),
-                         text_field("note", self.note, 10), bytes(self.data)))
+                         _status_fields(self.code, self.message), note_field(self.note), self.data))
 
     @classmethod
     def decode(cls, packet: bytes) -> "Reply":
+        packet = _checked(packet, "reply", REPLY_HEADER_LEN, REPLY_MAXLEN)
+        header = packet[:REPLY_HEADER_LEN]
+        if header.isascii():
+            text = header.decode("ascii")
+            return cls(*_service_fields(text[:22]), _comid(text[22:34], "reply"), text[34:38].rstrip(" "),
+                       text[38:80].rstrip(" "), text[80:90].rstrip(" "), packet[REPLY_HEADER_LEN:])
         values, data = _split(packet, REPLY_FIELDS, "reply", REPLY_HEADER_LEN, REPLY_MAXLEN)
         return cls(data=data, **values)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1024)
+def _status_fields(code: str, message: str) -> bytes:
+    """RtnCde and RtnMsg (a few codes and messages recur; a long message is cut at a whole character)."""
+    return text_field("code", code, 4) + text_field("message", message, 42, truncate=True)

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import attrs
 
 from esomp_direct import messages as m
-from esomp_direct.direct import DirectChannel, invoke
+from esomp_direct.direct import DirectChannel, answer, invoke
 from esomp_direct.messages import MessageError, Reply, Request
 from esomp_dtaq.backends import Backend
 from esomp_dtaq.config import DtaqOptions, ServicePolicy, service_code
@@ -46,12 +46,15 @@ def queue_names(key: tuple[str, str, str], policy: ServicePolicy) -> tuple[str, 
     return policy.request_queue or f"{base}I", policy.reply_queue or f"{base}O"
 
 
-@attrs.define
+@attrs.frozen
 class Route:
     """Where a call went: ``dtaq`` or ``direct``, and why."""
 
     via: str
     reason: str = ""
+
+
+VIA_DTAQ = Route("dtaq")
 
 
 class DtaqChannel:
@@ -69,7 +72,8 @@ class DtaqChannel:
         self._ids_pid = -1
         self._ids_lock = threading.Lock()
         self._failures: dict[str, int] = {}
-        self.last_route = Route("dtaq")
+        self.last_route = VIA_DTAQ
+        self._keys: dict[tuple[str, str, str], tuple[str, ServicePolicy]] = {}  # service code and policy
         self._queues: dict[tuple[str, str, str], tuple[DataQueue, DataQueue]] = {}
 
     # --- queues --------------------------------------------------------------------------------------------------
@@ -108,7 +112,7 @@ class DtaqChannel:
             return Route("direct", "service stopped")
         if not self.control.allow(code, self.policy(key)):
             return Route("direct", f"breaker {self.control.breaker(code)['state']}")
-        return Route("dtaq")
+        return VIA_DTAQ
 
     def call(self, request: Request, timeout: float | None = None, *, channel: str = "",
              opcode: str = "") -> Reply:
@@ -121,27 +125,31 @@ class DtaqChannel:
         if route.via == "direct":
             return self.direct.call(request)
         key = request.service
-        code = service_code(key)
-        policy = self.policy(key)
+        known = self._keys.get(key)
+        if known is None:
+            known = self._keys[key] = (service_code(key), self.policy(key))
+        code, policy = known
         inq, outq = self.queues(key)
-        request = attrs.evolve(request, comid=self.next_comid())
+        comid = self.next_comid()
+        reply_key = m.comid_key(comid)
         wait = policy.timeout if timeout is None else timeout
         try:
-            entry = inq.send_receive(request.encode(), outq, m.comid_key(request.comid), wait)
+            entry = inq.send_receive(request.encode(comid), outq, reply_key, wait)
         except QueueFull:
             self.last_route = Route("direct", f"request queue {inq.name} full")
-            return self.direct.call(request)
+            return self.direct.call(attrs.evolve(request, comid=comid))
         if entry is None:
-            self.control.abandon(request.comid, code)
+            self.control.abandon(comid, code)
             # a reply that slipped in between the timeout and the mark is expired here, not left behind
-            expired = outq.clear(m.comid_key(request.comid))
+            expired = outq.clear(reply_key)
             for _ in range(expired):
                 self.control.count("expired")
             failures = self._failures[code] = self._failures.get(code, 0) + 1
             self.control.record(code, policy, False, failures)
-            raise CallTimeout(f"service {code}: no reply to comid {request.comid} within {wait}s "
+            raise CallTimeout(f"service {code}: no reply to comid {comid} within {wait}s "
                               f"(queue {inq.name} depth {inq.depth()})")
-        self._failures[code] = 0
+        if self._failures.get(code):
+            self._failures[code] = 0
         if self.control.breaker(code)["state"] == "half-open":
             self.control.record(code, policy, True, 0)
         return Reply.decode(entry.data)
@@ -162,27 +170,40 @@ class DtaqChannel:
         self.control.beat(worker_id, info)
         last_beat = time.monotonic()
         limit = 1  # until the handler's speed is known
-        while stop is None or not stop.is_set():
-            entries = inq.receive_many(self.options.heartbeat, limit)
-            if time.monotonic() - last_beat >= self.options.heartbeat:
-                self.control.beat(worker_id, info)
-                last_beat = time.monotonic()
-            if not entries:
-                continue
-            requests = [e for e in entries if e.data != END]
-            ends = len(entries) - len(requests)
-            if requests:
-                handling = self.answer_many(service, policy, outq, [e.data for e in requests])
-                info["handled"] += len(requests)
-                limit = max(1, min(policy.batch, int(BATCH_BUDGET * len(requests) / max(handling, 1e-6))))
-            if ends > 1:  # one sentinel ends one worker: pass the others on
-                inq.send_many([(END, None, None)] * (ends - 1))
-            inq.ack_many(entries)
-            if ends:
+        pending: list[tuple[bytes, bytes, int | None]] = []  # replies without lease go with the next receive
+        try:
+            while stop is None or not stop.is_set():
+                if pending:
+                    entries = inq.reply_and_receive_many(outq, pending, self.options.heartbeat, limit)
+                    pending = []
+                else:
+                    entries = inq.receive_many(self.options.heartbeat, limit)
+                if time.monotonic() - last_beat >= self.options.heartbeat:
+                    self.control.beat(worker_id, info)
+                    last_beat = time.monotonic()
+                if not entries:
+                    continue
+                requests = [e for e in entries if e.data != END]
+                ends = len(entries) - len(requests)
+                if requests:
+                    replies, handling = self.handle_many(service, policy, [e.data for e in requests])
+                    if policy.lease:  # sent (and de-duplicated) before the requests are acked
+                        self.send_replies(policy, outq, replies)
+                    else:
+                        pending = replies
+                    info["handled"] += len(requests)
+                    limit = max(1, min(policy.batch, int(BATCH_BUDGET * len(requests) / max(handling, 1e-6))))
+                if ends > 1:  # one sentinel ends one worker: pass the others on
+                    inq.send_many([(END, None, None)] * (ends - 1))
+                inq.ack_many(entries)
+                if ends:
+                    return "end sentinel"
+            return "stopped"
+        finally:
+            try:
+                self.send_replies(policy, outq, pending)
+            finally:
                 self.control.forget_worker(worker_id)
-                return "end sentinel"
-        self.control.forget_worker(worker_id)
-        return "stopped"
 
     def answer(self, service: Any, policy: ServicePolicy, outq: DataQueue, packet: bytes) -> None:
         self.answer_many(service, policy, outq, [packet])
@@ -190,6 +211,13 @@ class DtaqChannel:
     def answer_many(self, service: Any, policy: ServicePolicy, outq: DataQueue, packets: list[bytes]) -> float:
         """Handle request packets and send their replies to ``outq`` in one operation; returns the seconds
         spent in the handler."""
+        replies, handling = self.handle_many(service, policy, packets)
+        self.send_replies(policy, outq, replies)
+        return handling
+
+    def handle_many(self, service: Any, policy: ServicePolicy,
+                    packets: list[bytes]) -> tuple[list[tuple[bytes, bytes, int | None]], float]:
+        """The replies to request packets as (packet, key, dedup id), and the seconds spent in the handler."""
         cutoff = self.control.cutoff()
         replies = []
         handling = 0.0
@@ -202,14 +230,17 @@ class DtaqChannel:
                 self.control.count("bad-requests")
                 continue
             started = time.perf_counter()
-            reply = invoke(service, request, cutoff=cutoff)
+            _, packet = answer(service, request, cutoff=cutoff)
             handling += time.perf_counter() - started
             # with lease a redelivered request may be answered twice: the reply queue keeps only the first
-            replies.append((reply.encode(), m.comid_key(request.comid), request.comid if policy.lease else None))
+            replies.append((packet, m.comid_key(request.comid), request.comid if policy.lease else None))
+        return replies, handling
+
+    @staticmethod
+    def send_replies(policy: ServicePolicy, outq: DataQueue, replies: list[tuple[bytes, bytes, int | None]]) -> None:
         if replies:
             # a communication id has one reply (with lease, de-duplicated): a waiting client may get it directly
             outq.send_many(replies, hand_over=not policy.lease)
-        return handling
 
     def stop_service(self, key: tuple[str, str, str], workers: int) -> int:
         """Mark the service stopped and send one end sentinel per live worker (3.2.5)."""

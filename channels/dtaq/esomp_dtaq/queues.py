@@ -188,19 +188,35 @@ class DataQueue:
 
         ``hand_over``: the caller knows no other entry with these keys is on its way (a reply to a
         communication id), so a receiver already waiting on a key may be given its entry directly, without
-        storing it (SQLite; the others ignore it). The entry still goes to exactly one receiver; one handed
-        to a receiver that is leaving is stored as if sent normally."""
+        storing it (SQLite), or stored without the send script (Redis; memory ignores it). The entry still goes
+        to exactly one receiver; one handed to a receiver that is leaving is stored as if sent normally."""
         a = self.attributes
         sender = default_sender() if a.sender_id else ""
-        checked = []
-        for data, key, dedup in items:
-            data = bytes(data)
-            if len(data) > a.maxlen:
-                raise DataTooLong(f"queue {self.name}: {len(data)} bytes is over maxlen {a.maxlen}")
-            checked.append((data, self._check_key(key, "send"), None if dedup is None else str(dedup)))
+        checked = self._checked(items)
         if not checked:
             return []
         return self._hand_over(checked, sender) if hand_over else self._put_many(checked, sender)
+
+    def reply_and_receive_many(self, replies: "DataQueue",
+                               items: list[tuple[bytes, bytes | None, str | int | None]], wait: float,
+                               limit: int) -> list[Entry]:
+        """``replies.send_many(items, hand_over=True)``, then ``receive_many(wait, limit)`` here: a worker's
+        replies to one batch and its wait for the next, in one round trip where the backend allows it."""
+        if items:
+            replies.send_many(items, hand_over=True)
+        return self.receive_many(wait, limit)
+
+    def _checked(self, items: list[tuple[bytes, bytes | None, str | int | None]]
+                 ) -> list[tuple[bytes, bytes, str | None]]:
+        """Every entry checked (length, key) before any is sent, so a bad one sends nothing."""
+        maxlen = self.attributes.maxlen
+        checked = []
+        for data, key, dedup in items:
+            data = bytes(data)
+            if len(data) > maxlen:
+                raise DataTooLong(f"queue {self.name}: {len(data)} bytes is over maxlen {maxlen}")
+            checked.append((data, self._check_key(key, "send"), None if dedup is None else str(dedup)))
+        return checked
 
     def send_receive(self, data: bytes, replies: "DataQueue", key: bytes, wait: float) -> Entry | None:
         """``send(data)`` here, then ``replies.receive(wait, key)``: a client's request and its wait for the

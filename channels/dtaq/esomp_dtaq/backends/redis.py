@@ -18,10 +18,11 @@ from typing import Any
 
 import hiredis
 import redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 from esomp_dtaq.backends import Backend
-from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull
+from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull, default_sender
 
 SEND = """
 local qp, sender, now, lifo, keyed, maxe, ddms = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5],
@@ -66,12 +67,7 @@ redis.call('ZADD', ARGV[1] .. ':k:', score, string.format('%016d%016d000', seq, 
 return 1
 """
 
-# after a pop by key: a key whose entries are all gone leaves the keyed queue's index (or the index would keep
-# every communication id ever used)
-FORGET_KEY = """
-if redis.call('EXISTS', ARGV[1] .. ':k:' .. ARGV[2]) == 0 then redis.call('ZREM', ARGV[1] .. ':keys', ARGV[2]) end
-return 0
-"""
+SKIP = ("CLIENT", "REPLY", "SKIP")  # the next command sends no reply
 
 REQUEUE = """
 local function requeue(qp, now, keyed, lifo)
@@ -210,33 +206,29 @@ class RedisQueue(DataQueue):
         if self.attributes.lease or not remove or (self.attributes.keyed and (not key or order is not Order.EQ)):
             return NotImplemented
         zkey = self.qp + b":k:" + key
-        client = self.backend.client
-        while True:
-            timeout = 0 if deadline is None else deadline - time.monotonic()
-            if deadline is not None and timeout <= 0:
-                popped = client.zpopmin(zkey)
-                if popped and self.attributes.keyed:
-                    client.eval(FORGET_KEY, 0, self.qp, key)
-                return _entry(key, popped[0][0]) if popped else None
-            popped = client.bzpopmin(zkey, timeout=max(timeout, 0.001) if deadline is not None else 0)
-            if popped:
-                if self.attributes.keyed:
-                    client.eval(FORGET_KEY, 0, self.qp, key)
-                return _entry(key, popped[1])
-            if deadline is not None:
-                return None
+        timeout = 0 if deadline is None else deadline - time.monotonic()
+        # a timeout that has run out pops without blocking (BZPOPMIN's 0 would wait forever)
+        pop = ("ZPOPMIN", zkey) if deadline is not None and timeout <= 0 else ("BZPOPMIN", zkey, max(timeout, 0.001))
+        if self.attributes.keyed:
+            popped = self.backend.pop_keyed(pop, self.qp, key)
+        else:
+            (popped,) = self.backend.exchange(pop)
+        if not popped:
+            return None
+        return _entry(key, popped[0] if pop[0] == "ZPOPMIN" else popped[1])
 
     def receive_many(self, wait: float, limit: int) -> list[Entry]:
         if self.attributes.lease or self.attributes.keyed or limit < 1 or not self.backend.has_mpop():
             return super().receive_many(wait, limit)
         # FIFO and LIFO (negated scores) both come out lowest score first: one blocking pop of up to limit
-        zkey = self.qp + b":k:"
         if wait == 0:
-            (popped,) = self.backend.exchange(("ZMPOP", 1, zkey, "MIN", "COUNT", limit))
+            (popped,) = self.backend.exchange(("ZMPOP", 1, self.qp + b":k:", "MIN", "COUNT", limit))
         else:
-            (popped,) = self.backend.exchange(("BZMPOP", 0 if wait < 0 else max(wait, 0.001), 1, zkey, "MIN",
-                                                "COUNT", limit))
+            (popped,) = self.backend.exchange(self._bzmpop(wait, limit))
         return [_entry(b"", member) for member, _ in popped[1]] if popped else []
+
+    def _bzmpop(self, wait: float, limit: int) -> tuple:
+        return ("BZMPOP", 0 if wait < 0 else max(wait, 0.001), 1, self.qp + b":k:", "MIN", "COUNT", limit)
 
     def send_receive(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Entry | None:
         """One pipeline: the send script, then a blocking pop of the reply's key. Only where the send cannot
@@ -249,12 +241,46 @@ class RedisQueue(DataQueue):
         if len(data) > self.attributes.maxlen:
             return super().send_receive(data, replies, key, wait)  # send raises DataTooLong
         zkey = replies.qp + b":k:" + replies._check_key(key, "receive")
-        # EVAL, not EVALSHA: a server that lost its scripts must not leave the pop after it waiting for nothing
-        _, popped, _ = self.backend.exchange(
-            ("EVAL", SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data),
-            ("BZPOPMIN", zkey, 0 if wait < 0 else max(wait, 0.001)),
-            ("EVAL", FORGET_KEY, 0, replies.qp, key))
+        pop = ("BZPOPMIN", zkey, 0 if wait < 0 else max(wait, 0.001))
+        # the send's reply is skipped: it would come at once and wake this process a second time per call. So
+        # EVAL with the text (no NOSCRIPT to miss); an error of the send shows as no reply within the wait
+        popped = self.backend.pop_keyed(pop, replies.qp, key, SKIP,
+                                        ("EVAL", SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data))
         return _entry(key, popped[1]) if popped else None
+
+    def _hand_over(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
+        commands = self._hand_over_commands(items, sender)
+        if commands is None:
+            return self._put_many(items, sender)
+        self.backend.exchange(*commands)
+        return [True] * len(items)
+
+    def _hand_over_commands(self, items: list[tuple[bytes, bytes, str | None]], sender: str,
+                            quiet: bool = False) -> list[tuple] | None:
+        """Replies to communication ids (one entry per key, see send_many) as plain ZADDs, no script; None
+        where the send script must run (dedup, max_entries, lease, sender id). The key joins the index before
+        its entry appears, so the receiver's forgetting it comes after. ``quiet``: no replies to them."""
+        a = self.attributes
+        if not a.keyed or a.max_entries or a.lease or sender or any(dedup is not None for _, _, dedup in items):
+            return None
+        # sequence 0: a key holds this one entry, so nothing to order it against
+        head = b"%016d%016d000" % (0, int(time.time() * 1e6))
+        commands = [("ZADD", self.qp + b":keys", *(x for _, key, _ in items for x in (0, key)))]
+        commands += [("ZADD", self.qp + b":k:" + key, 0, head + data) for data, key, _ in items]
+        return [c for command in commands for c in (SKIP, command)] if quiet else commands
+
+    def reply_and_receive_many(self, replies: DataQueue, items: list[tuple[bytes, bytes, str | None]],
+                               wait: float, limit: int) -> list[Entry]:
+        """The replies' ZADDs (their answers skipped, so the blocking pop's answer is the one that wakes the
+        worker) and the next BZMPOP in one write."""
+        sender = default_sender() if replies.attributes.sender_id else ""
+        commands = (replies._hand_over_commands(replies._checked(items), sender, quiet=True)
+                    if items and isinstance(replies, RedisQueue) and replies.backend is self.backend else None)
+        if (commands is None or self.attributes.lease or self.attributes.keyed or limit < 1 or wait == 0
+                or not self.backend.has_mpop()):
+            return super().reply_and_receive_many(replies, items, wait, limit)
+        (popped,) = self.backend.exchange(*commands, self._bzmpop(wait, limit))
+        return [_entry(b"", member) for member, _ in popped[1]] if popped else []
 
     def _ack_many(self, receipts: list[Any]) -> None:
         self.backend.run("ack", [self.qp + b":lease", *(x for receipt in receipts for x in receipt)])
@@ -280,6 +306,39 @@ class RedisQueue(DataQueue):
         return depth, results[-1], min(times) if times else None
 
 
+class _Link:
+    """One thread's connection: redis-py opens it (authentication, database, protocol as the URL says), then
+    commands go straight through its socket and a hiredis reader."""
+
+    __slots__ = ("connection", "sock", "reader")
+
+    def __init__(self, client: redis.Redis):
+        self.connection = client.connection_pool.make_connection()
+        self.connection.connect()
+        self.sock = self.connection._sock
+        self.reader = hiredis.Reader()
+
+    def exchange(self, packed: bytes, count: int) -> list[Any]:
+        self.sock.sendall(packed)
+        reader, replies = self.reader, []
+        while len(replies) < count:
+            reply = reader.gets()
+            if reply is False:
+                chunk = self.sock.recv(262144)
+                if not chunk:
+                    raise RedisConnectionError("Redis closed the connection")
+                reader.feed(chunk)
+            elif isinstance(reply, hiredis.ReplyError):
+                message = str(reply)
+                raise (NoScriptError if message.startswith("NOSCRIPT") else ResponseError)(message)
+            else:
+                replies.append(reply)
+        return replies
+
+    def close(self) -> None:
+        self.connection.disconnect()
+
+
 class RedisBackend(Backend):
     kind = "redis"
 
@@ -303,23 +362,39 @@ class RedisBackend(Backend):
         return result
 
     def exchange(self, *commands: tuple) -> list[Any]:
-        """Send commands in one write and read their replies in order, on this thread's own connection: a
-        pipeline without redis-py's pipeline and pool machinery, which cost more CPU than the commands here.
-        A failure drops the connection (it reconnects on next use), so no reply is left unread on it."""
-        connection = self._connection()
+        """Send commands in one write and read their replies in order, on this thread's own connection (a
+        socket and a hiredis reader: redis-py's pool and per-command machinery cost more CPU than the commands
+        here). An error reply or a failure drops the connection (it reconnects on next use), so no reply is
+        left unread on it, nor a blocking command queued after a failed one."""
+        link = self._link()
         try:
-            connection.send_packed_command([b"".join(map(hiredis.pack_command, commands))], check_health=False)
-            return [connection.read_response() for _ in commands]
+            skipped = 2 * sum(1 for command in commands if command is SKIP)  # SKIP itself and the next
+            return link.exchange(b"".join(map(hiredis.pack_command, commands)), len(commands) - skipped)
         except BaseException:
-            connection.disconnect()
+            self._drop_link()
             raise
 
-    def _connection(self) -> Any:
+    def pop_keyed(self, pop: tuple, qp: bytes, key: bytes, *before: tuple) -> Any:
+        """``before`` then a pop of keyed queue ``qp``'s entry with ``key``, then the key leaves the queue's
+        index, all in one pipeline; the key is indexed again in the rare case an entry is left (or came in
+        after a timeout). Without this the index would keep every communication id ever used."""
+        index = qp + b":keys"
+        popped, _, left = self.exchange(*before, pop, ("ZREM", index, key), ("EXISTS", qp + b":k:" + key))
+        if left:
+            self.exchange(("ZADD", index, 0, key))
+        return popped
+
+    def _link(self) -> "_Link":
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # a forked child opens its own
-            local.connection = self.client.connection_pool.make_connection()
+        if getattr(local, "pid", None) != os.getpid() or local.link is None:  # a forked child opens its own
+            local.link = _Link(self.client)
             local.pid = os.getpid()
-        return local.connection
+        return local.link
+
+    def _drop_link(self) -> None:
+        link, self._local.link = getattr(self._local, "link", None), None
+        if link is not None:
+            link.close()
 
     def has_mpop(self) -> bool:
         """Whether the server has ZMPOP/BZMPOP (Redis 7): batch receives pop in one blocking command."""
@@ -333,7 +408,7 @@ class RedisBackend(Backend):
 
     def close(self) -> None:
         if getattr(self._local, "pid", None) == os.getpid():
-            self._local.connection.disconnect()
+            self._drop_link()
         self.client.close()
 
     def names(self) -> list[str]:
