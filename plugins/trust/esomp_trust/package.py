@@ -19,7 +19,7 @@ import struct
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Iterable, NamedTuple
 
 import attrs
 import zstandard
@@ -37,9 +37,9 @@ class PackageError(ValueError):
     """A package that does not verify against its manifest: names the package and the member."""
 
 
-@attrs.frozen
-class Member:
-    """A file to package: its name inside the package, where it is, and what the manifest says of it."""
+class Member(NamedTuple):
+    """A file to package: its name inside the package, where it is, and what the manifest says of it (a named
+    tuple: a sending job makes one per file of every package)."""
 
     name: str
     path: str
@@ -50,6 +50,7 @@ class Member:
     shared: bool = False
 
 
+@functools.lru_cache(maxsize=16)
 def business_mtime(date: str) -> int:
     return calendar.timegm(datetime.date(int(date[:4]), int(date[4:6]), int(date[6:8])).timetuple())
 
@@ -232,15 +233,27 @@ def write_zip(stream: BinaryIO, manifest: bytes, members: list[Member], date: st
 
 
 class _Hashing:
-    """Writes through to ``stream``, hashing and counting what passes (no second read of the package)."""
+    """Hashes and counts what is written, and hands it to ``stream`` in few large writes (no second read of the
+    package, no write call per frame)."""
 
     def __init__(self, stream: BinaryIO):
         self.stream, self.sha256, self.size = stream, hashlib.sha256(), 0
+        self.pending: list[bytes] = []
+        self.pending_size = 0
 
     def write(self, data: bytes) -> int:
         self.sha256.update(data)
         self.size += len(data)
-        return self.stream.write(data)
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= FLUSH_AT:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(b"".join(self.pending))
+            self.pending, self.pending_size = [], 0
 
 
 @attrs.frozen
@@ -266,6 +279,7 @@ def build_package(path: Path, fmt: str, *, name: str, date: str, institution: st
         else:
             hashing = _Hashing(fh)
             write_tar_zst(hashing, manifest, members, business_mtime(date), shared, level, compressor)
+            hashing.flush()
     with atomic_open(manifest_path(path)) as fh:
         fh.write(manifest)
     if fmt == "zip":  # zipfile seeks back to patch headers: hash what landed on disk

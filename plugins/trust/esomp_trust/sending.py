@@ -29,20 +29,21 @@ class DeliveryFailed(RuntimeError):
 
 def _members(files: list[dict[str, Any]], prefix: str, shared: dict[str, dict[str, Any]]) -> list[Member]:
     members = []
+    stat = os.stat
     for f in files:
         path = f["path"]
-        stat = os.stat(path)
+        st = stat(path)
         # The job that wrote the file (processing) or described it (partition, for market data) hashed it; the
         # same inode, size and modification time mean the same bytes, so it is not read again to hash it.
         described = shared.get(f["name"]) if f["shared"] else f
-        if (described is not None and described.get("sha256") and stat.st_ino == described["inode"]
-                and stat.st_size == described["size"]
-                and stat.st_mtime_ns == described.get("mtime_ns", stat.st_mtime_ns)):
+        if (described is not None and described.get("sha256") and st.st_ino == described["inode"]
+                and st.st_size == described["size"]
+                and st.st_mtime_ns == described.get("mtime_ns", st.st_mtime_ns)):
             digest = described["sha256"]
         else:
             digest = sha256_file(path)
-        members.append(Member(name=prefix + f["name"], path=path, size=stat.st_size, sha256=digest,
-                              records=f["records"], file_type=f["file_type"], shared=f["shared"]))
+        members.append(Member(prefix + f["name"], path, st.st_size, digest, f["records"], f["file_type"],
+                              f["shared"]))
     return members
 
 
