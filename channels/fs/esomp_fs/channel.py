@@ -511,16 +511,21 @@ class FsChannel:
                 files.remove(remote.join(folder, orphan))
 
     def _send(self, files: Any, upload: _Upload, stale: list[str]) -> None:
-        """One file to its final name through a temporary one: hard-linked, or copied and checked."""
+        """One file to its final name: hard-linked straight to it when the name is free (link(2) makes the name
+        appear at once, with the whole file behind it), else through a temporary name, hard-linked or copied and
+        checked, and renamed over the old one."""
+        link = upload.content is None and self.options.transfer == "link"
+        if link and files.link_new(upload.local, upload.path):
+            return
         folder, base = upload.path.rsplit("/", 1)
-        temp = remote.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.part")
+        temp = remote.join(folder, f".{base}.{os.urandom(6).hex()}.part")
         stale.append(temp)
         linked = False
         if upload.content is not None:
             files.write(upload.content, temp)
         else:
             # A hard link is the very file we hold: there is nothing to read back.
-            linked = self.options.transfer == "link" and files.link(upload.local, temp)
+            linked = link and files.link(upload.local, temp)
             if not linked:
                 files.copy(upload.local, temp)
                 self._check(files, upload, temp)

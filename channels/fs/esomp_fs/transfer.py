@@ -54,6 +54,18 @@ class LocalFiles:
             raise
         return True
 
+    def link_new(self, local: Path, path: str) -> bool:
+        """Hard-link the new name ``path`` to ``local``; False when ``path`` exists or no link is possible."""
+        try:
+            self._into(path, lambda: os.link(local, path))
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno in NO_LINK:
+                return False
+            raise
+        return True
+
     def write(self, content: bytes, temp: str) -> None:
         def create() -> None:
             with open(temp, "xb") as out:
@@ -102,6 +114,9 @@ class RemoteFiles:
             remote.put(self.fs, stream, temp)
 
     def link(self, local: Path, temp: str) -> bool:
+        return False
+
+    def link_new(self, local: Path, path: str) -> bool:
         return False
 
     def write(self, content: bytes, temp: str) -> None:

@@ -175,6 +175,28 @@ def test_link_mode_delivers_hard_links_without_reading_them_back(tmp_path, hashe
     assert hashed == [str(manifest)] * 2  # the manifest's digest was not given; nothing was read back
 
 
+def test_link_mode_links_a_free_name_directly_and_replaces_an_older_delivery(tmp_path, monkeypatch):
+    from esomp_fs import transfer
+
+    package = _package(tmp_path)
+    channel = FsChannel("trust", FsOptions(url=str(tmp_path / "outbox"), transfer="link", retries=0))
+    folder = tmp_path / "outbox" / "XT001" / DATE
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(transfer.os, "replace", lambda a, b: (renamed.append(b), real_replace(a, b)))
+    channel.deliver(package, institution="XT001", date=DATE, sha256=_digest(package))
+    assert os.path.samefile(folder / package.name, package) and renamed == []  # no temporary name to rename
+
+    older = tmp_path / "older.zip"
+    older.write_bytes(b"the package as delivered before a rerun changed it")
+    os.unlink(folder / package.name)
+    os.link(older, folder / package.name)
+    channel.deliver(package, institution="XT001", date=DATE, sha256=_digest(package))
+    assert os.path.samefile(folder / package.name, package) and _parts(folder) == []
+    assert renamed == [str(folder / package.name)]  # the taken name is replaced through a temporary one
+    assert older.read_bytes() == b"the package as delivered before a rerun changed it"
+
+
 def _other_device_than(path) -> str:
     shm = "/dev/shm"
     if not os.path.isdir(shm) or not os.access(shm, os.W_OK):
