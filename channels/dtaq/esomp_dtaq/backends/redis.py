@@ -310,13 +310,14 @@ class _Link:
     """One thread's connection: redis-py opens it (authentication, database, protocol as the URL says), then
     commands go straight through its socket and a hiredis reader."""
 
-    __slots__ = ("connection", "sock", "reader")
+    __slots__ = ("connection", "sock", "reader", "buffer")
 
     def __init__(self, client: redis.Redis):
         self.connection = client.connection_pool.make_connection()
         self.connection.connect()
         self.sock = self.connection._sock
         self.reader = hiredis.Reader()
+        self.buffer = bytearray(65536)  # reused: a fresh large bytes object per read costs more than the read
 
     def exchange(self, packed: bytes, count: int) -> list[Any]:
         self.sock.sendall(packed)
@@ -324,10 +325,10 @@ class _Link:
         while len(replies) < count:
             reply = reader.gets()
             if reply is False:
-                chunk = self.sock.recv(262144)
-                if not chunk:
+                size = self.sock.recv_into(self.buffer)
+                if not size:
                     raise RedisConnectionError("Redis closed the connection")
-                reader.feed(chunk)
+                reader.feed(self.buffer, 0, size)
             elif isinstance(reply, hiredis.ReplyError):
                 message = str(reply)
                 raise (NoScriptError if message.startswith("NOSCRIPT") else ResponseError)(message)

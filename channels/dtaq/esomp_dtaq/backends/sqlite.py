@@ -146,10 +146,17 @@ class SqliteQueue(DataQueue):
         if entries or wait == 0:
             return entries
         deadline = None if wait < 0 else time.monotonic() + wait
-        with self.backend.waker.listen(self.name, None) as bell:
-            if bell is None:
-                return super().receive_many(wait, limit)
-            return _until_rung(bell, deadline, lambda rung: self._take_many(limit, rung=rung))
+        left_over: list[bytes] = []
+        try:
+            with self.backend.waker.listen(self.name, None, left_over) as bell:
+                if bell is None:
+                    return super().receive_many(wait, limit)
+                found = _until_rung(bell, deadline, lambda rung: self._take_many(limit, rung=rung))
+                if isinstance(found, Entry):  # a request handed over: and any others handed with it
+                    return [found, *(_handed_entry(message) for message in _handed_waiting(bell, limit - 1))]
+                return found
+        finally:
+            self._put_back(b"", left_over)
 
     def _take_many(self, limit: int, *, rung: bool = False) -> list[Entry]:
         a = self.attributes
@@ -165,9 +172,19 @@ class SqliteQueue(DataQueue):
         rows.sort(key=lambda r: r[0], reverse=a.sequence == "LIFO")  # RETURNING promises no order
         return [Entry(r[2], r[1], r[3], r[4], (r[0], visible_at) if a.lease else None) for r in rows]
 
+    def _hand_request(self, data: bytes) -> bool:
+        """Give a request straight to a receiver waiting on this FIFO/LIFO queue (one that takes entries:
+        server workers), without storing it; False when none takes it, and then it must be sent normally.
+        Never on queues with lease, force, max_entries or sender ids: those go through the table."""
+        a = self.attributes
+        if a.lease or a.force or a.max_entries or a.sender_id or a.keyed or len(data) > a.maxlen:
+            return False
+        return self.backend.waker.hand_any(self.name, _handed(bytes(data), "", time.time()))
+
     def send_receive(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Entry | None:
         """Listen on the reply key's socket before sending: no look at the reply queue is needed before the
-        request is even in the queue."""
+        request is even in the queue. The request itself is handed to an idle server worker where one waits
+        (see _hand_request), else stored."""
         if not isinstance(replies, SqliteQueue) or replies.backend is not self.backend or wait == 0 \
                 or not replies.attributes.keyed:
             return super().send_receive(data, replies, key, wait)
@@ -175,17 +192,21 @@ class SqliteQueue(DataQueue):
         left_over: list[bytes] = []
         try:
             with self.backend.waker.listen(replies.name, key, left_over) as bell:
-                self.send(data)
+                if bell is None or not self._hand_request(data):
+                    self.send(data)
                 if bell is None:
                     return replies.receive(wait, key)
                 deadline = None if wait < 0 else time.monotonic() + wait
-                return _until_rung(bell, deadline, lambda rung: replies._take(key, Order.EQ, True, rung=rung), key)
+                # the key is a new communication id: its reply can only come after the send, rung or handed
+                # over to this socket, so no look at the table before the first ring (or WAKE_CAP)
+                return _until_rung(bell, deadline, lambda rung: replies._take(key, Order.EQ, True, rung=rung), key,
+                                   look_first=False)
         finally:
             replies._put_back(key, left_over)
 
     def _take_blocking(self, deadline: float | None, key: bytes, order: Order, remove: bool) -> Any:
         keyed_wait = bool(key) and order is Order.EQ
-        if self.attributes.keyed and not (keyed_wait and remove):
+        if not remove or (self.attributes.keyed and not keyed_wait):
             # other key orders match many keys, which no one socket stands for; a peek must not be handed
             # the entry itself: poll
             return NotImplemented
@@ -255,24 +276,41 @@ class SqliteQueue(DataQueue):
 
 
 def _until_rung(bell: socket.socket, deadline: float | None, look: Callable[[bool], Any], key: bytes = b"",
-                rung: bool = False) -> Any:
+                rung: bool = False, look_first: bool = True) -> Any:
     """Look, and until ``look`` finds something or the deadline passes, wait for a ring (or WAKE_CAP) and look
     again; ``look(rung)`` is told whether a ring came. An entry handed over on the socket is the answer. The
-    caller listens before calling, so an entry committed after the first look is rung for."""
+    caller listens before calling, so an entry committed after the first look is rung for; without
+    ``look_first`` (the caller knows nothing can be there yet) the first look waits for a ring or WAKE_CAP."""
+    looked = look_first
+    found = look(rung) if look_first else None
     while True:
-        found = look(rung)
         left = WAKE_CAP if deadline is None else min(WAKE_CAP, deadline - time.monotonic())
         if found or left <= 0:
-            return found
+            return found if found or looked else look(False)
         bell.settimeout(left)
         try:
             message = bell.recv(HAND_OVER_MAX)
         except TimeoutError:
             rung = False
-            continue
+        else:
+            if message[:1] == HANDED:
+                return _handed_entry(message, key)
+            rung = True
+        found, looked = look(rung), True
+
+
+def _handed_waiting(bell: socket.socket, limit: int) -> list[bytes]:
+    """Up to ``limit`` more entries already handed to ``bell`` (rings are dropped); the rest stay for leaving."""
+    bell.setblocking(False)
+    found: list[bytes] = []
+    while len(found) < limit:
+        try:
+            message = bell.recv(HAND_OVER_MAX)
+        except OSError:
+            break
         if message[:1] == HANDED:
-            return _handed_entry(message, key)
-        rung = True
+            found.append(message)
+    return found
 
 
 def _handed(data: bytes, sender: str, sent_at: float) -> bytes:
@@ -308,6 +346,7 @@ class Waker:
         self._marks: mmap.mmap | None = None
         self._sender: socket.socket | None = None
         self._pid = -1
+        self._turn = 0
 
     def address(self, queue: str, key: bytes, slot: int = -1) -> bytes:
         """(database, queue, key or slot) as an abstract socket name: readable when it fits, else hashed."""
@@ -365,16 +404,7 @@ class Waker:
                 yield bell
             finally:
                 if bell is not None:
-                    bell.shutdown(socket.SHUT_RD)
-                    bell.setblocking(False)
-                    while True:
-                        try:
-                            message = bell.recv(HAND_OVER_MAX)
-                        except OSError:
-                            break
-                        if message[:1] == HANDED:
-                            left_over.append(message)
-                    bell.close()
+                    self._leave(bell, left_over)
             return
         base, addresses = self._slots(queue)
         for slot in range(self.SLOTS):
@@ -388,7 +418,43 @@ class Waker:
             yield bell
         finally:
             self._marks[base + slot] = 0
-            bell.close()
+            self._leave(bell, left_over)
+
+    @staticmethod
+    def _leave(bell: socket.socket, left_over: list[bytes] | None) -> None:
+        """Shut the socket for reading first (senders then fail and use the table), then keep what was handed
+        to it but not taken in ``left_over``."""
+        bell.shutdown(socket.SHUT_RD)
+        bell.setblocking(False)
+        while True:
+            try:
+                message = bell.recv(HAND_OVER_MAX)
+            except OSError:
+                break
+            if message[:1] == HANDED:
+                if left_over is None:
+                    raise RuntimeError("an entry was handed to a socket that takes none")  # a bug: say so
+                left_over.append(message)
+        bell.close()
+
+    def hand_any(self, queue: str, entry: bytes) -> bool:
+        """Give an entry of a FIFO/LIFO queue to one of its waiting receivers (slot sockets); False when none
+        takes it. Waiters are tried from a place that moves on, so idle workers share the requests."""
+        if not self.available:
+            return False
+        self._process()
+        base, addresses = self._slots(queue)
+        marks = self._marks[base:base + self.SLOTS]
+        self._turn = (self._turn + 1) % self.SLOTS
+        for i in range(self.SLOTS):
+            slot = (self._turn + i) % self.SLOTS
+            if marks[slot]:
+                try:
+                    self._sender.sendto(entry, addresses[slot])
+                    return True
+                except OSError:  # it left (its socket is shut or gone), or has as many as it can hold
+                    continue
+        return False
 
     def hand(self, queue: str, key: bytes, entry: bytes) -> bool:
         """Give an entry straight to a receiver waiting on its key; False when none takes it (none waits, it is
