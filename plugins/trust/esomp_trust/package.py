@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import fcntl
 import functools
 import hashlib
 import io
@@ -120,7 +121,11 @@ def _padding(size: int) -> bytes:
 
 class SharedFrames:
     """The compressed tar data blocks of shared members, made once per day and kept as files in ``directory``
-    (named by the content's sha256, so a changed input never reuses a stale frame)."""
+    (named by the content's sha256, so a changed input never reuses a stale frame). The first job to need a frame
+    makes it under a lock on the directory; jobs arriving meanwhile wait and read it instead of compressing the
+    same market data again (the lock goes with a killed maker's process)."""
+
+    LOCK = ".frames.lock"
 
     def __init__(self, directory: Path, level: int):
         self.directory, self.level = directory, level
@@ -138,17 +143,26 @@ class SharedFrames:
             frame = path.read_bytes()
             self.reused += 1
         except FileNotFoundError:
-            data = Path(member.path).read_bytes()
-            if hashlib.sha256(data).hexdigest() != member.sha256:
-                raise PackageError(f"{member.path}: content changed since it was described (sha256 differs); "
-                                   "rerun the processing of this date") from None
-            frame = zstandard.ZstdCompressor(level=self.level, write_checksum=True).compress(
-                data + _padding(len(data)))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_open(path) as fh:  # concurrent makers write the same bytes: the last rename wins
-                fh.write(frame)
-            self.made += 1
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(self.directory / self.LOCK, "ab") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    frame = path.read_bytes()  # made while this job waited for the lock
+                    self.reused += 1
+                except FileNotFoundError:
+                    frame = self._make(member, path)
+                    self.made += 1
         self.frames[member.sha256] = frame
+        return frame
+
+    def _make(self, member: Member, path: Path) -> bytes:
+        data = Path(member.path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != member.sha256:
+            raise PackageError(f"{member.path}: content changed since it was described (sha256 differs); "
+                               "rerun the processing of this date")
+        frame = zstandard.ZstdCompressor(level=self.level, write_checksum=True).compress(data + _padding(len(data)))
+        with atomic_open(path) as fh:  # a reader sees the whole frame or none
+            fh.write(frame)
         return frame
 
 

@@ -74,6 +74,8 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
     frames = SharedFrames(dirs.compressed, options.compression_level)
     compressor = zstandard.ZstdCompressor(level=options.compression_level, write_checksum=True)
     targets = DeliveryTargets(site, options, {institution for _, institution, _, _ in packages})
+    with site.repository.session() as s:
+        job_id = _existing_job(s, job.id)  # asked once, not per chunk
     failures: list[str] = []
     result = JobResult(detail={"packages": 0, "delivered": 0, "already_delivered": 0, "format": ext})
     # Packages are built, recorded, delivered and receipted a chunk at a time: one repository session per chunk
@@ -92,7 +94,7 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
             result.bytes += package.size
             result.records += sum(m.records or 0 for m in members)
             result.detail["packages"] += 1
-        ids, receipted = _record_packages(site, job, built)
+        ids, receipted = _record_packages(site, job, built, job_id)
         receipts = []
         for package in built:
             try:
@@ -170,11 +172,16 @@ def _upsert(session, model, columns: list[str], keys: list[str], merge: dict[str
     return statement.on_conflict_do_update(index_elements=keys, set_=set_)
 
 
-def _record_packages(site, job: Job, built: list[Built]) -> tuple[dict[str, int], dict[tuple[int, str], tuple]]:
+_LOOK_UP = object()
+
+
+def _record_packages(site, job: Job, built: list[Built], job_id: int | None | object = _LOOK_UP
+                     ) -> tuple[dict[str, int], dict[tuple[int, str], tuple]]:
     """Record (or update) the packages in one statement; return their ids by name and the receipts they already
-    have, by (package id, target), as (size, sha256)."""
+    have, by (package id, target), as (size, sha256). ``job_id``: what _existing_job said, if already asked."""
     with site.repository.session() as s:
-        job_id = _existing_job(s, job.id)
+        if job_id is _LOOK_UP:
+            job_id = _existing_job(s, job.id)
         rows = [{"date": job.date, "name": b.name, "institution_code": b.institution, "product_code": b.product,
                  "path": str(b.path), "size": b.size, "sha256": b.sha256, "members": b.members, "job_id": job_id}
                 for b in built]

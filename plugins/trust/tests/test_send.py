@@ -260,3 +260,26 @@ def test_send_file_changed_while_packaging_is_refused_naming_it(tmp_path, actual
         build_package(package, "tar.zst", name=package.name, date=DATE, institution="T001", product="P1",
                       members=[member], shared=SharedFrames(tmp_path / "frames", 3), level=3)
     assert not package.exists()
+
+
+def test_send_job_waiting_for_a_frame_being_made_reads_it_instead_of_making_it(tmp_path):
+    import fcntl
+    import threading
+
+    from esomp_trust.package import SharedFrames
+
+    _, members = _package_of(tmp_path, [2000, 3000], shared_at=0)
+    directory = tmp_path / "waiting"
+    directory.mkdir()
+    maker, waiter = SharedFrames(directory, 3), SharedFrames(directory, 3)
+    got = []
+    with open(directory / SharedFrames.LOCK, "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another job is making the frame
+        thread = threading.Thread(target=lambda: got.append(waiter.frame(members[0])))
+        thread.start()
+        thread.join(0.3)
+        assert thread.is_alive() and not got  # it waits for the maker
+        frame = maker._make(members[0], directory / f"{members[0].sha256}.tar-data.zst")
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    thread.join(10)
+    assert got == [frame] and (waiter.made, waiter.reused) == (0, 1)
