@@ -346,3 +346,72 @@ def test_redis_commands_survive_an_error_and_a_server_without_our_scripts(backen
     q = backend.create("S", QueueAttributes(maxlen=8))
     backend.scripts["send"].sha = "0" * 40  # as if the server had lost the script: sent again by its text
     assert q.send_many([(b"a", None, None)]) == [True] and q.receive(0).data == b"a"
+
+
+def test_reply_and_receive_many_sends_the_replies_then_takes_the_next_batch(backend):
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    replies = keyed(backend, "REP", keylen=12)
+    for data in (b"q1", b"q2"):
+        requests.send(data)
+    batch = requests.reply_and_receive_many(replies, [(b"r0", b"000000000000", None)], 1, 5)
+    assert [e.data for e in batch] == [b"q1", b"q2"]
+    assert replies.receive(0, b"000000000000").data == b"r0"
+    assert requests.reply_and_receive_many(replies, [], 0.05, 5) == []  # nothing to send, nothing waiting
+    with pytest.raises(DataTooLong):  # checked before anything is sent
+        requests.reply_and_receive_many(replies, [(b"x" * 65, b"000000000001", None)], 0, 5)
+    assert replies.describe()["depth"] == 0
+    if backend.kind == "redis":
+        assert backend.client.zcard(replies.qp + b":keys") == 0
+
+
+def test_a_handed_over_reply_nobody_took_stays_visible_and_clearable(backend):
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    replies = keyed(backend, "REP", keylen=12)
+    key = b"000000000009"
+    assert requests.send_receive(b"q", replies, key, 0.05) is None  # the client gave up
+    assert replies.send_many([(b"late", key, None)], hand_over=True) == [True]
+    assert replies.describe()["depth"] == 1 and replies.receive(0, order="GE", key=b"000000000000").data == b"late"
+    replies.send_many([(b"late again", key, None)], hand_over=True)
+    assert replies.clear(key) == 1 and replies.describe()["depth"] == 0
+    if backend.kind == "redis":
+        assert backend.client.zcard(replies.qp + b":keys") == 0
+
+
+def test_sqlite_hands_a_request_to_a_waiting_worker_and_stores_it_otherwise(backend):
+    if backend.kind != "sqlite":
+        pytest.skip("only SQLite hands requests over")
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    assert requests._hand_request(b"nobody waits") is False  # then the caller sends it as usual
+    leased = backend.create("LEASED", QueueAttributes(maxlen=16, lease=5.0))
+    assert leased._hand_request(b"q") is False  # lease: every request goes through the table
+    got = []
+    worker = threading.Thread(target=lambda: got.extend(requests.receive_many(5, 4)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not requests._hand_request(b"handed") and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the worker waits on its socket
+    finally:
+        worker.join(10)
+    assert [e.data for e in got] == [b"handed"] and requests.depth() == 0
+
+
+def test_sqlite_a_request_handed_to_a_worker_that_leaves_is_stored(backend):
+    if backend.kind != "sqlite":
+        pytest.skip("only SQLite hands requests over")
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    left_over = []
+    with backend.waker.listen(requests.name, None, left_over) as bell:
+        assert bell is not None and requests._hand_request(b"handed")
+    assert len(left_over) == 1 and requests._hand_request(b"nobody now") is False
+    requests._put_back(b"", left_over)
+    assert requests.receive(0).data == b"handed"
+
+
+def test_sqlite_a_peek_on_a_fifo_queue_is_never_handed_an_entry(backend):
+    if backend.kind != "sqlite":
+        pytest.skip("only SQLite hands requests over")
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    threading.Timer(0.1, requests.send, (b"a",)).start()
+    assert requests.receive(5, remove=False).data == b"a"
+    assert requests.receive(0).data == b"a"
