@@ -1,6 +1,17 @@
 """E-SOMP DBF engine: read, write and split dBase III exchange files at the byte level."""
 from esomp_dbf.reader import DbfError, DbfFile, Field, Invalid
-from esomp_dbf.split import EncodedKeys, SplitResult, partition, record_bytes, split, split_to_dir, write_records
+from esomp_dbf.split import (
+    CodedPartition,
+    EncodedKeys,
+    KeyCodes,
+    SplitResult,
+    partition,
+    partition_codes,
+    record_bytes,
+    split,
+    split_to_dir,
+    write_records,
+)
 from esomp_dbf.values import decode_value
 from esomp_dbf.writer import (
     atomic_open,
@@ -16,8 +27,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DbfError",
+    "CodedPartition",
     "DbfFile",
     "EncodedKeys",
+    "KeyCodes",
     "Field",
     "Invalid",
     "SplitResult",
@@ -26,6 +39,7 @@ __all__ = [
     "encode_record",
     "header_bytes",
     "partition",
+    "partition_codes",
     "patched_header",
     "record_bytes",
     "record_length",

@@ -207,6 +207,68 @@ def partition(
     return _plan(source, key_field, key_to_group, records).result
 
 
+class KeyCodes(dict):
+    """Raw key bytes -> whole-number destination (-1: the key maps nowhere), over an ``EncodedKeys`` whose
+    destinations are 0..n-1. Each distinct raw key is stripped and looked up once, on first sight; the answer
+    depends on the stripped key only, so one ``KeyCodes`` serves every file partitioned by the same mapping,
+    whatever its key field's width (a caller partitioning 30 files resolves each account once, not 30 times)."""
+
+    def __init__(self, wanted: EncodedKeys):
+        super().__init__()
+        self.wanted = wanted
+        self.encoding = wanted.encoding
+
+    def __missing__(self, raw: bytes) -> int:
+        code = self[raw] = self.wanted.get(raw.strip(_STRIP), -1)
+        return code
+
+
+@attrs.frozen
+class CodedPartition:
+    """A partition by ``KeyCodes``: ``order`` holds the matched record indices grouped by destination 0, 1, ...
+    (source order within each); ``counts[d]`` is how many belong to destination d, so destination d's records
+    are ``order[starts[d]:starts[d] + counts[d]]``. ``unmatched[key]`` lists the records whose key maps nowhere."""
+
+    order: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
+    unmatched: dict[str, list[int]]
+    total: int
+
+
+def partition_codes(source: DbfFile, key_field: str, codes: KeyCodes, destinations: int) -> CodedPartition:
+    """``partition`` for whole-number destinations, kept in arrays: no per-destination Python lists, and the
+    key lookups of earlier files reused through ``codes``."""
+    if source.encoding != codes.encoding:
+        raise ValueError(f"{source.name}: encoded {source.encoding}, the key codes are {codes.encoding}")
+    field = source.field(key_field)  # a missing field raises DbfError naming the file and listing the fields
+    column = _rows(source)[:, field.offset : field.offset + field.length]
+    keys = np.ascontiguousarray(column).view(f"S{field.length}").ravel().tolist()
+    groups = np.fromiter(map(codes.__getitem__, keys), dtype=np.int32, count=len(keys))
+    if len(groups) and (groups.max() >= destinations):
+        raise ValueError(f"{source.name}: a key maps to destination {int(groups.max())}, "
+                         f"beyond the {destinations} given")
+    # numpy's stable sort of 16-bit numbers is a radix sort: much faster
+    sortable = groups.astype(np.int16) if destinations < np.iinfo(np.int16).max else groups
+    positions = np.argsort(sortable, kind="stable")  # unmatched (-1) first
+    counts = np.bincount(groups + 1, minlength=destinations + 1)
+    missing = int(counts[0])
+    counts = counts[1:]
+    starts = np.zeros(destinations, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    unmatched: dict[str, list[int]] = {}
+    if missing:
+        names: dict[bytes, list[int]] = {}
+        for index in positions[:missing].tolist():
+            raw = keys[index]
+            target = names.get(raw)
+            if target is None:
+                text = raw.strip(_STRIP).decode(source.encoding, errors="backslashreplace")
+                target = names[raw] = unmatched.setdefault(text, [])
+            target.append(index)
+    return CodedPartition(positions[missing:], counts, starts, unmatched, len(keys))
+
+
 def record_bytes(source: DbfFile, indices: Iterable[int]) -> bytes:
     """The records at ``indices`` concatenated, as stored."""
     return np.take(_rows(source), _indices(source, indices), axis=0).tobytes()
@@ -405,10 +467,13 @@ def _split_into(source, key_field, mapping, paths, opener, options) -> SplitResu
 
 
 __all__ = [
+    "CodedPartition",
     "EncodedKeys",
     "GATHER_BYTES",
+    "KeyCodes",
     "SplitResult",
     "partition",
+    "partition_codes",
     "record_bytes",
     "split",
     "split_to_dir",

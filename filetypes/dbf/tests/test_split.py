@@ -317,3 +317,28 @@ def test_encoded_keys_partition_like_the_mapping_they_encode():
     # Encoded for another encoding: the mapping's keys are not this file's bytes, so they are encoded again.
     utf8 = EncodedKeys.of(mapping, "utf-8")
     assert partition(source, "ZQZH", utf8).records["PZ"] == [1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(KEYS), max_size=60), st.dictionaries(st.sampled_from(KEYS), st.integers(0, 3)))
+def test_partition_codes_agrees_with_partition(keys, mapping):
+    from esomp_dbf import EncodedKeys, KeyCodes, partition_codes
+
+    source, _ = make(keys)
+    codes = KeyCodes(EncodedKeys.of({f" {k} ": d for k, d in mapping.items()}, source.encoding))
+    expected = partition(source, "ZQZH", {f" {k} ": d for k, d in mapping.items()})
+    for _ in range(2):  # the second pass answers from the codes the first one filled
+        coded = partition_codes(source, "ZQZH", codes, 4)
+        got = {d: coded.order[coded.starts[d]:coded.starts[d] + coded.counts[d]].tolist() for d in range(4)}
+        assert {d: v for d, v in got.items() if v} == expected.records
+        assert coded.unmatched == expected.unmatched and coded.total == len(keys)
+
+
+def test_partition_codes_refuses_a_code_out_of_range_and_another_encoding():
+    from esomp_dbf import EncodedKeys, KeyCodes, partition_codes
+
+    source, _ = make(["A1", "B1"])
+    with pytest.raises(ValueError, match="SRC.DBF: a key maps to destination 5, beyond the 2 given"):
+        partition_codes(source, "ZQZH", KeyCodes(EncodedKeys.of({"A1": 5}, "gbk")), 2)
+    with pytest.raises(ValueError, match="SRC.DBF: encoded gbk, the key codes are utf-8"):
+        partition_codes(source, "ZQZH", KeyCodes(EncodedKeys.of({"A1": 0}, "utf-8")), 2)
