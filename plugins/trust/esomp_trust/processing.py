@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
-from esomp_dbf import DbfError, DbfFile, EncodedKeys, atomic_open, partition, patched_header, record_bytes
+from esomp_dbf import (DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, partition_codes, patched_header,
+                       record_bytes)
 from esomp_dbf.reader import EOF_BYTE
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
@@ -118,9 +119,12 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
     shares = ShareWriter(dirs.shares, groups)
 
     @functools.cache
-    def encoded(market: str | None, encoding: str) -> EncodedKeys:
-        # account -> product, encoded once per market and encoding rather than once per file
-        return EncodedKeys.of(maps.get(market, maps[None]), encoding)
+    def encoded(market: str | None, encoding: str) -> KeyCodes:
+        # account -> product number, encoded once per market and encoding rather than once per file; the codes
+        # remember each raw key seen, so an account is looked up once for all the files of its market
+        code = shares.code
+        return KeyCodes(EncodedKeys.of({account: code[product] for account, product
+                                        in maps.get(market, maps[None]).items()}, encoding))
 
     for item in inputs:
         try:
@@ -146,7 +150,7 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
 
 
 def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter,
-                   encoded: Callable[[str | None, str], EncodedKeys], options: TrustOptions,
+                   encoded: Callable[[str | None, str], KeyCodes], options: TrustOptions,
                    job_name: str) -> dict[str, Any]:
     entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
              "key_field": item.key_field, "market": item.market, "encoding": item.encoding, **identity(item.path)}
@@ -159,8 +163,8 @@ def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter,
             return {"manifest": entry, "detail": {"file_type": item.file_type, "records": source.count,
                                                   "market_data": True}}
         source.field(item.key_field)  # a missing key field names the file and lists the fields
-        outcome = partition(source, item.key_field, encoded(item.market, item.encoding))
-        per_job = shares.add(item.name, outcome.records)
+        outcome = partition_codes(source, item.key_field, encoded(item.market, item.encoding), len(shares.code))
+        per_job = shares.add(item.name, outcome)
         report = write_unmatched(dirs, item, source, outcome.unmatched, job_name)
         entry["records"] = source.count
         detail = {"file_type": item.file_type, "records": source.count, "per_job": dict(sorted(per_job.items())),
@@ -213,31 +217,29 @@ def institutions_of(site, products: list[str]) -> dict[str, str]:
     return found
 
 
-def place_link(source: str, target: str, shared_dir: Path, state: dict[str, Any]) -> None:
-    """Hard-link ``source`` at ``target`` (atomically replacing what is there); across devices, copy the file
-    once into ``shared_dir`` on the target's device and link that instead."""
-    origin = state.get(source, source)
-    temp = _temp_name(target, "link")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)  # left by a worker killed here
-    try:
-        if os.path.samefile(origin, target):
-            return
-    except FileNotFoundError:
-        pass
-    try:
-        os.link(origin, temp)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV or origin != source:
-            raise
-        shared_dir.mkdir(parents=True, exist_ok=True)
-        copy = shared_dir / Path(source).name
-        with open(source, "rb") as src, atomic_open(copy) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        state[source] = origin = str(copy)
-        state.setdefault("copied_across_devices", []).append(Path(source).name)
-        os.link(origin, temp)
-    os.replace(temp, target)
+class SharedCopies:
+    """Market data is hard-linked into every product's directory. A link cannot cross devices: then the file is
+    copied once into ``shared_dir`` (on the outputs' device) and that copy is linked instead."""
+
+    def __init__(self, shared_dir: Path):
+        self.shared_dir = shared_dir
+        self.origin: dict[str, str] = {}
+        self.copied: list[str] = []
+
+    def link(self, source: str, make_link: Callable[[str], None]) -> None:
+        origin = self.origin.get(source, source)
+        try:
+            make_link(origin)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV or origin != source:
+                raise
+            self.shared_dir.mkdir(parents=True, exist_ok=True)
+            copy = self.shared_dir / Path(source).name
+            with open(source, "rb") as src, atomic_open(copy) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            self.origin[source] = str(copy)
+            self.copied.append(Path(source).name)
+            make_link(str(copy))
 
 
 def _temp_name(path: str, kind: str) -> str:
@@ -247,26 +249,152 @@ def _temp_name(path: str, kind: str) -> str:
     return f"{directory}{os.sep}.{name}.{kind}"
 
 
-def write_whole(path: str, data: bytes) -> os.stat_result:
-    """Write ``data`` under a temporary name and rename it to ``path``; return the file's stat. What atomic_open
-    does, without a buffered file object: 32 of these per product."""
-    temp = _temp_name(path, "tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        stat = os.fstat(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(temp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
+def _write_fd(fd: int, data: bytes) -> os.stat_result:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return os.fstat(fd)
+
+
+class InPlace:
+    """Writes each file under a temporary name beside its final one and renames it into place: for a
+    ``split_path`` whose products do not each get a directory of their own."""
+
+    def __init__(self, out: OutputPaths, products: list[str], shared: SharedCopies):
+        self.out, self.shared = out, shared
+        self.made: set[str] = set()
+
+    def _place(self, product: str, name: str) -> str:
+        path = self.out(product, name)
+        parent = path.rpartition(os.sep)[0]
+        if parent not in self.made:
+            os.makedirs(parent, exist_ok=True)
+            self.made.add(parent)
+        return path
+
+    def write(self, product: str, name: str, data: bytes) -> tuple[str, os.stat_result]:
+        path = self._place(product, name)
+        temp = _temp_name(path, "tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            try:
+                stat = _write_fd(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return path, stat
+
+    def link(self, product: str, name: str, source: str) -> str:
+        target = self._place(product, name)
+        temp = _temp_name(target, "link")
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    return stat
+            os.unlink(temp)  # left by a worker killed here
+
+        def make_link(origin: str) -> None:
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samefile(origin, target):
+                    return
+            os.link(origin, temp)
+            os.replace(temp, target)
+
+        self.shared.link(source, make_link)
+        return target
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class Staged:
+    """Writes each product's files under their final names into a private staging directory beside the
+    product's directory (``.{product}.staging``), opened once, and puts the staging directory in the product
+    directory's place when the job's files are all written: no temporary name, rename or path lookup per file.
+    The product's directory is replaced whole, so a rerun leaves no file of an earlier run behind. A killed
+    worker leaves staging (or ``.{product}.old``) directories, which the job's rerun removes first."""
+
+    def __init__(self, out: OutputPaths, products: list[str], shared: SharedCopies):
+        self.shared = shared
+        self.final = {p: out(p, "_")[:-2] for p in products}
+        self.fds: dict[str, int] = {}
+        made: set[str] = set()
+        try:
+            for product, final in self.final.items():
+                parent, _, base = final.rpartition(os.sep)
+                if parent not in made:
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
+                staging = self._staging(final)
+                for leftover in (staging, self._old(final)):
+                    if os.path.lexists(leftover):
+                        shutil.rmtree(leftover)
+                os.mkdir(staging)
+                self.fds[product] = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+        except BaseException:
+            self.abort()
+            raise
+
+    @staticmethod
+    def _staging(final: str) -> str:
+        parent, _, base = final.rpartition(os.sep)
+        return f"{parent}{os.sep}.{base}.staging"
+
+    @staticmethod
+    def _old(final: str) -> str:
+        parent, _, base = final.rpartition(os.sep)
+        return f"{parent}{os.sep}.{base}.old"
+
+    def write(self, product: str, name: str, data: bytes) -> tuple[str, os.stat_result]:
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=self.fds[product])
+            try:
+                stat = _write_fd(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, self._staging(self.final[product]) + os.sep + name) from None
+        return f"{self.final[product]}{os.sep}{name}", stat
+
+    def link(self, product: str, name: str, source: str) -> str:
+        fd = self.fds[product]
+        self.shared.link(source, lambda origin: os.link(origin, name, dst_dir_fd=fd))
+        return f"{self.final[product]}{os.sep}{name}"
+
+    def commit(self) -> None:
+        self._close()
+        for final in self.final.values():
+            staging = self._staging(final)
+            try:
+                os.rename(staging, final)  # a new product directory (or an empty one) is simply replaced
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                old = self._old(final)
+                os.rename(final, old)
+                os.rename(staging, final)
+                shutil.rmtree(old)
+
+    def _close(self) -> None:
+        while self.fds:
+            os.close(self.fds.popitem()[1])
+
+    def abort(self) -> None:
+        self._close()
+        for final in self.final.values():
+            shutil.rmtree(self._staging(final), ignore_errors=True)
+
+
+def writer_for(out: OutputPaths, products: list[str], shared: SharedCopies) -> Staged | InPlace:
+    """Staged when every product's files go straight into a directory named after the product (the default
+    ``split_path``): product codes are unique, so no two products, of this job or another, share one."""
+    if out.name_last and all(out(p, "_")[:-2].rpartition(os.sep)[2] == p for p in products):
+        return Staged(out, products, shared)
+    return InPlace(out, products, shared)
 
 
 def run_process(job: Job, site, options: TrustOptions) -> JobResult:
@@ -280,33 +408,45 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
 
     for product in products:  # refuse a bad code before writing anything
         out(product, "x")
-    made: set[str] = set()
-
-    def place(product: str, name: str) -> str:
-        path = out(product, name)
-        parent = path.rpartition(os.sep)[0]
-        if parent not in made:
-            os.makedirs(parent, exist_ok=True)
-            made.add(parent)
-        return path
+    for entry in manifest["inputs"]:  # and an input changed since the partition job numbered its records
+        if entry["split"]:
+            share.check_input(entry["name"], entry["path"], entry, PARTITION)
 
     result = JobResult(detail={"group": group, "products": len(products), "inputs": {}})
     files: dict[str, list[dict[str, Any]]] = {p: [] for p in products}
-    link_state: dict[str, Any] = {}
-    shared_dir = Path(dirs.clearing_root) / job.date / ".shared"  # market data copied once if links cannot cross
+    # market data copied once if links cannot cross devices
+    shared = SharedCopies(Path(dirs.clearing_root) / job.date / ".shared")
+    writer = writer_for(out, products, shared)
+    try:
+        linked = _write_products(job, dirs, manifest, share, writer, products, institution, files, result, options)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    result.files += linked
+    result.detail["linked"] = linked
+    if shared.copied:
+        result.detail["copied_across_devices"] = sorted(set(shared.copied))
+    write_json(dirs.outputs(group), {"group": group, "date": job.date, "products": {
+        p: {"institution": institution[p], "files": sorted(files[p], key=lambda f: f["name"])} for p in products}})
+    return result
+
+
+def _write_products(job: Job, dirs: WorkDirs, manifest: dict[str, Any], share: Share, writer: Staged | InPlace,
+                    products: list[str], institution: dict[str, str], files: dict[str, list[dict[str, Any]]],
+                    result: JobResult, options: TrustOptions) -> int:
     linked = 0
+    sha256 = hashlib.sha256
     for entry in manifest["inputs"]:
-        name = entry["name"]
+        name, file_type = entry["name"], entry["file_type"]
         if not entry["split"]:
             for product in products:
-                target = place(product, name)
-                place_link(entry["path"], target, shared_dir, link_state)
-                files[product].append({"name": name, "path": target, "file_type": entry["file_type"],
+                path = writer.link(product, name, entry["path"])
+                files[product].append({"file_type": file_type, "name": name, "path": path,
                                        "records": entry["records"], "shared": True})
                 linked += 1
-            result.detail["inputs"][name] = {"file_type": entry["file_type"], "linked": len(products)}
+            result.detail["inputs"][name] = {"file_type": file_type, "linked": len(products)}
             continue
-        share.check_input(name, entry["path"], entry, PARTITION)
         try:
             source = DbfFile(entry["path"], encoding=entry["encoding"])
         except FileNotFoundError:
@@ -316,31 +456,26 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
             # share); each product's file is then a header, a slice of them and the EOF byte, written with one
             # call and described (digest, inode) so that sending need not read it again to hash it.
             first, block = share.gather(name, lambda numbers: record_bytes(source, numbers))
+            runs = share.runs(name)
             header = bytearray(patched_header(source, 0))
             size = source.record_length
             records = 0
+            bcp = file_type in options.bcp_types
             for product in products:
-                start, count = share.run(name, product)
+                start, count = runs.get(product, (0, 0))
                 struct.pack_into("<I", header, 4, count)
                 data = b"".join((header, block[(start - first) * size:(start - first + count) * size], _EOF))
-                path = place(product, name)
-                stat = write_whole(path, data)
-                files[product].append({"name": name, "path": path, "file_type": entry["file_type"],
-                                       "records": count, "shared": False, "sha256": hashlib.sha256(data).hexdigest(),
-                                       "size": len(data), "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns})
+                path, stat = writer.write(product, name, data)
+                files[product].append({"file_type": file_type, "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns,
+                                       "name": name, "path": path, "records": count, "sha256": sha256(data).hexdigest(),
+                                       "shared": False, "size": len(data)})
                 records += count
                 result.bytes += len(data)
-                if entry["file_type"] in options.bcp_types:
-                    bcp = inside(str(dirs.bcp.parent), str(dirs.bcp / institution[product] / product
-                                                           / f"{name}.bcp"), f"product {product}")
-                    write_bcp(source, share.records(name, product), Path(bcp))
+                if bcp:
+                    target = inside(str(dirs.bcp.parent), str(dirs.bcp / institution[product] / product
+                                                              / f"{name}.bcp"), f"product {product}")
+                    write_bcp(source, share.records(name, product), Path(target))
             result.records += records
             result.files += len(products)
-            result.detail["inputs"][name] = {"file_type": entry["file_type"], "records": records}
-    result.files += linked
-    result.detail["linked"] = linked
-    if link_state.get("copied_across_devices"):
-        result.detail["copied_across_devices"] = sorted(set(link_state["copied_across_devices"]))
-    write_json(dirs.outputs(group), {"group": group, "date": job.date, "products": {
-        p: {"institution": institution[p], "files": sorted(files[p], key=lambda f: f["name"])} for p in products}})
-    return result
+            result.detail["inputs"][name] = {"file_type": file_type, "records": records}
+    return linked
