@@ -55,6 +55,7 @@ class Route:
 
 
 VIA_DTAQ = Route("dtaq")
+ROUTE_STATE = ("blacklist", "run", "breaker")  # the control state a route is read from
 
 
 class DtaqChannel:
@@ -74,6 +75,7 @@ class DtaqChannel:
         self._failures: dict[str, int] = {}
         self.last_route = VIA_DTAQ
         self._keys: dict[tuple[str, str, str], tuple[str, ServicePolicy]] = {}  # service code and policy
+        self._routed: dict[tuple, tuple[float, int]] = {}  # (key, channel, opcode): (until, control writes)
         self._queues: dict[tuple[str, str, str], tuple[DataQueue, DataQueue]] = {}
 
     # --- queues --------------------------------------------------------------------------------------------------
@@ -120,11 +122,19 @@ class DtaqChannel:
         service = self.services.get(request.service)
         if service is None:
             return invoke(None, request)
-        route = self.route(service, channel, opcode)
-        self.last_route = route
-        if route.via == "direct":
-            return self.direct.call(request)
         key = request.service
+        control = self.control
+        # a route through the queues with the breaker closed holds as long as the control reads it came from
+        routed = self._routed.get((key, channel, opcode))
+        cached = routed is not None and routed[1] == control.writes and time.monotonic() < routed[0]
+        if not cached:
+            route = self.route(service, channel, opcode)
+            if route.via == "direct":
+                self.last_route = route
+                return self.direct.call(request)
+            if control.breaker(service_code(key))["state"] == "closed":
+                self._routed[(key, channel, opcode)] = (control.fresh_until(*ROUTE_STATE), control.writes)
+        self.last_route = VIA_DTAQ
         known = self._keys.get(key)
         if known is None:
             known = self._keys[key] = (service_code(key), self.policy(key))
@@ -150,8 +160,8 @@ class DtaqChannel:
                               f"(queue {inq.name} depth {inq.depth()})")
         if self._failures.get(code):
             self._failures[code] = 0
-        if self.control.breaker(code)["state"] == "half-open":
-            self.control.record(code, policy, True, 0)
+        if not cached and control.breaker(code)["state"] == "half-open":
+            control.record(code, policy, True, 0)
         return Reply.decode(entry.data)
 
     # --- server -----------------------------------------------------------------------------------------------------

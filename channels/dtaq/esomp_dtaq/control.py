@@ -20,6 +20,13 @@ class Control:
         self.backend = backend
         self.ttl = ttl
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self.writes = 0  # this process's writes so far: what was concluded from cached reads may be stale
+
+    def fresh_until(self, *namespaces: str) -> float:
+        """The monotonic time until which the cached reads of these namespaces are all still used (0: one is
+        not cached), so whatever was concluded from them holds until then."""
+        hits = [self._cache.get(ns) for ns in namespaces]
+        return 0.0 if None in hits else min(hit[0] for hit in hits) + self.ttl  # type: ignore[index]
 
     def _read(self, ns: str) -> dict[str, str]:
         now = time.monotonic()
@@ -35,6 +42,7 @@ class Control:
         else:
             self.backend.state_set(ns, field, value if isinstance(value, str) else json.dumps(value))
         self._cache.pop(ns, None)
+        self.writes += 1
 
     # --- control blacklist (交易控制黑名单 CNJYKPF): category, channel, opcode --------------------------------
     def blacklist_add(self, category: str, channel: str, opcode: str, note: str = "") -> None:

@@ -156,6 +156,10 @@ return n
 """
 
 
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
 def _entry(key: bytes, member: bytes, receipt: Any = None) -> Entry:
     sender_len = int(member[32:35])
     return Entry(member[35 + sender_len:], key, member[35:35 + sender_len].decode(), int(member[16:32]) / 1e6,
@@ -170,6 +174,9 @@ class RedisQueue(DataQueue):
         super().__init__(backend, name, attributes)
         self.qp = f"{backend.prefix}:q:{name}".encode()
         self.flags = (b"1" if attributes.keyed else b"0", b"1" if attributes.sequence == "LIFO" else b"0")
+        # SKIP, then EVAL SEND_PLAIN 0 qp lifo and two arguments to come (sent time, data)
+        self._send_plain = b"".join((hiredis.pack_command(SKIP), b"*7\r\n$4\r\nEVAL\r\n",
+                                     _bulk(SEND_PLAIN.encode()), _bulk(b"0"), _bulk(self.qp), _bulk(self.flags[1])))
 
     def _put(self, data: bytes, key: bytes, sender: str, dedup: str | None) -> bool:
         return self._put_many([(data, key, dedup)], sender)[0]
@@ -241,11 +248,18 @@ class RedisQueue(DataQueue):
         if len(data) > self.attributes.maxlen:
             return super().send_receive(data, replies, key, wait)  # send raises DataTooLong
         zkey = replies.qp + b":k:" + replies._check_key(key, "receive")
-        pop = ("BZPOPMIN", zkey, 0 if wait < 0 else max(wait, 0.001))
-        # the send's reply is skipped: it would come at once and wake this process a second time per call. So
-        # EVAL with the text (no NOSCRIPT to miss); an error of the send shows as no reply within the wait
-        popped = self.backend.pop_keyed(pop, replies.qp, key, SKIP,
-                                        ("EVAL", SEND_PLAIN, 0, self.qp, self.flags[1], int(time.time() * 1e6), data))
+        index = replies.qp + b":keys"
+        # as pop_keyed, packed here (a client's every call): the send's reply is skipped, since it would come
+        # at once and wake this process a second time per call. So EVAL with the text (no NOSCRIPT to miss);
+        # an error of the send shows as no reply within the wait
+        packed = b"".join((self._send_plain, _bulk(b"%d" % (time.time() * 1e6)), _bulk(data),
+                           b"*3\r\n$8\r\nBZPOPMIN\r\n", _bulk(zkey),
+                           _bulk(b"%r" % float(0 if wait < 0 else max(wait, 0.001))),
+                           b"*3\r\n$4\r\nZREM\r\n", _bulk(index), _bulk(key),
+                           b"*2\r\n$6\r\nEXISTS\r\n", _bulk(zkey)))
+        popped, _, left = self.backend.exchange_packed(packed, 3)
+        if left:
+            self.backend.exchange(("ZADD", index, 0, key))
         return _entry(key, popped[1]) if popped else None
 
     def _hand_over(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
@@ -371,6 +385,15 @@ class RedisBackend(Backend):
         try:
             skipped = 2 * sum(1 for command in commands if command is SKIP)  # SKIP itself and the next
             return link.exchange(b"".join(map(hiredis.pack_command, commands)), len(commands) - skipped)
+        except BaseException:
+            self._drop_link()
+            raise
+
+    def exchange_packed(self, packed: bytes, replies: int) -> list[Any]:
+        """``exchange`` of commands already packed, expecting ``replies`` replies."""
+        link = self._link()
+        try:
+            return link.exchange(packed, replies)
         except BaseException:
             self._drop_link()
             raise
