@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import errno
 import functools
+import gc
 import hashlib
 import io
 import os
+import pickle
 import shutil
+import signal
 import struct
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+import attrs
 from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
@@ -126,13 +132,17 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
         return KeyCodes(EncodedKeys.of({account: code[product] for account, product
                                         in maps.get(market, maps[None]).items()}, encoding))
 
-    for item in inputs:
-        try:
-            entry = _partition_one(item, dirs, shares, encoded, options, job.name)
-        except (DbfError, InputError, OSError) as exc:
-            errors.append(str(exc))
-            result.detail["inputs"][item.name] = {"file_type": item.file_type, "error": str(exc)}
+    outcomes = _partition_all(inputs, lambda item: _partition_one(item, dirs, encoded, len(shares.code), options,
+                                                                  job.name))
+    for item in inputs:  # in name order whichever process partitioned the input: the shares' bytes do not vary
+        entry = outcomes[item.name]
+        if "error" in entry:
+            errors.append(entry["error"])
+            result.detail["inputs"][item.name] = {"file_type": item.file_type, "error": entry["error"]}
             continue
+        if entry["coded"] is not None:
+            per_job = shares.add(item.name, entry["coded"])
+            entry["detail"]["per_job"] = dict(sorted(per_job.items()))
         manifest["inputs"].append(entry["manifest"])
         result.detail["inputs"][item.name] = entry["detail"]
         result.files += 1
@@ -149,27 +159,98 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
     return result
 
 
-def _partition_one(item: Input, dirs: WorkDirs, shares: ShareWriter,
-                   encoded: Callable[[str | None, str], KeyCodes], options: TrustOptions,
-                   job_name: str) -> dict[str, Any]:
-    entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
-             "key_field": item.key_field, "market": item.market, "encoding": item.encoding, **identity(item.path)}
-    with _open_dbf(item) as source:
-        if not item.split:
-            # Market data: validated and described once here; processing links it, sending reuses this digest.
-            entry.update(records=source.count, sha256=sha256_file(item.path))
-            if item.file_type in options.bcp_types:
-                write_bcp(source, range(source.count), dirs.bcp / "market" / f"{item.name}.bcp")
-            return {"manifest": entry, "detail": {"file_type": item.file_type, "records": source.count,
-                                                  "market_data": True}}
-        source.field(item.key_field)  # a missing key field names the file and lists the fields
-        outcome = partition_codes(source, item.key_field, encoded(item.market, item.encoding), len(shares.code))
-        per_job = shares.add(item.name, outcome)
-        report = write_unmatched(dirs, item, source, outcome.unmatched, job_name)
-        entry["records"] = source.count
-        detail = {"file_type": item.file_type, "records": source.count, "per_job": dict(sorted(per_job.items())),
-                  "unmatched": _unmatched_detail(outcome.unmatched, report)}
-        return {"manifest": entry, "detail": detail}
+def _partition_one(item: Input, dirs: WorkDirs, encoded: Callable[[str | None, str], KeyCodes], products: int,
+                   options: TrustOptions, job_name: str) -> dict[str, Any]:
+    """One input described, and (if split by key) partitioned by product number with its unmatched records
+    reported; or {"error": why}."""
+    try:
+        entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
+                 "key_field": item.key_field, "market": item.market, "encoding": item.encoding,
+                 **identity(item.path)}
+        with _open_dbf(item) as source:
+            if not item.split:
+                # Market data: validated and described once here; processing links it, sending reuses this digest.
+                entry.update(records=source.count, sha256=sha256_file(item.path))
+                if item.file_type in options.bcp_types:
+                    write_bcp(source, range(source.count), dirs.bcp / "market" / f"{item.name}.bcp")
+                return {"manifest": entry, "coded": None,
+                        "detail": {"file_type": item.file_type, "records": source.count, "market_data": True}}
+            source.field(item.key_field)  # a missing key field names the file and lists the fields
+            coded = partition_codes(source, item.key_field, encoded(item.market, item.encoding), products)
+            report = write_unmatched(dirs, item, source, coded.unmatched, job_name)
+            entry["records"] = source.count
+            detail = {"file_type": item.file_type, "records": source.count,
+                      "unmatched": _unmatched_detail(coded.unmatched, report)}
+            return {"manifest": entry, "detail": detail, "coded": attrs.evolve(coded, unmatched={})}
+    except FileNotFoundError:
+        return {"error": f"{item.path}: collected file {item.name} is gone from the collection root"}
+    except (DbfError, InputError, OSError) as exc:
+        return {"error": str(exc)}
+
+
+def _partition_all(inputs: list[Input], one: Callable[[Input], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``one(item)`` for every input, by name. The partition job runs alone (every processing job waits for it),
+    so with more than one core a forked child takes about half the bytes of input while this process takes the
+    rest; the child hands its outcomes back through a pipe and ends. It dies with its parent (a killed worker
+    leaves no child writing behind it), and a child that dies fails the job naming its inputs."""
+    if len(inputs) < 2 or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        return {item.name: one(item) for item in inputs}
+    mine: list[Input] = []
+    theirs: list[Input] = []
+    load = [0, 0]
+    for item in sorted(inputs, key=lambda i: (-_size(i.path), i.name)):  # largest first, to the lighter side
+        side = 0 if load[0] <= load[1] else 1
+        (mine, theirs)[side].append(item)
+        load[side] += _size(item.path)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the worker's code
+        status = 1
+        try:
+            os.close(read_end)
+            gc.disable()  # no finalizer of an object inherited from the worker (a database connection) runs here
+            _die_with_parent()
+            with os.fdopen(write_end, "wb") as pipe:
+                pickle.dump({item.name: one(item) for item in theirs}, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            status = 0
+        except BaseException:
+            traceback.print_exc()  # into the worker's log: the parent's error only says the child ended
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    reaped = False
+    pipe = os.fdopen(read_end, "rb")
+    try:
+        outcomes = {item.name: one(item) for item in mine}
+        data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+        if status != 0 or not data:
+            raise InputError(f"the process partitioning {', '.join(i.name for i in theirs)} ended without its "
+                             f"outcome (wait status {status}); rerun the job")
+        outcomes.update(pickle.loads(data))
+    finally:
+        pipe.close()
+        if not reaped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return outcomes
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+        if os.getppid() == 1:  # the parent died before the line above
+            os._exit(1)
 
 
 def check_bcp_types(site, options: TrustOptions) -> None:
