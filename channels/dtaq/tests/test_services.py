@@ -265,3 +265,19 @@ def test_duplicate_replies_of_a_redelivered_batch_are_dropped(backend):
     channel.answer_many(service, policy, outq, packets)  # the same batch answered again after a redelivery
     assert outq.depth() == 2
     assert [Reply.decode(outq.receive(0, m.comid_key(c)).data).data for c in (5, 6)] == [b"5", b"6"]
+
+
+def test_a_route_is_reused_only_while_the_control_reads_behind_it_are(backend, pool):
+    channel = make_channel(backend)
+    channel.control.ttl = 0.3
+    pool(channel, [ECHO])
+    assert channel.call(Request(*ECHO, data=b"a"), timeout=20).ok and channel.last_route.via == "dtaq"
+    # another process (its own Control) blacklists ECHO: seen once this process's reads are older than ttl
+    from esomp_dtaq.control import Control
+    Control(backend).blacklist_add("02", "*", "ECHOECHO01")
+    time.sleep(0.35)
+    assert channel.call(Request(*ECHO, data=b"b"), timeout=20).ok and channel.last_route.via == "direct"
+    channel.control.blacklist_remove("02", "*", "ECHOECHO01")  # this process's own write: seen at once
+    assert channel.call(Request(*ECHO, data=b"c"), timeout=20).ok and channel.last_route.via == "dtaq"
+    channel.control.set_running("ECHO.ECHO.01", False)
+    assert channel.call(Request(*ECHO, data=b"d"), timeout=20).ok and channel.last_route.reason == "service stopped"
