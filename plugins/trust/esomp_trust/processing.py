@@ -197,11 +197,12 @@ def _partition_all(inputs: list[Input], one: Callable[[Input], dict[str, Any]]) 
         return {item.name: one(item) for item in inputs}
     mine: list[Input] = []
     theirs: list[Input] = []
-    load = [0, 0]
-    for item in sorted(inputs, key=lambda i: (-_size(i.path), i.name)):  # largest first, to the lighter side
-        side = 0 if load[0] <= load[1] else 1
+    load = [0.0, 0.0]
+    weights = {item.name: _weight(item) for item in inputs}
+    for item in sorted(inputs, key=lambda i: (-weights[i.name], i.name)):  # heaviest first, to the lighter side
+        side = 1 if load[1] <= load[0] else 0  # the child first: this process merges and writes the shares after
         (mine, theirs)[side].append(item)
-        load[side] += _size(item.path)
+        load[side] += weights[item.name]
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into the worker's code
@@ -238,11 +239,16 @@ def _partition_all(inputs: list[Input], one: Callable[[Input], dict[str, Any]]) 
     return outcomes
 
 
-def _size(path: str) -> int:
+def _weight(item: Input) -> float:
+    """Roughly what partitioning ``item`` costs: a key lookup per record, or hashing the bytes of market data."""
     try:
-        return os.stat(path).st_size
+        with open(item.path, "rb") as fh:
+            head = fh.read(8)
+            size = os.fstat(fh.fileno()).st_size
     except OSError:
-        return 0
+        return 0.0
+    records = struct.unpack_from("<I", head, 4)[0] if len(head) == 8 else 0
+    return records + size / 2000 if item.split else size / 400
 
 
 def _die_with_parent() -> None:
