@@ -415,3 +415,12 @@ def test_sqlite_a_peek_on_a_fifo_queue_is_never_handed_an_entry(backend):
     threading.Timer(0.1, requests.send, (b"a",)).start()
     assert requests.receive(5, remove=False).data == b"a"
     assert requests.receive(0).data == b"a"
+
+
+def test_a_receive_that_waits_for_ever_waits_until_an_entry_comes(backend):
+    fifo = backend.create("INQ", QueueAttributes(maxlen=16))
+    replies = keyed(backend, "REP", keylen=12)
+    threading.Timer(0.3, fifo.send, (b"late",)).start()
+    threading.Timer(0.3, replies.send, (b"late reply", b"000000000001")).start()
+    assert fifo.receive(-1).data == b"late"
+    assert replies.receive(-1, b"000000000001").data == b"late reply"

@@ -213,9 +213,12 @@ class RedisQueue(DataQueue):
         if self.attributes.lease or not remove or (self.attributes.keyed and (not key or order is not Order.EQ)):
             return NotImplemented
         zkey = self.qp + b":k:" + key
-        timeout = 0 if deadline is None else deadline - time.monotonic()
-        # a timeout that has run out pops without blocking (BZPOPMIN's 0 would wait forever)
-        pop = ("ZPOPMIN", zkey) if deadline is not None and timeout <= 0 else ("BZPOPMIN", zkey, max(timeout, 0.001))
+        if deadline is None:
+            pop: tuple = ("BZPOPMIN", zkey, 0)  # 0: wait for ever
+        else:
+            # a timeout that has run out pops without blocking (BZPOPMIN's 0 would wait for ever)
+            timeout = deadline - time.monotonic()
+            pop = ("ZPOPMIN", zkey) if timeout <= 0 else ("BZPOPMIN", zkey, max(timeout, 0.001))
         if self.attributes.keyed:
             popped = self.backend.pop_keyed(pop, self.qp, key)
         else:
