@@ -342,3 +342,12 @@ def test_partition_codes_refuses_a_code_out_of_range_and_another_encoding():
         partition_codes(source, "ZQZH", KeyCodes(EncodedKeys.of({"A1": 5}, "gbk")), 2)
     with pytest.raises(ValueError, match="SRC.DBF: encoded gbk, the key codes are utf-8"):
         partition_codes(source, "ZQZH", KeyCodes(EncodedKeys.of({"A1": 0}, "utf-8")), 2)
+
+
+def test_record_view_holds_the_bytes_record_bytes_gives():
+    from esomp_dbf import record_view
+
+    source, _ = make(["A1", "B1", "C1", "A2"])
+    for indices in ([3, 0, 2], [], [1, 1]):
+        view = record_view(source, indices)
+        assert view.format == "B" and view.ndim == 1 and bytes(view) == record_bytes(source, indices)
