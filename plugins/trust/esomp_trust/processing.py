@@ -26,7 +26,7 @@ from sqlalchemy import select
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
 from esomp_dbf import (DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, partition_codes, patched_header,
-                       record_bytes)
+                       record_view)
 from esomp_dbf.reader import EOF_BYTE
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
@@ -542,7 +542,7 @@ def _write_products(job: Job, dirs: WorkDirs, manifest: dict[str, Any], share: S
             # The job's records of this input, gathered in one pass (its products' runs are contiguous in the
             # share); each product's file is then a header, a slice of them and the EOF byte, written with one
             # call and described (digest, inode) so that sending need not read it again to hash it.
-            first, block = share.gather(name, lambda numbers: record_bytes(source, numbers))
+            first, block = share.gather(name, lambda numbers: record_view(source, numbers))
             runs = share.runs(name)
             header = bytearray(patched_header(source, 0))
             size = source.record_length

@@ -100,7 +100,7 @@ class Share:
         start, count = self.runs(name).get(product, (0, 0))
         return self.numbers[start:start + count]
 
-    def gather(self, name: str, fetch: Callable[[np.ndarray], bytes]) -> tuple[int, memoryview]:
+    def gather(self, name: str, fetch: Callable[[np.ndarray], Any]) -> tuple[int, memoryview]:
         """Every record of input ``name`` in this share, fetched at once: (first record number's position in the
         share, the records' bytes). A product's records are the slice of its run."""
         described = self.inputs.get(name)
