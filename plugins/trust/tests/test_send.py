@@ -283,3 +283,16 @@ def test_send_job_waiting_for_a_frame_being_made_reads_it_instead_of_making_it(t
         fcntl.flock(lock, fcntl.LOCK_UN)
     thread.join(10)
     assert got == [frame] and (waiter.made, waiter.reused) == (0, 1)
+
+
+def test_send_package_cut_into_frames_by_size_is_whole_and_deterministic(tmp_path, monkeypatch):
+    import esomp_trust.package as package_module
+
+    monkeypatch.setattr(package_module, "FLUSH_AT", 2048)  # an institution's large package, in small
+    package, members = _package_of(tmp_path, [100, 3000, 0, 512, 5000, 700, 2048, 1], shared_at=4)
+    first = package.read_bytes()
+    manifest = verify_package(package)
+    assert [f["name"] for f in manifest["files"]] == [m.name for m in members]
+    assert all(read_members(package)[m.name] == Path(m.path).read_bytes() for m in members)
+    package, _ = _package_of(tmp_path, [100, 3000, 0, 512, 5000, 700, 2048, 1], shared_at=4)
+    assert package.read_bytes() == first
