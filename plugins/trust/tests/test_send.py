@@ -296,3 +296,23 @@ def test_send_package_cut_into_frames_by_size_is_whole_and_deterministic(tmp_pat
     assert all(read_members(package)[m.name] == Path(m.path).read_bytes() for m in members)
     package, _ = _package_of(tmp_path, [100, 3000, 0, 512, 5000, 700, 2048, 1], shared_at=4)
     assert package.read_bytes() == first
+
+
+def test_send_pauses_the_cyclic_collector_only_for_the_job():
+    import gc
+
+    from esomp_trust.sending import _without_cyclic_gc
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with _without_cyclic_gc():
+            assert not gc.isenabled()
+            raise RuntimeError("a failed job")
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left as found
+    try:
+        with _without_cyclic_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
