@@ -224,6 +224,11 @@ class DataQueue:
         self.send(data)
         return replies.receive(wait, key)
 
+    def send_receive_data(self, data: bytes, replies: "DataQueue", key: bytes, wait: float) -> bytes | None:
+        """``send_receive``, giving only the reply's data (a backend may skip building the Entry)."""
+        entry = self.send_receive(data, replies, key, wait)
+        return None if entry is None else entry.data
+
     def ack(self, entry: Entry) -> None:
         """Confirm a leased entry was handled, so it is not delivered again (no-op without lease mode)."""
         if entry.receipt is not None:

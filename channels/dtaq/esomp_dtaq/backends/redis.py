@@ -68,6 +68,7 @@ return 1
 """
 
 SKIP = ("CLIENT", "REPLY", "SKIP")  # the next command sends no reply
+_SKIP_PACKED = hiredis.pack_command(SKIP)
 
 REQUEUE = """
 local function requeue(qp, now, keyed, lifo)
@@ -177,6 +178,8 @@ class RedisQueue(DataQueue):
         # SKIP, then EVAL SEND_PLAIN 0 qp lifo and two arguments to come (sent time, data)
         self._send_plain = b"".join((hiredis.pack_command(SKIP), b"*7\r\n$4\r\nEVAL\r\n",
                                      _bulk(SEND_PLAIN.encode()), _bulk(b"0"), _bulk(self.qp), _bulk(self.flags[1])))
+        self._pop_parts: dict[DataQueue, Any] = {}  # send_receive's prepared write per reply queue
+        self._reply_parts: dict[DataQueue, Any] = {}  # reply_and_receive_many's, likewise
 
     def _put(self, data: bytes, key: bytes, sender: str, dedup: str | None) -> bool:
         return self._put_many([(data, key, dedup)], sender)[0]
@@ -243,27 +246,52 @@ class RedisQueue(DataQueue):
     def send_receive(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Entry | None:
         """One pipeline: the send script, then a blocking pop of the reply's key. Only where the send cannot
         be refused for a full queue (the pop would then wait for nothing) and the reply needs no lease."""
-        if (self.attributes.max_entries or self.attributes.sender_id or self.attributes.keyed
-                or not isinstance(replies, RedisQueue)
-                or replies.attributes.lease or not replies.attributes.keyed or wait == 0):
+        member = self._send_pop(data, replies, key, wait)
+        if member is NotImplemented:
             return super().send_receive(data, replies, key, wait)
-        data = bytes(data)
-        if len(data) > self.attributes.maxlen:
-            return super().send_receive(data, replies, key, wait)  # send raises DataTooLong
-        zkey = replies.qp + b":k:" + replies._check_key(key, "receive")
-        index = replies.qp + b":keys"
+        return None if member is None else _entry(key, member)
+
+    def send_receive_data(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> bytes | None:
+        member = self._send_pop(data, replies, key, wait)
+        if member is NotImplemented:
+            return super().send_receive_data(data, replies, key, wait)
+        return None if member is None else member[35 + int(member[32:35]):]
+
+    def _send_pop(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> Any:
+        """The reply's member, None when none came within ``wait``, NotImplemented where the general path
+        must run (see send_receive)."""
+        parts = self._pop_parts.get(replies)
+        if parts is None:
+            parts = self._pop_parts[replies] = self._prepare_pop(replies)
+        if (parts is False or wait == 0 or type(data) is not bytes or len(data) > self.attributes.maxlen
+                or type(key) is not bytes or len(key) != replies.attributes.keylen):
+            return NotImplemented  # a bad key or length is reported by the general path
+        pop_head, zrem_heads, exists_head = parts
+        zrem_head = zrem_heads.get(wait)
+        if zrem_head is None:
+            zrem_head = zrem_heads[wait] = b"\r\n" + _bulk(b"%r" % float(0 if wait < 0 else max(wait, 0.001))) \
+                + b"*3\r\n$4\r\nZREM\r\n" + _bulk(replies.qp + b":keys") + b"$%d\r\n" % len(key)
         # as pop_keyed, packed here (a client's every call): the send's reply is skipped, since it would come
         # at once and wake this process a second time per call. So EVAL with the text (no NOSCRIPT to miss);
         # an error of the send shows as no reply within the wait
-        packed = b"".join((self._send_plain, _bulk(b"%d" % (time.time() * 1e6)), _bulk(data),
-                           b"*3\r\n$8\r\nBZPOPMIN\r\n", _bulk(zkey),
-                           _bulk(b"%r" % float(0 if wait < 0 else max(wait, 0.001))),
-                           b"*3\r\n$4\r\nZREM\r\n", _bulk(index), _bulk(key),
-                           b"*2\r\n$6\r\nEXISTS\r\n", _bulk(zkey)))
+        now = b"%d" % (time.time_ns() // 1000)
+        packed = b"".join((self._send_plain, b"$%d\r\n%s\r\n$%d\r\n" % (len(now), now, len(data)), data,
+                           pop_head, key, zrem_head, key, exists_head, key, b"\r\n"))
         popped, _, left = self.backend.exchange_packed(packed, 3)
         if left:
-            self.backend.exchange(("ZADD", index, 0, key))
-        return _entry(key, popped[1]) if popped else None
+            self.backend.exchange(("ZADD", replies.qp + b":keys", 0, key))
+        return popped[1] if popped else None
+
+    def _prepare_pop(self, replies: DataQueue) -> Any:
+        """The fixed parts of send_receive's write for ``replies``, or False where it cannot be used (queue
+        attributes never change, so this is asked once per pair)."""
+        if (self.attributes.max_entries or self.attributes.sender_id or self.attributes.keyed
+                or not isinstance(replies, RedisQueue) or replies.backend is not self.backend
+                or replies.attributes.lease or not replies.attributes.keyed):
+            return False
+        zkey_head = b"$%d\r\n%s:k:" % (len(replies.qp) + 3 + replies.attributes.keylen, replies.qp)
+        return (b"\r\n*3\r\n$8\r\nBZPOPMIN\r\n" + zkey_head, {},
+                b"\r\n*2\r\n$6\r\nEXISTS\r\n" + zkey_head)
 
     def _hand_over(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
         commands = self._hand_over_commands(items, sender)
@@ -290,6 +318,54 @@ class RedisQueue(DataQueue):
                                wait: float, limit: int) -> list[Entry]:
         """The replies' ZADDs (their answers skipped, so the blocking pop's answer is the one that wakes the
         worker) and the next BZMPOP in one write."""
+        packed = self._replies_packed(replies, items, wait, limit) if items and wait != 0 and limit >= 1 else None
+        if packed is None:
+            return self._reply_and_receive_general(replies, items, wait, limit)
+        (popped,) = self.backend.exchange_packed(packed, 1)
+        return [_entry(b"", member) for member, _ in popped[1]] if popped else []
+
+    def _replies_packed(self, replies: DataQueue, items: list[tuple[bytes, bytes, str | None]], wait: float,
+                        limit: int) -> bytes | None:
+        """A worker's every write, packed from prepared parts: as _hand_over_commands(quiet=True) then BZMPOP.
+        None where an item needs the checks or the send script of the general path."""
+        parts = self._reply_parts.get(replies)
+        if parts is None:
+            parts = self._reply_parts[replies] = self._prepare_replies(replies)
+        if parts is False:
+            return None
+        index_head, zadd_head, maxlen, keylen, pops = parts
+        for data, key, dedup in items:
+            if (dedup is not None or type(data) is not bytes or len(data) > maxlen or type(key) is not bytes
+                    or len(key) != keylen):
+                return None
+        pop = pops.get((wait, limit))
+        if pop is None:
+            pop = pops[(wait, limit)] = hiredis.pack_command(self._bzmpop(wait, limit))
+        # sequence 0: a key holds this one entry, so nothing to order it against
+        head = b"%016d%016d000" % (0, time.time_ns() // 1000)
+        out = [_SKIP_PACKED, b"*%d\r\n" % (2 + 2 * len(items)), index_head]
+        for _, key, _ in items:
+            out += (b"$1\r\n0\r\n$%d\r\n" % keylen, key, b"\r\n")
+        for data, key, _ in items:
+            out += (_SKIP_PACKED, zadd_head, key, b"\r\n$1\r\n0\r\n$%d\r\n" % (len(head) + len(data)), head, data,
+                    b"\r\n")
+        out.append(pop)
+        return b"".join(out)
+
+    def _prepare_replies(self, replies: DataQueue) -> Any:
+        """The fixed parts of _replies_packed for ``replies``, or False where it cannot be used (attributes
+        never change, so this is asked once per pair)."""
+        a = replies.attributes
+        if (not isinstance(replies, RedisQueue) or replies.backend is not self.backend or not a.keyed
+                or a.max_entries or a.lease or a.sender_id or self.attributes.lease or self.attributes.keyed
+                or not self.backend.has_mpop()):
+            return False
+        return (b"$4\r\nZADD\r\n" + _bulk(replies.qp + b":keys"),
+                b"*4\r\n$4\r\nZADD\r\n$%d\r\n%s:k:" % (len(replies.qp) + 3 + a.keylen, replies.qp),
+                a.maxlen, a.keylen, {})
+
+    def _reply_and_receive_general(self, replies: DataQueue, items: list[tuple[bytes, bytes, str | None]],
+                                   wait: float, limit: int) -> list[Entry]:
         sender = default_sender() if replies.attributes.sender_id else ""
         commands = (replies._hand_over_commands(replies._checked(items), sender, quiet=True)
                     if items and isinstance(replies, RedisQueue) and replies.backend is self.backend else None)
@@ -321,6 +397,10 @@ class RedisQueue(DataQueue):
         depth = sum(results[0:-1:3])
         times = [int(m[16:32]) / 1e6 for r in results[1:-1:3] + results[2:-1:3] for m in r]
         return depth, results[-1], min(times) if times else None
+
+
+_forks = [0]  # forks so far in this process's line: a link opened before a fork belongs to the parent
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class _Link:
@@ -413,10 +493,11 @@ class RedisBackend(Backend):
 
     def _link(self) -> "_Link":
         local = self._local
-        if getattr(local, "pid", None) != os.getpid() or local.link is None:  # a forked child opens its own
-            local.link = _Link(self.client)
-            local.pid = os.getpid()
-        return local.link
+        link = getattr(local, "link", None)
+        if link is None or local.forks != _forks[0]:  # a forked child opens its own
+            link = local.link = _Link(self.client)
+            local.forks = _forks[0]
+        return link
 
     def _drop_link(self) -> None:
         link, self._local.link = getattr(self._local, "link", None), None
@@ -434,7 +515,7 @@ class RedisBackend(Backend):
         return f"redis:{self.url} prefix {self.prefix}"
 
     def close(self) -> None:
-        if getattr(self._local, "pid", None) == os.getpid():
+        if getattr(self._local, "forks", None) == _forks[0]:
             self._drop_link()
         self.client.close()
 
