@@ -175,6 +175,15 @@ class Request:
         return b"".join((service_header(self.domain, self.name, self.type),
                          comid_field(self.comid if comid is None else comid), note_field(self.note), self.data))
 
+    def encode_as(self, comid_key: bytes) -> bytes:
+        """The packet with communication id field ``comid_key`` (``comid_key(comid)``: 12 digits)."""
+        if len(self.data) > REQUEST_MAXLEN - REQUEST_HEADER_LEN:
+            return self.encode()  # raises, naming the data's length
+        if type(comid_key) is not bytes or len(comid_key) != 12 or not comid_key.isdigit():
+            raise MessageError(f"field comid: expected 12 digits (12S0), got {comid_key!r}")
+        return b"".join((service_header(self.domain, self.name, self.type), comid_key, note_field(self.note),
+                         self.data))
+
     @classmethod
     def decode(cls, packet: bytes) -> "Request":
         packet = _checked(packet, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)

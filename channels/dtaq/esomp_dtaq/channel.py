@@ -29,6 +29,10 @@ BATCH_BUDGET = 0.005  # a worker takes no more requests at once than its handler
 COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
 
 
+_forks = [0]  # forks so far in this process's line (a child must not reuse its parent's comid block)
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
 class CallTimeout(TimeoutError):
     """No reply within the timeout; the communication id is abandoned and a late reply will be discarded."""
 
@@ -70,11 +74,12 @@ class DtaqChannel:
         self.control = Control(backend, options.state_ttl)
         self.direct = DirectChannel(services, cutoff=self.control.cutoff, name=f"{name}-direct")
         self._ids = iter(())
-        self._ids_pid = -1
+        self._ids_forks = -1
         self._ids_lock = threading.Lock()
         self._failures: dict[str, int] = {}
         self.last_route = VIA_DTAQ
-        self._keys: dict[tuple[str, str, str], tuple[str, ServicePolicy]] = {}  # service code and policy
+        # per service: code, policy, request and reply queue (dropped when queues() makes a new pair)
+        self._keys: dict[tuple[str, str, str], tuple[str, ServicePolicy, DataQueue, DataQueue]] = {}
         self._routed: dict[tuple, tuple[float, int]] = {}  # (key, channel, opcode): (until, control writes)
         self._queues: dict[tuple[str, str, str], tuple[DataQueue, DataQueue]] = {}
 
@@ -91,12 +96,13 @@ class DtaqChannel:
             pair = (self.backend.create(inq, request_attributes(policy), replace=rebuild),
                     self.backend.create(outq, reply_attributes(policy), replace=rebuild))
             self._queues[key] = pair
+            self._keys.pop(key, None)  # call's cached pair
         return pair
 
     def next_comid(self) -> int:
         with self._ids_lock:
-            if self._ids_pid != os.getpid():  # a forked child must not share its parent's block
-                self._ids, self._ids_pid = iter(()), os.getpid()
+            if self._ids_forks != _forks[0]:  # a forked child must not share its parent's block
+                self._ids, self._ids_forks = iter(()), _forks[0]
             comid = next(self._ids, None)
             if comid is None:
                 block = self.backend.next_id("comid-block")
@@ -119,10 +125,10 @@ class DtaqChannel:
     def call(self, request: Request, timeout: float | None = None, *, channel: str = "",
              opcode: str = "") -> Reply:
         """Answer ``request`` through its service's queues (or directly, see ``route``); raises CallTimeout."""
-        service = self.services.get(request.service)
+        key = request.service
+        service = self.services.get(key)
         if service is None:
             return invoke(None, request)
-        key = request.service
         control = self.control
         # a route through the queues with the breaker closed holds as long as the control reads it came from
         routed = self._routed.get((key, channel, opcode))
@@ -136,19 +142,18 @@ class DtaqChannel:
                 self._routed[(key, channel, opcode)] = (control.fresh_until(*ROUTE_STATE), control.writes)
         self.last_route = VIA_DTAQ
         known = self._keys.get(key)
-        if known is None:
-            known = self._keys[key] = (service_code(key), self.policy(key))
-        code, policy = known
-        inq, outq = self.queues(key)
+        if known is None or known[2].backend is not self.backend:
+            known = self._keys[key] = (service_code(key), self.policy(key), *self.queues(key))
+        code, policy, inq, outq = known
         comid = self.next_comid()
         reply_key = m.comid_key(comid)
         wait = policy.timeout if timeout is None else timeout
         try:
-            entry = inq.send_receive(request.encode(comid), outq, reply_key, wait)
+            data = inq.send_receive_data(request.encode_as(reply_key), outq, reply_key, wait)
         except QueueFull:
             self.last_route = Route("direct", f"request queue {inq.name} full")
             return self.direct.call(attrs.evolve(request, comid=comid))
-        if entry is None:
+        if data is None:
             self.control.abandon(comid, code)
             # a reply that slipped in between the timeout and the mark is expired here, not left behind
             expired = outq.clear(reply_key)
@@ -158,11 +163,11 @@ class DtaqChannel:
             self.control.record(code, policy, False, failures)
             raise CallTimeout(f"service {code}: no reply to comid {comid} within {wait}s "
                               f"(queue {inq.name} depth {inq.depth()})")
-        if self._failures.get(code):
-            self._failures[code] = 0
+        if self._failures:
+            self._failures.pop(code, None)
         if not cached and control.breaker(code)["state"] == "half-open":
             control.record(code, policy, True, 0)
-        return Reply.decode(entry.data)
+        return Reply.decode(data)
 
     # --- server -----------------------------------------------------------------------------------------------------
     def serve(self, key: tuple[str, str, str], worker_id: str, *, stop: threading.Event | None = None) -> str:
