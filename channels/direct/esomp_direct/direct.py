@@ -26,6 +26,8 @@ class ServiceError(Exception):
 
 def as_reply(request: Request, result: Any) -> Reply:
     """A handler may return a Reply, bytes or str (the reply data, code 0000), or None (no data)."""
+    if type(result) is bytes:  # the usual case first
+        return request.reply(result)
     if isinstance(result, Reply):
         return attrs.evolve(result, comid=request.comid)
     if result is None:

@@ -185,6 +185,7 @@ class DtaqChannel:
         self.control.beat(worker_id, info)
         last_beat = time.monotonic()
         limit = 1  # until the handler's speed is known
+        leased = inq.attributes.lease > 0  # without lease there is nothing to ack
         pending: list[tuple[bytes, bytes, int | None]] = []  # replies without lease go with the next receive
         try:
             while stop is None or not stop.is_set():
@@ -198,19 +199,22 @@ class DtaqChannel:
                     last_beat = time.monotonic()
                 if not entries:
                     continue
-                requests = [e for e in entries if e.data != END]
-                ends = len(entries) - len(requests)
-                if requests:
-                    replies, handling = self.handle_many(service, policy, [e.data for e in requests])
+                packets = [e.data for e in entries]
+                ends = packets.count(END)
+                if ends:
+                    packets = [p for p in packets if p != END]
+                if packets:
+                    replies, handling = self.handle_many(service, policy, packets)
                     if policy.lease:  # sent (and de-duplicated) before the requests are acked
                         self.send_replies(policy, outq, replies)
                     else:
                         pending = replies
-                    info["handled"] += len(requests)
-                    limit = max(1, min(policy.batch, int(BATCH_BUDGET * len(requests) / max(handling, 1e-6))))
+                    info["handled"] += len(packets)
+                    limit = max(1, min(policy.batch, int(BATCH_BUDGET * len(packets) / max(handling, 1e-6))))
                 if ends > 1:  # one sentinel ends one worker: pass the others on
                     inq.send_many([(END, None, None)] * (ends - 1))
-                inq.ack_many(entries)
+                if leased:
+                    inq.ack_many(entries)
                 if ends:
                     return "end sentinel"
             return "stopped"
@@ -234,8 +238,9 @@ class DtaqChannel:
                     packets: list[bytes]) -> tuple[list[tuple[bytes, bytes, int | None]], float]:
         """The replies to request packets as (packet, key, dedup id), and the seconds spent in the handler."""
         cutoff = self.control.cutoff()
+        lease = policy.lease
         replies = []
-        handling = 0.0
+        started = time.perf_counter()  # the batch's time, codec included: what the next batch size is judged by
         for packet in packets:
             try:
                 request = Request.decode(packet)
@@ -244,12 +249,11 @@ class DtaqChannel:
                           service_code((service.domain, service.name, service.type)), exc)
                 self.control.count("bad-requests")
                 continue
-            started = time.perf_counter()
             _, packet = answer(service, request, cutoff=cutoff)
-            handling += time.perf_counter() - started
-            # with lease a redelivered request may be answered twice: the reply queue keeps only the first
-            replies.append((packet, m.comid_key(request.comid), request.comid if policy.lease else None))
-        return replies, handling
+            # with lease a redelivered request may be answered twice: the reply queue keeps only the first.
+            # The key is comid_key's: decode gave an int of at most 12 digits
+            replies.append((packet, b"%012d" % request.comid, request.comid if lease else None))
+        return replies, time.perf_counter() - started
 
     @staticmethod
     def send_replies(policy: ServicePolicy, outq: DataQueue, replies: list[tuple[bytes, bytes, int | None]]) -> None:
