@@ -71,6 +71,8 @@ def _service_fields(text: str) -> tuple[str, str, str]:
 
 
 def comid_field(comid: int) -> bytes:
+    if type(comid) is int and 0 <= comid <= 999_999_999_999:  # the usual case, checked first
+        return b"%012d" % comid
     if not isinstance(comid, int) or isinstance(comid, bool) or not 0 <= comid <= 999_999_999_999:
         raise MessageError(f"field comid: expected an integer 0..999999999999 (12S0), got {comid!r}")
     return b"%012d" % comid
@@ -186,11 +188,15 @@ class Request:
 
     @classmethod
     def decode(cls, packet: bytes) -> "Request":
-        packet = _checked(packet, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)
+        if type(packet) is not bytes or not REQUEST_HEADER_LEN <= len(packet) <= REQUEST_MAXLEN:
+            packet = _checked(packet, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)  # raises, or makes bytes
         header = packet[:REQUEST_HEADER_LEN]
         if header.isascii():  # the usual header: one character per byte, so one decode and slices
             text = header.decode("ascii")
-            return cls(*_service_fields(text[:22]), _comid(text[22:34], "request"), text[34:44].rstrip(" "),
+            comid = text[22:34]
+            if not comid.isdigit():
+                _comid(comid, "request")  # raises
+            return cls(*_service_fields(text[:22]), int(comid), text[34:44].rstrip(" "),
                        packet[REQUEST_HEADER_LEN:])
         values, data = _split(packet, REQUEST_FIELDS, "request", REQUEST_HEADER_LEN, REQUEST_MAXLEN)
         return cls(data=data, **values)  # type: ignore[arg-type]
@@ -226,11 +232,15 @@ class Reply:
 
     @classmethod
     def decode(cls, packet: bytes) -> "Reply":
-        packet = _checked(packet, "reply", REPLY_HEADER_LEN, REPLY_MAXLEN)
+        if type(packet) is not bytes or not REPLY_HEADER_LEN <= len(packet) <= REPLY_MAXLEN:
+            packet = _checked(packet, "reply", REPLY_HEADER_LEN, REPLY_MAXLEN)  # raises, or makes bytes
         header = packet[:REPLY_HEADER_LEN]
         if header.isascii():
             text = header.decode("ascii")
-            return cls(*_service_fields(text[:22]), _comid(text[22:34], "reply"), text[34:38].rstrip(" "),
+            comid = text[22:34]
+            if not comid.isdigit():
+                _comid(comid, "reply")  # raises
+            return cls(*_service_fields(text[:22]), int(comid), text[34:38].rstrip(" "),
                        text[38:80].rstrip(" "), text[80:90].rstrip(" "), packet[REPLY_HEADER_LEN:])
         values, data = _split(packet, REPLY_FIELDS, "reply", REPLY_HEADER_LEN, REPLY_MAXLEN)
         return cls(data=data, **values)  # type: ignore[arg-type]
