@@ -38,7 +38,14 @@ def plan_day(site, date: str) -> list[JobSpec]:
 
 def build_plan(options: TrustOptions, products: list[tuple[str, str]], configured_channels: list[str],
                date: str) -> list[JobSpec]:
-    """The jobs for ``products`` [(code, institution)]; pure, so the plan's shape is testable on its own."""
+    """The jobs for ``products`` [(code, institution)]; pure, so the plan's shape is testable on its own.
+
+    Listed batch by batch, each batch's sending jobs right after its processing jobs: the engine starts ready
+    jobs in plan order, so batch 1's institutions get their packages before later batches are processed."""
+    return sorted(_jobs(options, products, configured_channels), key=lambda job: job.batch)  # stable
+
+
+def _jobs(options: TrustOptions, products: list[tuple[str, str]], configured_channels: list[str]) -> list[JobSpec]:
     jobs: list[JobSpec] = []
     channels = [c for c in options.collect_channels if c in configured_channels]
     for channel in channels:

@@ -60,6 +60,9 @@ def test_register_business_types_plan_for_4000_products():
     for j in send:
         own = j.name.replace("send", "process")
         assert j.depends_on == (own,) and j.products == named[own].products and j.category.startswith("信托/发送/批次")
+    # Batch by batch, a batch's sending right after its processing: the engine starts ready jobs in plan order.
+    order = [(j.batch, j.stage) for j in jobs[4:]]
+    assert order == [(b, stage) for b in (1, 2, 3, 4) for stage in ("process", "send") for _ in range(5)]
     # Stagger "previous": a batch's processing waits for the whole previous batch's processing.
     assert named["trust-process-b1-j3"].depends_on == ("trust-partition",)
     assert named["trust-process-b3-j2"].depends_on == (
