@@ -58,3 +58,21 @@ def test_reply_data_limited_by_maxlen_1280():
 def test_decode_errors(packet, error):
     with pytest.raises(MessageError, match=error):
         Request.decode(packet)
+
+
+def test_encode_as_writes_the_given_comid_field_and_checks_it():
+    request = Request("YHT", "CTR", "01", 5, "n", b"data")
+    assert request.encode_as(m.comid_key(42)) == request.encode(42)
+    with pytest.raises(MessageError, match="comid"):
+        request.encode_as(b"12")
+    with pytest.raises(MessageError, match="request data"):
+        Request("YHT", "CTR", "01", data=b"x" * 2261).encode_as(m.comid_key(1))
+
+
+def test_decode_of_a_bytearray_or_a_bad_comid_is_handled_as_before():
+    packet = Request("YHT", "CTR", "01", 9, "", b"d").encode()
+    assert Request.decode(bytearray(packet)).comid == 9
+    with pytest.raises(MessageError, match="comid"):
+        Request.decode(packet[:22] + b"00000000000x" + packet[34:])
+    with pytest.raises(MessageError, match="shorter"):
+        Reply.decode(b"short")

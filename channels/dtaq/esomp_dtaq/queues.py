@@ -221,6 +221,8 @@ class DataQueue:
     def send_receive(self, data: bytes, replies: "DataQueue", key: bytes, wait: float) -> Entry | None:
         """``send(data)`` here, then ``replies.receive(wait, key)``: a client's request and its wait for the
         reply, in one round trip where the backend allows it."""
+        if key is not None:  # a bad key is refused before anything is sent
+            key = replies._check_key(key, "receive") if replies.attributes.keyed else replies._no_key(key)
         self.send(data)
         return replies.receive(wait, key)
 

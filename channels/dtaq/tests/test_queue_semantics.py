@@ -424,3 +424,30 @@ def test_a_receive_that_waits_for_ever_waits_until_an_entry_comes(backend):
     threading.Timer(0.3, replies.send, (b"late reply", b"000000000001")).start()
     assert fifo.receive(-1).data == b"late"
     assert replies.receive(-1, b"000000000001").data == b"late reply"
+
+
+def test_send_receive_data_gives_the_reply_data_and_checks_as_send(backend):
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    replies = keyed(backend, "REP", keylen=12)
+    key = b"000000000007"
+    threading.Timer(0.01, lambda: replies.send_many([(b"answer", key, None)], hand_over=True)).start()
+    assert requests.send_receive_data(b"q", replies, key, 10) == b"answer"
+    assert requests.send_receive_data(bytearray(b"q2"), replies, b"000000000008", 0.05) is None  # timeout
+    with pytest.raises(DataTooLong):
+        requests.send_receive_data(b"x" * 17, replies, b"000000000009", 0.05)
+    with pytest.raises(BadKey):
+        requests.send_receive_data(b"q", replies, b"short", 0.05)
+    assert [e.data for e in requests.receive_many(0, 5)] == [b"q", b"q2"]
+
+
+def test_reply_and_receive_many_checks_every_reply_of_a_batch_before_sending_any(backend):
+    requests = backend.create("REQ", QueueAttributes(maxlen=16))
+    replies = keyed(backend, "REP", keylen=12)
+    requests.send(b"q1")
+    with pytest.raises(BadKey):
+        requests.reply_and_receive_many(replies, [(b"ok", b"000000000001", None), (b"bad", b"1", None)], 0.05, 5)
+    assert replies.describe()["depth"] == 0
+    batch = requests.reply_and_receive_many(
+        replies, [(b"r1", b"000000000001", None), (bytearray(b"r2"), b"000000000002", None)], 1, 5)
+    assert [e.data for e in batch] == [b"q1"]
+    assert [replies.receive(0, k).data for k in (b"000000000001", b"000000000002")] == [b"r1", b"r2"]

@@ -249,7 +249,7 @@ class RedisQueue(DataQueue):
         member = self._send_pop(data, replies, key, wait)
         if member is NotImplemented:
             return super().send_receive(data, replies, key, wait)
-        return None if member is None else _entry(key, member)
+        return None if member is None else _entry(bytes(key), member)
 
     def send_receive_data(self, data: bytes, replies: DataQueue, key: bytes, wait: float) -> bytes | None:
         member = self._send_pop(data, replies, key, wait)
@@ -263,9 +263,14 @@ class RedisQueue(DataQueue):
         parts = self._pop_parts.get(replies)
         if parts is None:
             parts = self._pop_parts[replies] = self._prepare_pop(replies)
-        if (parts is False or wait == 0 or type(data) is not bytes or len(data) > self.attributes.maxlen
-                or type(key) is not bytes or len(key) != replies.attributes.keylen):
-            return NotImplemented  # a bad key or length is reported by the general path
+        if parts is False or wait == 0:
+            return NotImplemented
+        if type(key) is not bytes or len(key) != replies.attributes.keylen:
+            key = replies._check_key(key, "receive")  # raises for a bad key, before anything is sent
+        if type(data) is not bytes:
+            data = bytes(data)
+        if len(data) > self.attributes.maxlen:
+            return NotImplemented  # the general path's send raises DataTooLong
         pop_head, zrem_heads, exists_head = parts
         zrem_head = zrem_heads.get(wait)
         if zrem_head is None:
