@@ -25,7 +25,7 @@ from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueFull
 log = logging.getLogger(__name__)
 
 END = b"*END-OF-SERVICE*"  # the end sentinel: shorter than a request header, so never a request
-BATCH_BUDGET = 0.005  # a worker takes no more requests at once than its handler answers in about this many seconds
+BATCH_BUDGET = 0.005  # a worker takes no more requests at once than it answers in about this many seconds
 COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
 
 
@@ -229,14 +229,15 @@ class DtaqChannel:
 
     def answer_many(self, service: Any, policy: ServicePolicy, outq: DataQueue, packets: list[bytes]) -> float:
         """Handle request packets and send their replies to ``outq`` in one operation; returns the seconds
-        spent in the handler."""
+        spent on the batch (decode, handler, encode)."""
         replies, handling = self.handle_many(service, policy, packets)
         self.send_replies(policy, outq, replies)
         return handling
 
     def handle_many(self, service: Any, policy: ServicePolicy,
                     packets: list[bytes]) -> tuple[list[tuple[bytes, bytes, int | None]], float]:
-        """The replies to request packets as (packet, key, dedup id), and the seconds spent in the handler."""
+        """The replies to request packets as (packet, key, dedup id), and the seconds the batch took
+        (decode, handler, encode)."""
         cutoff = self.control.cutoff()
         lease = policy.lease
         replies = []
