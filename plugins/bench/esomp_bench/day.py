@@ -148,8 +148,12 @@ def bench_day(*, products: int = 4000, profile: str = "seed-day", storages: tupl
             runs.append(bench_storage(storage, products, profile, workers, naive_products, workdir))
         result = median_of(runs)
         result["runs"] = [{"wall_seconds": r["wall_seconds"], "floor_seconds": r["floor"]["seconds"],
+                           "total_over_floor": r["wall_seconds"] / r["floor"]["seconds"],
                            "peak_rss_bytes": r["peak_rss_bytes"]} for r in runs]
         add_ratios(result)
+        # each run's day and floor share the disk's state of the moment: the median of those same-run ratios
+        result["ratios"]["median_run_total_over_floor"] = statistics.median(
+            r["total_over_floor"] for r in result["runs"])
         results[storage] = result
     series = []
     for count in scaling:

@@ -54,7 +54,9 @@ def summary_rows(storages: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         row("floor: cp -a output tree s", lambda r: seconds(r["floor"]["write"]["seconds"])),
         row("floor: tar | zstd -3 -T0 s", lambda r: seconds(r["floor"]["compress"]["seconds"])),
         row("floor: total s", lambda r: seconds(r["floor"]["seconds"])),
-        row("ours / floor", lambda r: f"{r['ratios']['total_over_floor']:.2f}x"),
+        row("ours / floor (medians' ratio)", lambda r: f"{r['ratios']['total_over_floor']:.2f}x"),
+        row("ours / floor, run by run", lambda r: " / ".join(f"{x['total_over_floor']:.2f}" for x in r["runs"])
+            + f"x (median {r['ratios']['median_run_total_over_floor']:.2f}x)"),
     ]
     if all("naive" in r for r in storages.values()):
         rows += [

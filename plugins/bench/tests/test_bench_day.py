@@ -13,7 +13,8 @@ RUN_KEYS = {"storage", "directory", "filesystem", "products", "generate_seconds"
 LABELS = ["machine load (1 min) before / after", "total wall time s", "CPU time s (process tree)",
           "peak memory MB (tree RSS)", "peak anonymous memory MB (tree)", "input MB", "output files",
           "packages / package MB", "files/s", "input MB/s", "floor: cat inputs s", "floor: cp -a output tree s",
-          "floor: tar | zstd -3 -T0 s", "floor: total s", "ours / floor", "naive: dbfread every input s",
+          "floor: tar | zstd -3 -T0 s", "floor: total s", "ours / floor (medians' ratio)",
+          "ours / floor, run by run", "naive: dbfread every input s",
           "naive: total s", "naive / ours", "extrapolated linearly"]
 
 
@@ -41,7 +42,10 @@ def test_register_commands_bench_day_prints_every_line_and_writes_every_key(tmp_
         assert set(run["naive"]) == {"products_measured", "products", "read_seconds", "per_product_seconds",
                                      "write_and_package_seconds", "total_seconds", "extrapolated"}
         assert run["naive"]["products_measured"] == 2 and run["naive"]["extrapolated"] is True
-        assert set(run["ratios"]) == {"total_over_floor", "naive_over_total"}
+        assert set(run["ratios"]) == {"total_over_floor", "naive_over_total", "median_run_total_over_floor"}
+        (only,) = run["runs"]
+        assert only["total_over_floor"] == run["ratios"]["median_run_total_over_floor"] \
+            == pytest.approx(run["wall_seconds"] / run["floor"]["seconds"])
         assert run["packages"] == 50 and run["output_files"] == 50 * 32
         stages = [(line["stage"], line["group"]) for line in run["lines"]]
         assert stages.count(("send", "batch 4")) == 1 and ("collect", "szse") in stages
