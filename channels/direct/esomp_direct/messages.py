@@ -110,13 +110,7 @@ def _comid(text: str, what: str) -> int:
 
 def _split(packet: bytes, fields: tuple[tuple[str, int], ...], what: str, header_len: int,
            maxlen: int) -> tuple[dict[str, str | int], bytes]:
-    if not isinstance(packet, (bytes, bytearray, memoryview)):
-        raise MessageError(f"{what}: expected bytes, got {type(packet).__name__}")
-    packet = bytes(packet)
-    if len(packet) < header_len:
-        raise MessageError(f"{what}: {len(packet)} bytes is shorter than its {header_len}-byte header")
-    if len(packet) > maxlen:
-        raise MessageError(f"{what}: {len(packet)} bytes is over its maxlen {maxlen}")
+    packet = _checked(packet, what, header_len, maxlen)
     header = packet[:header_len]
     if header.isascii():  # the usual header: one character per byte, so one decode and slices
         text = header.decode("ascii")
