@@ -412,7 +412,7 @@ class Staged:
         made: set[str] = set()
         try:
             for product, final in self.final.items():
-                parent, _, base = final.rpartition(os.sep)
+                parent = final.rpartition(os.sep)[0]
                 if parent not in made:
                     os.makedirs(parent, exist_ok=True)
                     made.add(parent)

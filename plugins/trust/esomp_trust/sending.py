@@ -194,16 +194,11 @@ def _upsert(session, model, columns: list[str], keys: list[str], merge: dict[str
     return statement.on_conflict_do_update(index_elements=keys, set_=set_)
 
 
-_LOOK_UP = object()
-
-
-def _record_packages(site, job: Job, built: list[Built], job_id: int | None | object = _LOOK_UP
+def _record_packages(site, job: Job, built: list[Built], job_id: int | None
                      ) -> tuple[dict[str, int], dict[tuple[int, str], tuple]]:
     """Record (or update) the packages in one statement; return their ids by name and the receipts they already
-    have, by (package id, target), as (size, sha256). ``job_id``: what _existing_job said, if already asked."""
+    have, by (package id, target), as (size, sha256). ``job_id``: what _existing_job said of the job."""
     with site.repository.session() as s:
-        if job_id is _LOOK_UP:
-            job_id = _existing_job(s, job.id)
         rows = [{"date": job.date, "name": b.name, "institution_code": b.institution, "product_code": b.product,
                  "path": str(b.path), "size": b.size, "sha256": b.sha256, "members": b.members, "job_id": job_id}
                 for b in built]

@@ -196,12 +196,12 @@ def test_send_records_each_package_and_receipt_once_on_either_database(tmp_path,
                                sha256=package.sha256, attempts=attempts, delivered_at=datetime(2024, 1, 5, 18))
 
     first = built(100)
-    ids, receipted = _record_packages(site, job, first)
+    ids, receipted = _record_packages(site, job, first, None)
     assert sorted(ids) == [p.name for p in first] and receipted == {}
     _record_receipts(site, [(ids[p.name], receipt(p, 1)) for p in first])
 
     second = built(200)  # a rerun with changed packages: same rows updated, receipts found, attempts added up
-    again, receipted = _record_packages(site, job, second)
+    again, receipted = _record_packages(site, job, second, None)
     assert again == ids
     assert receipted == {(ids[p.name], "file:///outbox"): (p.size, p.sha256) for p in first}
     _record_receipts(site, [(ids[p.name], receipt(p, 2)) for p in second])
