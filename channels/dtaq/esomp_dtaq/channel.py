@@ -17,7 +17,7 @@ import attrs
 from esomp_direct import messages as m
 from esomp_direct.direct import DirectChannel, answer, invoke
 from esomp_direct.messages import MessageError, Reply, Request
-from esomp_dtaq.backends import Backend
+from esomp_dtaq.backends import FORKS, Backend
 from esomp_dtaq.config import DtaqOptions, ServicePolicy, service_code
 from esomp_dtaq.control import Control
 from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueFull
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 END = b"*END-OF-SERVICE*"  # the end sentinel: shorter than a request header, so never a request
 BATCH_BUDGET = 0.005  # a worker takes no more requests at once than it answers in about this many seconds
 COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
-
-
-_forks = [0]  # forks so far in this process's line (a child must not reuse its parent's comid block)
-os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class CallTimeout(TimeoutError):
@@ -101,8 +97,8 @@ class DtaqChannel:
 
     def next_comid(self) -> int:
         with self._ids_lock:
-            if self._ids_forks != _forks[0]:  # a forked child must not share its parent's block
-                self._ids, self._ids_forks = iter(()), _forks[0]
+            if self._ids_forks != FORKS[0]:  # a forked child must not share its parent's block
+                self._ids, self._ids_forks = iter(()), FORKS[0]
             comid = next(self._ids, None)
             if comid is None:
                 block = self.backend.next_id("comid-block")

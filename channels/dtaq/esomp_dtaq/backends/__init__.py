@@ -8,12 +8,18 @@ table are seen by every process using the backend.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from typing import Any
 
 from esomp_dtaq.queues import DataQueue, NoSuchQueue, QueueAttributes
 
 BACKENDS = ("sqlite", "redis", "memory")
+
+# Forks so far in this process's line, bumped in every child: what a process set up before a fork (a connection,
+# a block of communication ids) belongs to its parent. Cheaper to compare on every call than os.getpid().
+FORKS = [0]
+os.register_at_fork(after_in_child=lambda: FORKS.__setitem__(0, FORKS[0] + 1))
 
 
 class Backend:

@@ -21,7 +21,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from esomp_dtaq.backends import Backend
+from esomp_dtaq.backends import FORKS, Backend
 from esomp_dtaq.queues import DataQueue, Entry, Order, QueueAttributes, QueueFull, default_sender
 
 SEND = """
@@ -404,8 +404,6 @@ class RedisQueue(DataQueue):
         return depth, results[-1], min(times) if times else None
 
 
-_forks = [0]  # forks so far in this process's line: a link opened before a fork belongs to the parent
-os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class _Link:
@@ -499,9 +497,9 @@ class RedisBackend(Backend):
     def _link(self) -> "_Link":
         local = self._local
         link = getattr(local, "link", None)
-        if link is None or local.forks != _forks[0]:  # a forked child opens its own
+        if link is None or local.forks != FORKS[0]:  # a forked child opens its own
             link = local.link = _Link(self.client)
-            local.forks = _forks[0]
+            local.forks = FORKS[0]
         return link
 
     def _drop_link(self) -> None:
@@ -520,7 +518,7 @@ class RedisBackend(Backend):
         return f"redis:{self.url} prefix {self.prefix}"
 
     def close(self) -> None:
-        if getattr(self._local, "forks", None) == _forks[0]:
+        if getattr(self._local, "forks", None) == FORKS[0]:
             self._drop_link()
         self.client.close()
 
