@@ -69,7 +69,7 @@ def run_floor(site: Site, scratch: Path) -> dict[str, Any]:
         "write": shell(["cp", "-a", str(output), str(copy)]),
         "compress": shell(f"tar -cf - -C '{output.parent}' '{output.name}' | zstd -3 -T0 -q > /dev/null"),
     }
-    shutil.rmtree(copy, ignore_errors=True)
+    # the copy stays until the bench ends (see Scratch)
     floor["seconds"] = sum(step["seconds"] for step in floor.values())
     return floor
 
@@ -84,26 +84,56 @@ def products_of(site: Site) -> list[str]:
 
 
 def bench_storage(storage: str, products: int, profile: str, workers: int | None, naive_products: int,
-                  workdir: str | None) -> dict[str, Any]:
+                  scratch: "Scratch") -> dict[str, Any]:
     """One measurement of one storage: a fresh site, the day, the floor and (if asked) the naive way."""
     from esomp_demo.plugin import create_demo_site
 
-    root = Path(tempfile.mkdtemp(prefix="esomp-bench-", dir=storage_root(storage, workdir)))
-    try:
-        site = create_demo_site(root / "site", products)
-        load_before = os.getloadavg()[0]  # a shared machine: say how busy it was
-        result = {"storage": storage, "directory": str(root), "filesystem": filesystem(root),
-                  "products": products, **run_day(site, products, profile, workers)}
-        result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
-        result["floor"] = run_floor(site, root)
-        if naive_products:
-            from esomp_bench.naive import run_naive
+    root = scratch.new(storage, products)
+    site = create_demo_site(root / "site", products)
+    load_before = os.getloadavg()[0]  # a shared machine: say how busy it was
+    result = {"storage": storage, "directory": str(root), "filesystem": filesystem(root),
+              "products": products, **run_day(site, products, profile, workers)}
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    result["floor"] = run_floor(site, root)
+    if naive_products:
+        from esomp_bench.naive import run_naive
 
-            result["naive"] = run_naive(site, DATE, products_of(site), naive_products, root / "naive")
-        site.repository.dispose()
-        return result
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        result["naive"] = run_naive(site, DATE, products_of(site), naive_products, root / "naive")
+    site.repository.dispose()
+    return result
+
+
+class Scratch:
+    """The runs' directories, all removed when the bench ends, none before.
+
+    ext4 without a journal will not reuse an inode freed in the last 60 s (360 s while its inode table block is
+    dirty) and scans past every such inode when it allocates one: after a removed 128,000-file tree, creating
+    files costs about ten times the kernel CPU for minutes. A run that followed the previous run's removal timed
+    that, not itself. Only when the file system runs short of space are earlier runs removed early (and said)."""
+
+    BYTES_PER_PRODUCT = 1 << 20  # a run's inputs, collected copies, output tree, packages and floor copy: ~0.7 MB
+
+    def __init__(self, workdir: str | None, progress=lambda text: None):
+        self.workdir = workdir
+        self.progress = progress
+        self.roots: list[Path] = []
+
+    def new(self, storage: str, products: int) -> Path:
+        parent = storage_root(storage, self.workdir)
+        need = products * self.BYTES_PER_PRODUCT
+        mine = [r for r in self.roots if r.parent == parent]
+        if mine and shutil.disk_usage(parent).free < need:
+            self.progress(f"{parent}: less than {need >> 20} MB free, removing earlier runs' directories first; "
+                          "on ext4 without a journal the next run pays for that removal (docs/bench.md)")
+            self.remove(mine)
+        root = Path(tempfile.mkdtemp(prefix="esomp-bench-", dir=parent))
+        self.roots.append(root)
+        return root
+
+    def remove(self, roots: list[Path] | None = None) -> None:
+        for root in list(self.roots if roots is None else roots):
+            shutil.rmtree(root, ignore_errors=True)
+            self.roots.remove(root)
         settle()
 
 
@@ -135,17 +165,26 @@ def bench_day(*, products: int = 4000, profile: str = "seed-day", storages: tupl
               workers: int | None = None, naive_products: int = 40, scaling: tuple[int, ...] = (),
               repeat: int = 1, workdir: str | None = None, progress=lambda text: None) -> dict[str, Any]:
     """Everything ``esomp bench day`` prints, as one dict (the --json document)."""
-    from esomp_bench.measure import machine
-
     if products < 20:
         raise BenchError(f"--products {products}: at least 20 (4 batches x 5 jobs of at least one product)")
+    scratch = Scratch(workdir, progress)
+    try:
+        return _bench_day(products, profile, storages, workers, naive_products, scaling, repeat, scratch, progress)
+    finally:
+        scratch.remove()
+
+
+def _bench_day(products: int, profile: str, storages: tuple[str, ...], workers: int | None, naive_products: int,
+               scaling: tuple[int, ...], repeat: int, scratch: Scratch, progress) -> dict[str, Any]:
+    from esomp_bench.measure import machine
+
     began = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results: dict[str, Any] = {}
     for storage in storages:
         runs = []
         for attempt in range(repeat):
             progress(f"{storage}: run {attempt + 1} of {repeat}, {products} products")
-            runs.append(bench_storage(storage, products, profile, workers, naive_products, workdir))
+            runs.append(bench_storage(storage, products, profile, workers, naive_products, scratch))
         result = median_of(runs)
         result["runs"] = [{"wall_seconds": r["wall_seconds"], "floor_seconds": r["floor"]["seconds"],
                            "total_over_floor": r["wall_seconds"] / r["floor"]["seconds"],
@@ -162,7 +201,7 @@ def bench_day(*, products: int = 4000, profile: str = "seed-day", storages: tupl
             measured = results[storage]
         else:
             progress(f"scaling: {count} products on {storage}")
-            measured = bench_storage(storage, count, profile, workers, 0, workdir)
+            measured = bench_storage(storage, count, profile, workers, 0, scratch)
         series.append({"products": count, "storage": storage, "wall_seconds": measured["wall_seconds"],
                        "cpu_seconds": measured["cpu_seconds"], "peak_rss_bytes": measured["peak_rss_bytes"],
                        "peak_anonymous_bytes": measured["peak_anonymous_bytes"],

@@ -82,3 +82,29 @@ def test_median_of_runs_takes_medians_key_by_key():
             {"s": 1.0, "name": "disk", "lines": [{"seconds": 5.0}], "floor": {"seconds": 7}},
             {"s": 2.0, "name": "disk", "lines": [{"seconds": None}], "floor": {"seconds": 8}}]
     assert median_of(runs) == {"s": 2.0, "name": "disk", "lines": [{"seconds": 1.0}], "floor": {"seconds": 8}}
+
+
+def test_scratch_keeps_every_run_directory_until_the_end(tmp_path):
+    from esomp_bench.day import Scratch
+
+    said = []
+    scratch = Scratch(str(tmp_path), said.append)
+    first, second = scratch.new("disk", 10), scratch.new("disk", 10)
+    assert first.is_dir() and second.is_dir() and first != second, "a run never follows a removal"
+    scratch.remove()
+    assert not first.exists() and not second.exists() and scratch.roots == [] and said == []
+
+
+def test_scratch_short_of_space_removes_earlier_runs_first_and_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    from esomp_bench import day
+
+    said = []
+    scratch = day.Scratch(str(tmp_path), said.append)
+    first = scratch.new("disk", 10)
+    free = shutil.disk_usage(tmp_path).free
+    second = scratch.new("disk", free // day.Scratch.BYTES_PER_PRODUCT + 1)  # more than the disk has
+    assert not first.exists() and second.is_dir() and scratch.roots == [second]
+    assert len(said) == 1 and str(tmp_path) in said[0] and "removing earlier runs" in said[0]
+    scratch.remove()
