@@ -100,41 +100,60 @@ def bench_storage(storage: str, products: int, profile: str, workers: int | None
 
         result["naive"] = run_naive(site, DATE, products_of(site), naive_products, root / "naive")
     site.repository.dispose()
+    scratch.done(root)
     return result
 
 
 class Scratch:
-    """The runs' directories, all removed when the bench ends, none before.
+    """Where the runs' directories go, and when they are removed.
 
     ext4 without a journal will not reuse an inode freed in the last 60 s (360 s while its inode table block is
     dirty) and scans past every such inode when it allocates one: after a removed 128,000-file tree, creating
-    files costs about ten times the kernel CPU for minutes. A run that followed the previous run's removal timed
-    that, not itself. Only when the file system runs short of space are earlier runs removed early (and said)."""
+    files costs about ten times the kernel CPU. A run that followed a removal timed that, not itself. So on a disk
+    a storage's run directories stay until its runs are done, and a run due within REUSE_DELAY of a removal on
+    its file system waits for the rest (removals are synced, so the 60 s apply). Memory file systems have no such
+    delay, and their directories hold memory: each goes as soon as its run ends."""
 
-    BYTES_PER_PRODUCT = 1 << 20  # a run's inputs, collected copies, output tree, packages and floor copy: ~0.7 MB
+    REUSE_DELAY = 60.0
+    BYTES_PER_PRODUCT = 3 << 19  # 1.5 MB: a 4,000-product run takes about 3.5 GB
+    MEMORY = ("tmpfs", "ramfs")
 
     def __init__(self, workdir: str | None, progress=lambda text: None):
         self.workdir = workdir
         self.progress = progress
         self.roots: list[Path] = []
+        self.removed_at: dict[Path, float] = {}  # file system's mount: when a removal there was last synced
 
     def new(self, storage: str, products: int) -> Path:
         parent = storage_root(storage, self.workdir)
         need = products * self.BYTES_PER_PRODUCT
         mine = [r for r in self.roots if r.parent == parent]
         if mine and shutil.disk_usage(parent).free < need:
-            self.progress(f"{parent}: less than {need >> 20} MB free, removing earlier runs' directories first; "
-                          "on ext4 without a journal the next run pays for that removal (docs/bench.md)")
+            self.progress(f"{parent}: less than {need >> 20} MB free, removing earlier runs' directories first")
             self.remove(mine)
+        mount = filesystem(parent)
+        since = time.monotonic() - self.removed_at.get(Path(mount["mount"]), -self.REUSE_DELAY)
+        if since < self.REUSE_DELAY and mount["type"] not in self.MEMORY:
+            self.progress(f"{parent}: waiting {self.REUSE_DELAY - since:.0f} s for the inodes of a removed tree "
+                          f"to become reusable ({mount['type']}, docs/bench.md)")
+            time.sleep(self.REUSE_DELAY - since)
         root = Path(tempfile.mkdtemp(prefix="esomp-bench-", dir=parent))
         self.roots.append(root)
         return root
 
+    def done(self, root: Path) -> None:
+        """A run has ended: its directory goes now on a memory file system, later elsewhere."""
+        if filesystem(root)["type"] in self.MEMORY:
+            self.remove([root])
+
     def remove(self, roots: list[Path] | None = None) -> None:
-        for root in list(self.roots if roots is None else roots):
+        roots = list(self.roots if roots is None else roots)
+        for root in roots:
             shutil.rmtree(root, ignore_errors=True)
             self.roots.remove(root)
         settle()
+        for root in roots:
+            self.removed_at[Path(filesystem(root.parent)["mount"])] = time.monotonic()
 
 
 def settle() -> None:
@@ -194,6 +213,7 @@ def _bench_day(products: int, profile: str, storages: tuple[str, ...], workers: 
         result["ratios"]["median_run_total_over_floor"] = statistics.median(
             r["total_over_floor"] for r in result["runs"])
         results[storage] = result
+        scratch.remove()  # before the next storage's runs: their pages would press on memory
     series = []
     for count in scaling:
         storage = storages[0]

@@ -18,7 +18,10 @@ LABELS = ["machine load (1 min) before / after", "total wall time s", "CPU time 
           "naive: total s", "naive / ours", "extrapolated linearly"]
 
 
-def test_register_commands_bench_day_prints_every_line_and_writes_every_key(tmp_path, esomp_cli):
+def test_register_commands_bench_day_prints_every_line_and_writes_every_key(tmp_path, esomp_cli, monkeypatch):
+    from esomp_bench.day import Scratch
+
+    monkeypatch.setattr(Scratch, "REUSE_DELAY", 0.0)  # a tiny day's removal delays nothing (tested apart)
     report = tmp_path / "bench.json"
     result = esomp_cli(["bench", "day", "--products", 50, "--storage", "both", "--naive-products", 2,
                         "--scaling", "20", "--workdir", tmp_path, "--json", report])
@@ -84,15 +87,37 @@ def test_median_of_runs_takes_medians_key_by_key():
     assert median_of(runs) == {"s": 2.0, "name": "disk", "lines": [{"seconds": 1.0}], "floor": {"seconds": 8}}
 
 
-def test_scratch_keeps_every_run_directory_until_the_end(tmp_path):
-    from esomp_bench.day import Scratch
+def test_scratch_keeps_disk_runs_until_removed_and_then_waits_before_the_next(tmp_path, monkeypatch):
+    from esomp_bench import day
 
-    said = []
-    scratch = Scratch(str(tmp_path), said.append)
-    first, second = scratch.new("disk", 10), scratch.new("disk", 10)
-    assert first.is_dir() and second.is_dir() and first != second, "a run never follows a removal"
+    if day.filesystem(tmp_path)["type"] in day.Scratch.MEMORY:
+        pytest.skip(f"{tmp_path} is on a memory file system here")
+    said, slept = [], []
+    monkeypatch.setattr(day.time, "sleep", slept.append)
+    scratch = day.Scratch(str(tmp_path), said.append)
+    first = scratch.new("disk", 10)
+    scratch.done(first)
+    second = scratch.new("disk", 10)
+    assert first.is_dir() and second.is_dir() and first != second and said == [] and slept == []
     scratch.remove()
-    assert not first.exists() and not second.exists() and scratch.roots == [] and said == []
+    assert not first.exists() and not second.exists() and scratch.roots == []
+    third = scratch.new("disk", 10)  # right after a removal on this file system
+    assert len(slept) == 1 and 55 < slept[0] <= 60 and "waiting" in said[0] and str(tmp_path) in said[0]
+    scratch.remove()
+    assert not third.exists()
+
+
+def test_scratch_removes_a_ramdisk_run_when_it_ends_without_waiting(monkeypatch):
+    from esomp_bench import day
+
+    slept = []
+    monkeypatch.setattr(day.time, "sleep", slept.append)
+    scratch = day.Scratch(None)
+    root = scratch.new("ramdisk", 10)
+    scratch.done(root)
+    assert not root.exists() and scratch.roots == []
+    scratch.done(scratch.new("ramdisk", 10))
+    assert slept == [], "a memory file system has no inode reuse delay"
 
 
 def test_scratch_short_of_space_removes_earlier_runs_first_and_says_so(tmp_path, monkeypatch):
@@ -101,10 +126,11 @@ def test_scratch_short_of_space_removes_earlier_runs_first_and_says_so(tmp_path,
     from esomp_bench import day
 
     said = []
+    monkeypatch.setattr(day.time, "sleep", lambda seconds: None)
     scratch = day.Scratch(str(tmp_path), said.append)
     first = scratch.new("disk", 10)
     free = shutil.disk_usage(tmp_path).free
     second = scratch.new("disk", free // day.Scratch.BYTES_PER_PRODUCT + 1)  # more than the disk has
     assert not first.exists() and second.is_dir() and scratch.roots == [second]
-    assert len(said) == 1 and str(tmp_path) in said[0] and "removing earlier runs" in said[0]
+    assert "removing earlier runs" in said[0] and str(tmp_path) in said[0]
     scratch.remove()
