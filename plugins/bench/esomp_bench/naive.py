@@ -90,7 +90,3 @@ def run_naive(site, date: str, all_products: list[str], size: int, workdir: Path
     return {"products_measured": len(chosen), "products": len(all_products), "read_seconds": read_seconds,
             "per_product_seconds": per_product_seconds, "write_and_package_seconds": extrapolated,
             "total_seconds": read_seconds + extrapolated, "extrapolated": len(chosen) < len(all_products)}
-
-
-def cleanup(workdir: Path) -> None:
-    shutil.rmtree(workdir, ignore_errors=True)
