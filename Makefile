@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PLUGIN_CFGS := $(wildcard channels/*/setup.cfg filetypes/*/setup.cfg plugins/*/setup.cfg hooks/*/setup.cfg)
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test fuzz bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The fuzz targets, longer than in `make test`: ESOMP_FUZZ_EXAMPLES examples per target.
+fuzz: venv
+	ESOMP_FUZZ_EXAMPLES=$${ESOMP_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q -m fuzz
 
 bench: venv
 	$(BIN)/esomp bench
