@@ -471,13 +471,14 @@ class Engine:
         repo = self.site.repository
         self._recover(run_id, in_flight_ids=set())
         with repo.session() as s:  # names, batches and dependencies do not change during a run
-            shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch, JobRow.depends_on)
-                                                  .where(JobRow.run_id == run_id))}
+            shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch, JobRow.depends_on,
+                                                         JobRow.after).where(JobRow.run_id == run_id))}
         id_of = {r.name: job_id for job_id, r in shape.items()}
         deps = {job_id: [id_of[d] for d in r.depends_on or ()] for job_id, r in shape.items()}
-        dependents: dict[int, list[int]] = {}
-        for job_id, ups in deps.items():
-            for up in ups:
+        afters = {job_id: [id_of[d] for d in r.after or ()] for job_id, r in shape.items()}
+        dependents: dict[int, list[int]] = {}  # what to re-evaluate when a job's state changes
+        for job_id in shape:
+            for up in (*deps[job_id], *afters[job_id]):
                 dependents.setdefault(up, []).append(job_id)
 
         state: dict[int, str] = {}
@@ -499,15 +500,15 @@ class Engine:
             if state[job_id] not in WAITING:
                 return
             new = self._next_state(shape[job_id].batch, [state[d] for d in deps[job_id]], paused, cancelling,
-                                   time.monotonic() - started)
+                                   time.monotonic() - started, [state[a] for a in afters[job_id]])
             if new == "ready":
                 heapq.heappush(ready, job_id)
                 new = "pending"
             if new != state[job_id]:
                 changes.setdefault((state[job_id], new), []).append(job_id)
                 set_state(job_id, new)
-                if new in BLOCKING:  # what waits on a skipped or cancelled job is skipped in turn
-                    for below in dependents.get(job_id, ()):
+                if new in BLOCKING:  # what needs a skipped or cancelled job is skipped in turn; what is
+                    for below in dependents.get(job_id, ()):  # only ordered after it may start
                         evaluate(below)
 
         def look() -> None:
@@ -639,14 +640,16 @@ class Engine:
                 last_look = -1e9
 
     def _next_state(self, batch: int, dep_states: list[str], paused: set[int], cancelling: bool,
-                    elapsed: float) -> str:
+                    elapsed: float, after_states: list[str] = ()) -> str:
+        """``dep_states``: of the jobs it depends on (they must succeed); ``after_states``: of the jobs it is only
+        ordered after (they must have ended, however)."""
         if cancelling:
             return "cancelled"
         if any(d in BLOCKING for d in dep_states):
             return "skipped"
         if batch in paused:
             return "paused"
-        if not all(d == "succeeded" for d in dep_states):
+        if not all(d == "succeeded" for d in dep_states) or not all(a in DONE for a in after_states):
             return "waiting"
         if batch and len(self.batch_offsets) >= batch and elapsed < self.batch_offsets[batch - 1]:
             return "waiting"

@@ -54,6 +54,9 @@ class FileType:
     placeholder: bool = False
     description: str = ""
     profile: dict[str, Any] = attrs.field(factory=dict)
+    many: bool = False
+    """Several files of this type arrive on one day (one per seat, as gh's GH + seat number): otherwise a second
+    file of the type is an ambiguous input that fails collection."""
 
     @property
     def split(self) -> bool:
@@ -149,7 +152,10 @@ class JobSpec:
     channel: str = ""
     products: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    """Jobs that must have succeeded first: a failed, skipped or cancelled one skips this job."""
     params: dict[str, Any] = attrs.field(factory=dict)
+    after: tuple[str, ...] = ()
+    """Jobs that must have ended first, however they ended: ordering only (staggering), never a skip."""
 
 
 @attrs.define

@@ -40,6 +40,9 @@ def check_plan(specs: Iterable[JobSpec]) -> list[JobSpec]:
         for dep in spec.depends_on:
             if dep not in by_name:
                 raise PlanError(f"job {spec.name} depends on unknown job {dep!r}")
+        for dep in spec.after:
+            if dep not in by_name:
+                raise PlanError(f"job {spec.name} starts after unknown job {dep!r}")
     return topological(specs)
 
 
@@ -54,7 +57,7 @@ def topological(specs: list[JobSpec]) -> list[JobSpec]:
         if state.get(name) == 1:
             raise PlanError("dependency cycle: " + " -> ".join((*path, name)))
         state[name] = 1
-        for dep in by_name[name].depends_on:
+        for dep in (*by_name[name].depends_on, *by_name[name].after):  # both order the day
             visit(dep, (*path, name))
         state[name] = 2
         order.append(by_name[name])
@@ -78,6 +81,7 @@ def store_plan(site, date: str, specs: list[JobSpec]) -> int:
                 continue
             s.add(JobRow(run_id=run.id, name=spec.name, stage=spec.stage, business_type=spec.business_type,
                          batch=spec.batch, category=spec.category, channel=spec.channel,
-                         products=list(spec.products), depends_on=list(spec.depends_on), params=dict(spec.params),
+                         products=list(spec.products), depends_on=list(spec.depends_on), after=list(spec.after),
+                         params=dict(spec.params),
                          state="pending", detail={}))
         return run.id

@@ -387,3 +387,69 @@ def test_a_job_finished_listener_that_raises_does_not_stop_the_day(toy_site, cap
     site, _ = toy_site(Toy(on_finish=on_finish))
     assert Engine(site, DATE, executor="local", workers=2).run().state == "succeeded"
     assert "a job_finished hook failed for collect-x" in caplog.text
+
+
+class Staggered(Toy):
+    """Each batch's processing starts after the previous batch's processing has ended (``after``), whatever its
+    state: ordering only, not a dependency."""
+
+    def plan(self, site, date):
+        specs = super().plan(site, date)
+        for spec in specs:
+            if spec.name.startswith("process-b") and spec.batch > 1:
+                spec.after = (f"process-b{spec.batch - 1}-j1", f"process-b{spec.batch - 1}-j2")
+        return specs
+
+
+def first_event(site, name, state):
+    with site.repository.session() as s:
+        job_id = s.scalar(select(JobRow.id).where(JobRow.name == name))
+        return s.scalar(select(JobEvent.id).where(JobEvent.job_id == job_id, JobEvent.state == state)
+                        .order_by(JobEvent.id))
+
+
+def test_a_failure_holds_only_its_dependents_not_the_jobs_ordered_after_it(toy_site):
+    site, _ = toy_site(Staggered(batches=3))
+    out = Path(site.directory("clearing_root")) / DATE
+    out.mkdir(parents=True)
+    (out / "process-b1-j1.corrupt").write_text("")
+    summary = Engine(site, DATE, executor="local", workers=2).run()
+    st = states(site)
+    assert summary.state == "failed"
+    assert {n for n, s in st.items() if s == "skipped"} == {"send-b1"}
+    assert {n for n, s in st.items() if s == "failed"} == {"process-b1-j1"}
+    # batch 2 still started only once both of batch 1's processing jobs had ended
+    started_b2 = min(first_event(site, f"process-b2-j{j}", "running") for j in (1, 2))
+    assert started_b2 > first_event(site, "process-b1-j1", "failed")
+    assert started_b2 > first_event(site, "process-b1-j2", "succeeded")
+    (out / "process-b1-j1.corrupt").unlink()
+    assert reset_for_rerun(site, DATE, failed=True) == ["process-b1-j1", "send-b1"]  # not what was ordered after
+    assert Engine(site, DATE, executor="inline").run().state == "succeeded"
+
+
+def test_plan_refuses_an_unknown_or_cyclic_after():
+    from esomp_core.plan import PlanError, check_plan
+
+    with pytest.raises(PlanError, match="after unknown job 'nope'"):
+        check_plan([JobSpec("a", "process", "toy", after=("nope",))])
+    with pytest.raises(PlanError, match="cycle"):
+        check_plan([JobSpec("a", "process", "toy", after=("b",)), JobSpec("b", "process", "toy", depends_on=("a",))])
+    ordered = check_plan([JobSpec("a", "process", "toy", after=("b",)), JobSpec("b", "process", "toy")])
+    assert [s.name for s in ordered] == ["b", "a"]
+
+
+def test_after_orders_and_a_failure_skips_only_dependents_on_postgresql(esomp_site_factory, esomp_pm_factory,
+                                                                          esomp_postgres_url):
+    site = esomp_site_factory(esomp_pm_factory(Staggered(batches=2)), engine={"poll": 0.02},
+                              database={"url": esomp_postgres_url})
+    out = Path(site.directory("clearing_root")) / DATE
+    out.mkdir(parents=True)
+    (out / "process-b1-j2.corrupt").write_text("")
+    assert Engine(site, DATE, executor="local", workers=2).run().state == "failed"
+    st = states(site)
+    assert {n for n, s in st.items() if s == "skipped"} == {"send-b1"}
+    assert st["process-b2-j1"] == st["process-b2-j2"] == st["send-b2"] == "succeeded"
+    with site.repository.session() as s:
+        assert s.scalar(select(JobRow.after).where(JobRow.name == "process-b2-j1")) == ["process-b1-j1",
+                                                                                        "process-b1-j2"]
+    site.repository.dispose()

@@ -83,6 +83,8 @@ class Job(Base):
     channel: Mapped[str] = mapped_column(String(64), default="")
     products: Mapped[list[str]] = mapped_column(JSON, default=list)
     depends_on: Mapped[list[str]] = mapped_column(JSON, default=list)
+    after: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Ordering only: jobs that must have ended (in any state) before this one starts."""
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
