@@ -1,6 +1,7 @@
 """The repository: SQLAlchemy engine and sessions over the site's database, with Alembic migrations."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -34,9 +35,22 @@ def resolve_url(url: str, base: Path | None) -> str:
     return url
 
 
+def _create_private_sqlite_file(url: str) -> None:
+    """Create a new SQLite database file readable by its owner only (SQLite gives its -wal and -shm files the
+    same mode): it holds the dashboard's users and sessions as well as the day."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    try:
+        os.close(os.open(parsed.database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:
+        pass  # it exists already (its mode is the site's choice), or SQLite reports why it cannot open it
+
+
 class Repository:
     def __init__(self, url: str, *, base: Path | None = None, echo: bool = False) -> None:
         self.url = resolve_url(url, base)
+        _create_private_sqlite_file(self.url)
         self.engine: Engine = create_engine(self.url, echo=echo, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
