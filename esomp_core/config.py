@@ -125,6 +125,35 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# A name that becomes one path component (a channel, product, institution, file type, job or site): letters of
+# any script, digits, '_', '.', '-'; not starting with '.' or '-' (so never '.', '..', a hidden file or an option).
+NAME = re.compile(r"[^\W][\w.-]{0,63}")
+NAME_RULE = "1 to 64 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+
+
+def name_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a path component, or None when it can."""
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    if not NAME.fullmatch(value):
+        return f"{value!r} cannot be used in a path ({NAME_RULE})"
+    return None
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` unchanged when it is safe as one path component; else ValueError naming ``what``."""
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(f"{what} {problem}")
+    return value
+
+
+def path_name(instance, attribute, value):
+    """attrs validator: the field becomes a path component."""
+    if value is not None:
+        check_name(value, f"{attribute.name}:")
+
+
 def _hhmm(instance, attribute, value):
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
         raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
@@ -132,7 +161,7 @@ def _hhmm(instance, attribute, value):
 
 @attrs.frozen
 class SiteSection:
-    name: str = "site"
+    name: str = attrs.field(default="site", validator=path_name)
     day_change: str = attrs.field(default="06:00", validator=_hhmm)
     """Work started before this wall-clock time belongs to the previous business date (Control-M's New Day)."""
 
@@ -212,6 +241,9 @@ def parse_config(data: dict[str, Any], source: str | os.PathLike = "<config>") -
                           f"missing required directory ({DIRECTORIES[missing[0]]}): a path or fsspec URL")
     channels = {}
     for name, table in _convert(dict, data.get("channels", {}), "channels", source).items():
+        problem = name_problem(name)
+        if problem:  # the name becomes a directory under the collection root
+            raise ConfigError(source, f"channels.{name}", f"channel name {problem}")
         if not isinstance(table, dict):
             raise ConfigError(source, f"channels.{name}", "expected a table")
         if "kind" not in table:
@@ -219,6 +251,7 @@ def parse_config(data: dict[str, Any], source: str | os.PathLike = "<config>") -
         options = {k: v for k, v in table.items() if k != "kind"}
         channels[name] = ChannelSection(kind=_convert(str, table["kind"], f"channels.{name}.kind", source),
                                         options=options)
+    _check_core_tables(data, source)
     return SiteConfig(
         source=source,
         directories=directories,
@@ -227,6 +260,16 @@ def parse_config(data: dict[str, Any], source: str | os.PathLike = "<config>") -
         sections={name: _convert(dict, data[name], name, source) for name in PLUGIN_TABLES if name in data},
         **kwargs,
     )
+
+
+def _check_core_tables(data: dict[str, Any], source: str) -> None:
+    """The core's own plugin-style tables are checked on load, not when the engine first reads them."""
+    from esomp_core.engine import EngineOptions  # the engine imports this module
+
+    structure(EngineOptions, data.get("engine", {}), path="engine", source=source)
+    for name, table in _convert(dict, data.get("executors", {}), "executors", source).items():
+        if not isinstance(table, dict):
+            raise ConfigError(source, f"executors.{name}", f"expected a table, got {type(table).__name__} {table!r}")
 
 
 def load_config(path: str | os.PathLike) -> SiteConfig:

@@ -40,31 +40,72 @@ BLOCKING = ("failed", "cancelled", "skipped")
 
 
 class RunLocked(RuntimeError):
-    pass
+    """Another engine holds the day: the message names its host, process and since when."""
 
 
 class NoOwner(RuntimeError):
     pass
 
 
+def _above_zero(instance, attribute, value):
+    if value <= 0:  # a zero or negative wait blocks or spins the engine's loop
+        raise ValueError(f"{attribute.name}: expected a number of seconds above 0, got {value!r}")
+
+
+def _not_negative(instance, attribute, value):
+    if value < 0:
+        raise ValueError(f"{attribute.name}: expected a whole number of 0 or more, got {value!r}")
+
+
+def _offsets(instance, attribute, value):
+    for i, offset in enumerate(value):
+        if offset < 0:
+            raise ValueError(f"{attribute.name}: batch {i + 1}: expected seconds of 0 or more, got {offset!r}")
+
+
 @attrs.frozen
 class EngineOptions:
-    """``[engine]`` in esomp.toml."""
+    """``[engine]`` in esomp.toml, checked when the site's configuration is loaded."""
 
     executor: str = "local"
-    workers: int = 0
+    """Checked against the registered executors by ``engine_options(site)``."""
+    workers: int = attrs.field(default=0, validator=_not_negative)
     """0: one per core."""
-    lease: float = 60.0
+    lease: float = attrs.field(default=60.0, validator=_above_zero)
     """Seconds without a heartbeat after which a running job's worker is taken for dead."""
-    poll: float = 0.25
-    batch_offsets: list[float] = attrs.field(factory=list)
+    poll: float = attrs.field(default=0.25, validator=_above_zero)
+    batch_offsets: list[float] = attrs.field(factory=list, validator=_offsets)
     """Seconds after the run starts before each batch (1, 2, ...) may start; the seed's staggering."""
 
 
 def engine_options(site) -> EngineOptions:
-    from esomp_core.config import structure
+    """``[engine]``, with ``executor`` and every ``[executors.NAME]`` checked against the registered executors."""
+    from esomp_core.config import ConfigError, structure
 
-    return structure(EngineOptions, site.section("engine"), path="engine", source=site.config.source)
+    source = site.config.source
+    options = structure(EngineOptions, site.section("engine"), path="engine", source=source)
+    registered = site.registry.executors
+    known = ", ".join(sorted(registered)) or "none"
+    if options.executor not in registered:
+        raise ConfigError(source, "engine.executor", f"unknown executor {options.executor!r} (registered: {known})")
+    for name, table in site.section("executors").items():
+        executor = registered.get(name)
+        if executor is None:
+            raise ConfigError(source, f"executors.{name}", f"unknown executor (registered: {known})")
+        _executor_options(executor, table, f"executors.{name}", source)
+    return options
+
+
+def _executor_options(executor, table: dict[str, Any], path: str, source: str) -> Any:
+    """An executor that declares an ``options`` attrs class has its table checked by it; others take no keys."""
+    from esomp_core.config import ConfigError, structure
+
+    options_class = getattr(executor, "options", None)
+    if options_class is not None:
+        return structure(options_class, table, path=path, source=source)
+    if table:
+        raise ConfigError(source, f"{path}.{sorted(table)[0]}", f"unknown key (executor {executor.name} has no options)")
+    return None
 
 
 def holder_name() -> str:
