@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from esomp_core.config import structure
+from esomp_core.config import ConfigError, check_name, structure
 
 SPLIT_PATH_FIELDS = {"clearing_root", "date", "institution", "product", "name", "mmdd"}
 
@@ -19,27 +19,45 @@ def _positive(instance, attribute, value: int) -> None:
 
 def _split_path(instance, attribute, value: str) -> None:
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        parsed = list(string.Formatter().parse(value))
     except ValueError as exc:
         raise ValueError(f"{attribute.name}: not a valid template {value!r}: {exc}") from None
+    fields = {f for _, f, _, _ in parsed if f is not None}
     unknown = sorted(fields - SPLIT_PATH_FIELDS)
     if unknown:
         raise ValueError(f"{attribute.name}: unknown placeholder {{{unknown[0]}}} in {value!r} (expected: "
                          + ", ".join("{%s}" % f for f in sorted(SPLIT_PATH_FIELDS)) + ")")
+    if any(spec or conversion for _, f, spec, conversion in parsed if f is not None):
+        # a fill or a conversion could add separators or quotes to a code: placeholders are written bare
+        raise ValueError(f"{attribute.name}: placeholders take no format spec or conversion, got {value!r}")
     for needed in ("product", "name"):
         if needed not in fields:
             raise ValueError(f"{attribute.name}: must contain {{{needed}}} so products and files get their own "
                              f"paths, got {value!r}")
-    if not value.startswith("{clearing_root}"):
-        raise ValueError(f"{attribute.name}: must start with {{clearing_root}} (outputs stay under the "
-                         f"clearing-file root), got {value!r}")
+    if not value.startswith("{clearing_root}/") or value.count("{clearing_root}") != 1:
+        raise ValueError(f"{attribute.name}: must start with {{clearing_root}}/ and name it once (outputs stay "
+                         f"under the clearing-file root), got {value!r}")
+    for segment in value[len("{clearing_root}/"):].split("/"):
+        if segment in ("", ".", "..") or "\\" in segment or "\0" in segment:
+            raise ValueError(f"{attribute.name}: segment {segment!r} could leave the clearing-file root or its "
+                             f"product's directory (no empty, '.', '..', '\\' or NUL segments), got {value!r}")
+
+
+def _compression_level(instance, attribute, value: int) -> None:
+    if not 1 <= value <= 22:  # zstd's levels; zip's deflate is narrower, checked with the format
+        raise ValueError(f"{attribute.name}: expected a level from 1 to 22, got {value!r}")
+
+
+def _names(instance, attribute, value: list[str]) -> None:
+    for name in value:
+        check_name(name, f"{attribute.name}: channel name")
 
 
 @attrs.frozen
 class TrustOptions:
     """``[business.trust]`` in esomp.toml; docs.md describes each option."""
 
-    collect_channels: list[str] = attrs.field(factory=lambda: ["szse", "sse", "site"])
+    collect_channels: list[str] = attrs.field(factory=lambda: ["szse", "sse", "site"], validator=_names)
     products_per_job: int = attrs.field(default=200, validator=_positive)
     jobs_per_batch: int = attrs.field(default=5, validator=_positive)
     package_by: Literal["product", "institution"] = "product"
@@ -49,12 +67,34 @@ class TrustOptions:
                                   validator=_split_path)
     bcp_types: list[str] = attrs.field(factory=list)
     stagger: Literal["previous", "none"] = "previous"
-    compression_level: int = 3
+    compression_level: int = attrs.field(default=3, validator=_compression_level)
+
+    def __attrs_post_init__(self):
+        if self.package_format == "zip" and self.compression_level > 9:
+            raise ValueError(f"compression_level: zip packages take a level from 1 to 9, "
+                             f"got {self.compression_level!r}")
 
 
 def load_options(site) -> TrustOptions:
-    return structure(TrustOptions, site.section("business").get("trust", {}), path="business.trust",
-                     source=site.config.source)
+    """``[business.trust]``, with the channels and file types it names checked against the site."""
+    source = site.config.source
+    options = structure(TrustOptions, site.section("business").get("trust", {}), path="business.trust",
+                        source=source)
+    check_references(site, options)
+    return options
+
+
+def check_references(site, options: TrustOptions) -> None:
+    """The names the options refer to exist: the delivery channel in [channels], BCP types as file types."""
+    source, channels = site.config.source, site.config.channels
+    if options.delivery_channel is not None and options.delivery_channel not in channels:
+        raise ConfigError(source, "business.trust.delivery_channel",
+                          f"no such channel {options.delivery_channel!r} (configured: {', '.join(channels) or 'none'})")
+    registered = site.registry.file_types
+    unknown = [t for t in options.bcp_types if t not in registered]
+    if unknown:
+        raise ConfigError(source, "business.trust.bcp_types", f"unknown file type {unknown[0]!r} "
+                          f"(registered: {', '.join(sorted(registered))})")
 
 
 class PathTraversal(ValueError):
