@@ -18,6 +18,7 @@ from sqlalchemy import select
 from esomp_core.model import Finding, expand_date_tokens
 from esomp_core.repository import models
 from esomp_fs import remote, transfer
+from esomp_fs.inputs import DayInput, date_of, dbf_shortfall, has_date_token, identify
 from esomp_fs.options import FsOptions
 from esomp_fs.unpack import UnpackError, archive_kind, unpack
 
@@ -45,6 +46,7 @@ class DigestMismatch(ValueError):
 
 
 SHA256_HEX = frozenset("0123456789abcdef")
+INPUT_ROLES = ("collected", "unpacked")
 TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}\.part")  # .NAME.RANDOM.part, as _send names them
 
 
@@ -79,6 +81,14 @@ class CollectReport:
     unpacked: list[FileRecord] = attrs.field(factory=list)
     skipped: list[Skip] = attrs.field(factory=list)
     pending: list[Skip] = attrs.field(factory=list)
+    ignored: list[Skip] = attrs.field(factory=list)
+    """Files of another date, or whose day nothing tells: never collected."""
+    collapsed: list[Skip] = attrs.field(factory=list)
+    """Identical copies of an input (same sha256) under another name or source: recorded, not used."""
+    withdrawn: list[str] = attrs.field(factory=list)
+    """Inputs recorded earlier whose source is gone: no longer inputs of the day."""
+    inputs: list[str] = attrs.field(factory=list)
+    """The channel's inputs of the day after this collection (names; an archive's members as ARCHIVE/MEMBER)."""
     missing: list[str] = attrs.field(factory=list)
     deadline: datetime | None = None
     overdue: bool = False
@@ -89,9 +99,16 @@ class CollectReport:
     def bytes(self) -> int:
         return sum(f.size for f in self.collected)
 
+    @property
+    def complete(self) -> bool:
+        return not (self.errors or self.missing or self.pending)
+
     def problem(self) -> str | None:
         """Why this collection cannot count as done, or None."""
         lines = list(self.errors)
+        if self.pending:
+            lines.append(f"channel {self.channel}: files not complete: "
+                         + "; ".join(f"{s.name} ({s.reason})" for s in self.pending))
         if self.missing:
             when = f" (deadline {self.deadline:%Y-%m-%d %H:%M})" if self.deadline else ""
             state = "missing past the deadline" if self.overdue else "not there yet"
@@ -117,6 +134,9 @@ class CollectReport:
             "unpacked": [{"name": f.name, "size": f.size, "source": f.source} for f in self.unpacked],
             "skipped": [attrs.asdict(s) for s in self.skipped],
             "pending": [attrs.asdict(s) for s in self.pending],
+            "ignored": [attrs.asdict(s) for s in self.ignored],
+            "collapsed": [attrs.asdict(s) for s in self.collapsed], "withdrawn": self.withdrawn,
+            "inputs": self.inputs,
             "missing": self.missing, "overdue": self.overdue,
             "deadline": self.deadline.isoformat(timespec="minutes") if self.deadline else None,
             "errors": self.errors, "bytes": self.bytes,
@@ -181,6 +201,22 @@ class RepositoryLedger:
                 models.File.role == "unpacked", models.File.source.like(archive_path + "#%")).limit(1)).first() \
                 is not None
 
+    def day_inputs(self, report: CollectReport) -> list[DayInput]:
+        """Every input of the channel's day recorded so far, collected files first, in name order."""
+        with self.repository.session() as session:
+            rows = session.scalars(select(models.File).where(
+                models.File.date == self.date, models.File.channel == self.channel,
+                models.File.role.in_(INPUT_ROLES))).all()
+            found = [DayInput(r.name, r.path, r.channel, r.source or r.path, r.sha256 or "", r.role) for r in rows]
+        return sorted(found, key=lambda i: (INPUT_ROLES.index(i.role), i.name))
+
+    def set_role(self, item: DayInput, role: str) -> None:
+        """Take an input out of the day (``duplicate``, ``withdrawn``), keeping its row to show what happened."""
+        with self.repository.session() as session:
+            row = self._row(session, item.name, item.role)
+            if row is not None:
+                row.role = role
+
     def record(self, file: FileRecord) -> None:
         with self.repository.session() as session:
             row = self._row(session, file.name, file.role) or models.File(date=self.date, channel=self.channel,
@@ -208,6 +244,18 @@ class LocalLedger:
 
     def unpacked_from(self, archive_path: str) -> bool:
         return True  # nothing says otherwise; an unchanged archive is not unpacked again
+
+    def day_inputs(self, report: CollectReport) -> list[DayInput]:
+        """Without a repository the day is what this collection saw: new files, unchanged ones, unpacked ones."""
+        found = [DayInput(f.name, f.path, f.channel, f.source, f.sha256, f.role) for f in report.collected]
+        for skip in report.skipped:
+            path = self.dest / skip.name
+            found.append(DayInput(skip.name, str(path), report.channel, str(path), remote.sha256_file(path)))
+        found += [DayInput(f.name, f.path, f.channel, f.source, f.sha256, f.role) for f in report.unpacked]
+        return sorted(found, key=lambda i: (INPUT_ROLES.index(i.role), i.name))
+
+    def set_role(self, item: DayInput, role: str) -> None:
+        pass  # nothing is kept between collections
 
     def record(self, file: FileRecord) -> None:
         if self.callback is not None:
@@ -276,10 +324,12 @@ class FsChannel:
     # --- collect ------------------------------------------------------------------------------------------------
     def collect(self, date: str, *, dest_root: str | os.PathLike, unpack_root: str | os.PathLike,
                 record: Any = None, now: datetime | None = None, job_id: int | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> CollectReport:
+                sleep: Callable[[float], None] = time.sleep, wait: bool = False,
+                clock: Callable[[], datetime] = datetime.now) -> CollectReport:
         """Fetch ``date``'s complete files into ``{dest_root}/{date}/{channel}/``, unpack archives into
-        ``{unpack_root}/{date}/{channel}/``, and record every file. ``record`` is the site's repository (or
-        anything with ``session()``), a callable taking each FileRecord, or None."""
+        ``{unpack_root}/{date}/{channel}/{archive}/``, and record every file. ``record`` is the site's repository
+        (or anything with ``session()``), a callable taking each FileRecord, or None. With ``wait`` (the collection
+        job) it collects again every ``poll_interval`` until the day's inputs are complete or the deadline passed."""
         for label, root in (("collection root", dest_root), ("unpack temp", unpack_root)):
             if "://" in str(root):
                 raise CollectError(f"channel {self.name}: the {label} must be a local directory (a RAM disk is "
@@ -289,9 +339,17 @@ class FsChannel:
         dest.mkdir(parents=True, exist_ok=True)
         ledger = RepositoryLedger(record, self.name, date, job_id) if hasattr(record, "session") \
             else LocalLedger(record, dest)
+        while True:
+            report = self._collect_pass(date, dest, unpack_dir, ledger, now or clock(), sleep)
+            if not wait or report.complete or report.deadline is None or report.overdue:
+                return report
+            sleep(self.options.poll_interval)
+
+    def _collect_pass(self, date: str, dest: Path, unpack_dir: Path, ledger: Any, now: datetime,
+                      sleep: Callable[[float], None]) -> CollectReport:
         report = CollectReport(self.name, date, self.url)
         try:
-            _, report.attempts = remote.retrying(
+            listed, report.attempts = remote.retrying(
                 lambda fs: self._collect_once(fs, date, dest, ledger, report, sleep),
                 self.endpoint, self.options, self.key_path, sleep=sleep)
         except Exception as exc:
@@ -299,24 +357,48 @@ class FsChannel:
                                f"{getattr(exc, 'attempts', 1)} attempt(s): "
                                f"{self._redact(f'{type(exc).__name__}: {exc}')}") from None
         self._unpack(report, dest, unpack_dir, ledger)
-        self._check_expected(report, now or datetime.now())
+        self._identify(report, ledger, listed)
+        self._check_expected(report, now)
         return report
 
+    @property
+    def dated_source(self) -> bool:
+        """The channel's url names the day (``{date}``): files in it are of that day whatever their names."""
+        return has_date_token(self.endpoint.root)
+
+    def _dating(self, name: str, date: str, dated_source: bool) -> Any:
+        return date_of(name, date, self.file_types.values(), dated_source)
+
+    def _accepts(self, name: str, date: str, report: CollectReport, dated_source: bool,
+                 shown: str | None = None) -> bool:
+        """False (and the file reported as ignored) when its name says it is of another day, or nothing does."""
+        dating = self._dating(name, date, dated_source)
+        types = ", ".join(ft.name for ft in dating.file_types)
+        if dating.kind == "other-date":
+            report.ignored.append(Skip(shown or name, f"of another date than {date} (file type {types})"))
+        elif dating.kind == "undated":
+            report.ignored.append(Skip(shown or name, f"file type {types}: the name carries no date and neither "
+                                                      f"the channel's url nor the archive names the day"))
+        return dating.kind in ("dated", "unknown")
+
     def _collect_once(self, fs: Any, date: str, dest: Path, ledger: Any, report: CollectReport,
-                      sleep: Callable[[float], None]) -> None:
+                      sleep: Callable[[float], None]) -> set[str] | None:
+        """One look at the source: returns the names listed there (None when the directory is not there yet)."""
         # A retry starts over; files fetched by a failed attempt are already recorded and will be skipped.
         report.skipped.clear()
         report.pending.clear()
+        report.ignored.clear()
         source = self._source_dir(date)
         try:
             listing = remote.list_files(fs, source)
         except FileNotFoundError:
             report.pending.append(Skip(source, "source directory does not exist (yet)"))
-            return
+            return None
         opts = self.options
         flags = {n for n in listing if opts.ready and self._matches(opts.ready, n, date)}
         names = sorted(n for n in listing if n not in flags and not n.endswith(".part")
-                       and any(self._matches(p, n, date) for p in opts.patterns))
+                       and any(self._matches(p, n, date) for p in opts.patterns)
+                       and self._accepts(n, date, report, self.dated_source))
         candidates: list[str] = []
         fetched = {f.name for f in report.collected}  # by an attempt that failed later on
         for name in (n for n in names if n not in fetched):
@@ -340,6 +422,7 @@ class FsChannel:
                                                  f"within {opts.poll_interval:g}s"))
             candidates = [n for n in candidates if n not in growing]
         self._fetch(fs, source, candidates, listing, dest, ledger, report, date)
+        return set(listing)
 
     def _ready(self, name: str, flags: set[str], date: str) -> bool:
         pattern = self.options.ready or ""
@@ -348,6 +431,15 @@ class FsChannel:
         stem = name.rsplit(".", 1)[0]
         wanted = {pattern.replace("*", name, 1), pattern.replace("*", stem, 1)}
         return any(self._matches(w, flag, date) for w in wanted for flag in flags)
+
+    def _shortfall(self, name: str, path: Path, date: str) -> str | None:
+        """A DBF of a registered type whose header declares more records than arrived is still being written."""
+        if not self.options.check_records:
+            return None
+        dating = self._dating(name, date, True)
+        if not any(ft.format == "dbf" for ft in dating.file_types):
+            return None
+        return dbf_shortfall(path)
 
     def _fetch(self, fs: Any, source: str, names: list[str], listing: dict[str, Any], dest: Path, ledger: Any,
                report: CollectReport, date: str) -> None:
@@ -368,6 +460,10 @@ class FsChannel:
                 got = temp.stat().st_size
                 if got != size:
                     raise TransferMismatch(f"{name}: copied {got} bytes, the source has {size}")
+                shortfall = self._shortfall(name, temp, date)
+                if shortfall:
+                    report.pending.append(Skip(name, f"not complete yet: {shortfall}"))
+                    continue
                 digest = remote.sha256_file(temp)
                 prev = ledger.previous(name)
                 if prev is not None and Path(prev.path).is_file() and prev.size == size and mtime is None \
@@ -389,38 +485,76 @@ class FsChannel:
                 temp.unlink(missing_ok=True)
 
     def _unpack(self, report: CollectReport, dest: Path, unpack_dir: Path, ledger: Any) -> None:
+        """Each archive into a directory of its own: two archives holding one member name keep both copies, and
+        the identity rule decides between them."""
         if not self.options.unpack.enabled:
             return
         archives = [f.path for f in report.collected if archive_kind(f.name)]
         archives += [str(dest / s.name) for s in report.skipped
                      if archive_kind(s.name) and not ledger.unpacked_from(str(dest / s.name))]
         for archive in archives:
+            target = unpack_dir / Path(archive).name
             try:
-                written = unpack(archive, unpack_dir, self.options.unpack)
+                written = unpack(archive, target, self.options.unpack)
             except (UnpackError, OSError) as exc:
                 report.errors.append(f"channel {self.name}: cannot unpack {exc}" if isinstance(exc, UnpackError)
                                      else f"channel {self.name}: cannot unpack {archive}: {exc}")
                 continue
+            # The archive's own name may carry the day for members whose names do not.
+            dated = self.dated_source or report.date in Path(archive).name
             for path in written:
+                member = path.relative_to(target).as_posix()
+                if not self._accepts(path.name, report.date, report, dated, f"{Path(archive).name}#{member}"):
+                    path.unlink()
+                    continue
                 st = path.stat()
-                member = path.relative_to(unpack_dir).as_posix()
-                file = FileRecord(member, str(path), st.st_size, remote.sha256_file(path),
-                                  remote.mtime_of({"mtime": st.st_mtime}), f"{archive}#{member}", self.name,
-                                  report.date, role="unpacked")
+                file = FileRecord(f"{Path(archive).name}/{member}", str(path), st.st_size,
+                                  remote.sha256_file(path), remote.mtime_of({"mtime": st.st_mtime}),
+                                  f"{archive}#{member}", self.name, report.date, role="unpacked")
                 ledger.record(file)
                 report.unpacked.append(file)
 
+    def _identify(self, report: CollectReport, ledger: Any, listed: set[str] | None) -> None:
+        """The identity rule over the channel's whole day: inputs whose source is gone are withdrawn, identical
+        copies collapsed, and two different inputs for one name or file type fail the collection."""
+        inputs = ledger.day_inputs(report)
+        if listed is not None:
+            for item in inputs:
+                origin = item.name if item.role == "collected" else item.name.split("/", 1)[0]
+                if origin not in listed:
+                    ledger.set_role(item, "withdrawn")
+                    report.withdrawn.append(item.name)
+        inputs = [i for i in inputs if i.name not in report.withdrawn and not archive_kind(i.name)]
+        type_of = {i.name: self._dating(i.base, report.date, True).file_type for i in inputs}
+        outcome = identify(inputs, type_of)
+        for kept, dropped in outcome.collapsed:
+            ledger.set_role(dropped, "duplicate")
+            report.collapsed.append(Skip(dropped.name, f"identical to {kept.name} (sha256 {kept.sha256[:12]}): "
+                                                       f"collapsed, the day uses {kept.name}"))
+        report.errors += [f"channel {self.name}: {conflict}" for conflict in outcome.conflicts]
+        dropped = {i.name for i in outcome.dropped}
+        report.inputs = [i.name for i in inputs if i.name not in dropped]
+
+    def expected(self) -> list[str]:
+        """What a day of this channel must bring: ``expected`` if set, else every registered file type of the
+        channel (``FileType.channel``) that is not ``optional``."""
+        if self.options.expected is not None:
+            return list(self.options.expected)
+        return sorted(name for name, ft in self.file_types.items()
+                      if ft.channel == self.name and name not in self.options.optional)
+
     def _check_expected(self, report: CollectReport, now: datetime) -> None:
         opts = self.options
-        if not opts.expected:
+        expected = self.expected()
+        if not expected:
             return
-        have = [f.name for f in report.collected] + [s.name for s in report.skipped]
-        report.missing = [p for p in opts.expected if not any(self._matches(p, n, report.date) for n in have)]
+        have = [name.rsplit("/", 1)[-1] for name in report.inputs]
+        report.missing = [p for p in expected if not any(self._matches(p, n, report.date) for n in have)]
         if opts.deadline:
             day = datetime.strptime(report.date, "%Y%m%d")
             hours, minutes = map(int, opts.deadline.split(":"))
             report.deadline = day + timedelta(hours=hours, minutes=minutes)
-            report.overdue = bool(report.missing) and now >= report.deadline
+            report.overdue = bool(report.missing or report.pending) and now >= report.deadline
 
     # --- deliver ------------------------------------------------------------------------------------------------
     def target_path(self, *, institution: str, date: str, name: str) -> str:

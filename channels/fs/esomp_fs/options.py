@@ -60,6 +60,11 @@ def _patterns(instance, attribute, value: list[str]) -> None:
             raise ValueError(f"{attribute.name}: expected file-name wildcards without directories, got {pattern!r}")
 
 
+def _optional_patterns(instance, attribute, value: list[str] | None) -> None:
+    if value is not None:
+        _patterns(instance, attribute, value)
+
+
 def _pattern(instance, attribute, value: str | None) -> None:
     if value is not None:
         _patterns(instance, attribute, [value])
@@ -130,11 +135,14 @@ class FsOptions:
     url: str = attrs.field(validator=_url)
     patterns: list[str] = attrs.field(factory=lambda: ["*"], validator=_patterns)
     case_sensitive: bool = False
-    # Completeness: any combination of a flag file, a stable size, and an expected list with a deadline.
+    # Completeness: any combination of a flag file, a stable size and a DBF's declared record count, and the
+    # day's expected files (by default every file type registered for this channel) with a deadline.
     ready: str | None = attrs.field(default=None, validator=_pattern)
     stable: bool = False
+    check_records: bool = True
     poll_interval: float = attrs.field(default=5.0, validator=_not_negative)
-    expected: list[str] = attrs.field(factory=list, validator=_patterns)
+    expected: list[str] | None = attrs.field(default=None, validator=_optional_patterns)
+    optional: list[str] = attrs.field(factory=list, validator=_patterns)
     deadline: str | None = attrs.field(default=None, validator=_hhmm)
     # Connection.
     retries: int = attrs.field(default=3, validator=_not_negative)
@@ -153,8 +161,9 @@ class FsOptions:
     unpack: UnpackOptions = UnpackOptions()
 
     def __attrs_post_init__(self) -> None:
-        if self.deadline is not None and not self.expected:
-            raise ValueError("deadline: a deadline needs an `expected` list of files to wait for")
+        if self.expected is not None and self.optional:
+            raise ValueError("optional: give either `expected` (the whole list) or `optional` (file types the "
+                             "default list leaves out), not both")
         scheme = urlsplit(self.url).scheme
         if scheme not in REMOTE_SCHEMES:
             for key in ("username", "password_env", "key_file_env", "known_hosts"):

@@ -30,11 +30,12 @@ def register_channel_kinds(register) -> None:
 
 
 def collect_channel(site: Any, channel: str, date: str, *, job_id: int | None = None,
-                    now: datetime | None = None) -> Any:
-    """Collect ``date`` from the configured channel into the site's collection root and unpack temp."""
+                    now: datetime | None = None, wait: bool = False) -> Any:
+    """Collect ``date`` from the configured channel into the site's collection root and unpack temp; with
+    ``wait``, until the day's inputs are complete or the channel's deadline passed."""
     return site.channel(channel).collect(date, dest_root=site.directory("collection_root"),
                                          unpack_root=site.directory("unpack_temp"), record=site.repository,
-                                         job_id=job_id, now=now)
+                                         job_id=job_id, now=now, wait=wait)
 
 
 def deliver(site: Any, channel: str, package_path: str, *, institution: str, date: str,
@@ -55,7 +56,7 @@ def collect(job: Job, site: Any) -> JobResult | None:
     section = site.config.channels.get(job.channel)
     if section is None or section.kind != KIND:
         return None
-    report = collect_channel(site, job.channel, job.date, job_id=job.id)
+    report = collect_channel(site, job.channel, job.date, job_id=job.id, wait=True)
     problem = report.problem()
     if problem:
         raise CollectError(problem)

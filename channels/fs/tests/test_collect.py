@@ -134,9 +134,9 @@ def test_ready_flag_per_file_and_trigger_file(tmp_path):
 def test_missing_expected_file_past_deadline_is_reported(tmp_path):
     source = tmp_path / "source"
     _write(source / f"SJSMX1{DATE}.DBF", b"mx")
-    sjsdz = FileType(name="sjsdz", family="szse", patterns=("SJSDZ*.DBF",))
+    sjsdz = FileType(name="sjsdz", family="szse", patterns=("SJSDZ{mmdd}.DBF",))
     channel = FsChannel("szse", FsOptions(url=str(source), expected=["SJSMX1{date}.DBF", "sjsdz", "zqye*.dbf"],
-                                          deadline="16:30"), file_types={"sjsdz": sjsdz})
+                                          deadline="16:30", check_records=False), file_types={"sjsdz": sjsdz})
 
     early = _collect(channel, tmp_path, now=datetime(2026, 11, 20, 16, 29))
     assert early.missing == ["sjsdz", "zqye*.dbf"] and not early.overdue
@@ -167,13 +167,14 @@ def test_collected_archives_are_unpacked_and_recorded(esomp_site, tmp_path):
     source = tmp_path / "source"
     _write(source / "day.zip", _zip_bytes({"SJSMX1.DBF": b"m" * 999, "dir/zqye.dbf": b"z" * 50}))
     report = _collect(_channel(str(source)), tmp_path, record=esomp_site.repository)
-    target = tmp_path / "unpack" / DATE / "szse"
+    target = tmp_path / "unpack" / DATE / "szse" / "day.zip"  # each archive unpacks into its own directory
     assert (target / "SJSMX1.DBF").read_bytes() == b"m" * 999 and (target / "dir" / "zqye.dbf").exists()
-    assert sorted(f.name for f in report.unpacked) == ["SJSMX1.DBF", "dir/zqye.dbf"]
+    assert sorted(f.name for f in report.unpacked) == ["day.zip/SJSMX1.DBF", "day.zip/dir/zqye.dbf"]
     with esomp_site.repository.session() as session:
         rows = session.scalars(select(File).where(File.role == "unpacked")).all()
-        assert sorted(r.name for r in rows) == ["SJSMX1.DBF", "dir/zqye.dbf"]
-        assert all(r.source == f"{tmp_path / 'collect' / DATE / 'szse' / 'day.zip'}#{r.name}" for r in rows)
+        assert sorted(r.name for r in rows) == ["day.zip/SJSMX1.DBF", "day.zip/dir/zqye.dbf"]
+        archive = tmp_path / "collect" / DATE / "szse" / "day.zip"
+        assert all(r.source == f"{archive}#{r.name.split('/', 1)[1]}" for r in rows)
 
 
 def test_bomb_and_escaping_archives_are_refused_by_collect(tmp_path):

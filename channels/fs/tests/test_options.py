@@ -31,7 +31,7 @@ def test_register_channel_kinds_registers_fs(pm, site_with, tmp_path):
     ({"url": "/x", "retries": -1}, "channels.inbox.retries", "expected a number of 0 or more"),
     ({"url": "/x", "patterns": ["a/b*"]}, "channels.inbox.patterns", "expected file-name wildcards"),
     ({"url": "/x", "deadline": "25:00", "expected": ["a"]}, "channels.inbox.deadline", "expected a time HH:MM"),
-    ({"url": "/x", "deadline": "16:00"}, "channels.inbox.deadline", "a deadline needs an `expected` list"),
+    ({"url": "/x", "expected": ["a"], "optional": ["b"]}, "channels.inbox.optional", "not both"),
     ({"url": "/x", "path_template": "{institution}/{product}/{name}"}, "channels.inbox.path_template",
      "unknown placeholder {product}"),
     ({"url": "/x", "path_template": "../{name}"}, "channels.inbox.path_template", "without '..'"),

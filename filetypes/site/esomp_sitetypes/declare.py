@@ -45,6 +45,8 @@ class Declaration:
     encoding: str = "gbk"
     format: str = "dbf"
     case_sensitive: bool = False
+    many: bool = False
+    """Several files of the type arrive on one day; otherwise a second one is an ambiguous input."""
     placeholder: bool = False
     description: str = ""
     profile: dict[str, Any] = attrs.field(factory=dict)
@@ -105,7 +107,7 @@ def file_type(name: str, table: Any, source: str, path: str | None = None) -> Fi
     return FileType(
         name=name, family=decl.family, channel=decl.channel, patterns=tuple(decl.patterns), fields=fields,
         key_fields=keys, encoding=decl.encoding, format=decl.format, case_sensitive=decl.case_sensitive,
-        placeholder=decl.placeholder, description=decl.description, market=decl.market or "",
+        many=decl.many, placeholder=decl.placeholder, description=decl.description, market=decl.market or "",
         profile=dict(decl.profile),
     )
 

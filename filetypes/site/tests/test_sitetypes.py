@@ -79,7 +79,7 @@ def test_register_file_types_site_overrides_a_placeholder(esomp_site_factory, es
     assert not registry.errors
     tzxx = registry.file_types["TZXX"]
     assert not tzxx.placeholder and tzxx.key_fields == ("TZZH",) and len(tzxx.fields) == 2
-    assert tzxx.patterns == ("TZXX*.dbf",)  # keys the site does not give come from the default
+    assert tzxx.patterns == ("TZXX{mmdd}.dbf",)  # keys the site does not give come from the default
     zhzl = registry.file_types["zhzl"]
     assert zhzl.placeholder and zhzl.description == "still unknown here"
 

@@ -57,41 +57,46 @@ def _dbf(prefix: str, *rest: str) -> tuple[str, ...]:
     return tuple(p for tail in (rest or ("*",)) for p in (f"{prefix}{tail}.dbf", f"{prefix}{tail}.DBF"))
 
 
+def _dbf_any_case(prefix: str, *rest: str) -> tuple[str, ...]:
+    """``_dbf`` for the prefix as written, in lower case and in upper case."""
+    return tuple(dict.fromkeys(p for case in (prefix, prefix.lower(), prefix.upper()) for p in _dbf(case, *rest)))
+
+
 def _settlement(name: str, fields, key: str, title: str, source: str, patterns: tuple[str, ...], filename: str,
-                *, placeholder: bool = False, **profile: Any) -> FileType:
+                *, placeholder: bool = False, many: bool = False, **profile: Any) -> FileType:
     return FileType(
         name=name, family="sse", channel="sse", fields=fields, key_fields=(key,), patterns=patterns,
-        case_sensitive=True, placeholder=placeholder, description=f"{title}; {source.format(name=name)}",
+        case_sensitive=True, placeholder=placeholder, many=many, description=f"{title}; {source.format(name=name)}",
         market="SH", profile={"filename": filename, "header_year": 1900, **profile},
     )
 
 
 FILE_TYPES: tuple[FileType, ...] = (
-    _settlement("zqye", ZQYE, "ZQZH", "证券余额", SPEC, _dbf("zqye"), "zqye{mmdd}.dbf", records=30),
-    _settlement("zqbd", ZQBD, "ZQZH", "证券变动", SPEC, _dbf("zqbd"), "zqbd{mmdd}.dbf", records=10,
+    _settlement("zqye", ZQYE, "ZQZH", "证券余额", SPEC, _dbf("zqye", "{mmdd}"), "zqye{mmdd}.dbf", records=30),
+    _settlement("zqbd", ZQBD, "ZQZH", "证券变动", SPEC, _dbf("zqbd", "{mmdd}"), "zqbd{mmdd}.dbf", records=10,
                 delivery="zip"),
     _settlement("jsmx", JSMX, "ZQZH", "结算明细 (MDD extension: month 1-9/A-C and day)", SPEC,
-                ("jsmx??_*.{mdd}", *_dbf("jsmx")), "jsmx01_JS123.{mdd}", records=60, seq="CJBH", eof=False,
+                ("jsmx??_*.{mdd}", *_dbf("jsmx", "{mmdd}")), "jsmx01_JS123.{mdd}", records=60, seq="CJBH", eof=False,
                 deleted=0.002),
     _settlement("gh", GH, "GDDM", "过户 (GH + seat number)", SPEC, (*_dbf("gh"), *_dbf("GH")), "GH32562.dbf",
-                records=50, seq="CJBH", eof=False),
-    _settlement("Bgh", GH, "GDDM", "B股过户", AS_GH, (*_dbf("bgh"), *_dbf("Bgh"), *_dbf("BGH")),
+                many=True, records=50, seq="CJBH", eof=False),
+    _settlement("Bgh", GH, "GDDM", "B股过户", AS_GH, _dbf_any_case("Bgh", "{mmdd}"),
                 "Bgh{mmdd}.dbf", records=2),
-    _settlement("Dgh", GH, "GDDM", "Dgh 过户", PLACEHOLDER, (*_dbf("dgh"), *_dbf("Dgh"), *_dbf("DGH")),
+    _settlement("Dgh", GH, "GDDM", "Dgh 过户", PLACEHOLDER, _dbf_any_case("Dgh", "{mmdd}"),
                 "Dgh{mmdd}.dbf", placeholder=True, records=2),
-    _settlement("ZGH", GH, "GDDM", "ZGH (upper case; not Zgh)", PLACEHOLDER, _dbf("ZGH"), "ZGH{mmdd}.dbf",
+    _settlement("ZGH", GH, "GDDM", "ZGH (upper case; not Zgh)", PLACEHOLDER, _dbf("ZGH", "{mmdd}"), "ZGH{mmdd}.dbf",
                 placeholder=True, records=2),
-    _settlement("Zgh", GH, "GDDM", "Zgh (mixed case; not ZGH)", PLACEHOLDER, (*_dbf("Zgh"), *_dbf("zgh")),
+    _settlement("Zgh", GH, "GDDM", "Zgh (mixed case; not ZGH)", PLACEHOLDER, (*_dbf("Zgh", "{mmdd}"), *_dbf("zgh", "{mmdd}")),
                 "Zgh{mmdd}.dbf", placeholder=True, records=2),
-    _settlement("IPO_GH", GH, "GDDM", "新股过户", PLACEHOLDER, (*_dbf("IPO_GH"), *_dbf("ipo_gh")),
+    _settlement("IPO_GH", GH, "GDDM", "新股过户", PLACEHOLDER, (*_dbf("IPO_GH", "{mmdd}"), *_dbf("ipo_gh", "{mmdd}")),
                 "IPO_GH{mmdd}.dbf", placeholder=True, records=1),
-    _settlement("WDQ", WDQ, "ZQZH", "未到期", NAMES_ONLY, (*_dbf("wdq"), *_dbf("WDQ")), "wdq{mmdd}.dbf",
+    _settlement("WDQ", WDQ, "ZQZH", "未到期", NAMES_ONLY, (*_dbf("wdq", "{mmdd}"), *_dbf("WDQ", "{mmdd}")), "wdq{mmdd}.dbf",
                 records=3),
-    _settlement("ZQY", ZQY, "ZQZH", "ZQY", PLACEHOLDER, _dbf("ZQY", "", "[0-9]*"), "ZQY{mmdd}.dbf",
+    _settlement("ZQY", ZQY, "ZQZH", "ZQY", PLACEHOLDER, _dbf("ZQY", "{mmdd}"), "ZQY{mmdd}.dbf",
                 placeholder=True, records=3),
     FileType(
         name="show2003", family="sse", channel="sse", fields=SHOW2003, case_sensitive=True,
-        patterns=(*_dbf("show2003"), *_dbf("SHOW2003")),
+        patterns=(*_dbf("show2003", ""), *_dbf("SHOW2003", "")),
         description="行情 (market data: every product gets the whole file); layout from a real SHOW2003.DBF "
         "header; first record 000000 carries the date; about 7% of records deleted; -.--- in numeric fields",
         profile={"filename": "show2003.dbf", "total": 11651, "header_year": 1900, "deleted": 0.07, "eof": False,

@@ -15,9 +15,10 @@ from esomp_core.site import create_site
 # The seed's structure scaled to the demo: 4 batches of 5 processing jobs, each job a share of the products.
 DEMO_TABLES = {
     "channels": {
-        "szse": {"kind": "fs", "url": "exchange/szse"},
-        "sse": {"kind": "fs", "url": "exchange/sse"},
-        "site": {"kind": "fs", "url": "exchange/site"},
+        # The exchanges deliver into a directory per business date: names without a date are of that day.
+        "szse": {"kind": "fs", "url": "exchange/szse/{date}"},
+        "sse": {"kind": "fs", "url": "exchange/sse/{date}"},
+        "site": {"kind": "fs", "url": "exchange/site/{date}"},
         # The outbox is a local folder that an FTP server or a shared drive serves read-only to the institutions:
         # packages are hard-linked into it, not copied (channels.md, transfer).
         "outbox": {"kind": "fs", "url": "outbox", "flag": "{name}.ok", "transfer": "link"},

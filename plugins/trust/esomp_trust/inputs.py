@@ -43,32 +43,49 @@ def _file_type_for(name: str, channel: str, date: str, file_types: dict[str, Any
 
 
 def collected_inputs(site, date: str, channels: Iterable[str]) -> tuple[list[Input], list[str]]:
-    """The day's collected (or unpacked) files of known DBF types, by name; and the names of unknown files."""
+    """The day's collected (or unpacked) files of known DBF types, by name; and the names of unknown files.
+
+    One input per file name and per file type (unless the type takes ``many`` files a day): the collection
+    already refused or collapsed such inputs within a channel, and this refuses them across channels."""
     channels = list(channels)
     with site.repository.session() as s:
-        rows = s.execute(select(File.name, File.path, File.channel, File.role, File.id)
+        rows = s.execute(select(File.name, File.path, File.channel, File.sha256, File.source)
                          .where(File.date == date, File.role.in_(("collected", "unpacked")),
                                 File.channel.in_(channels))
-                         .order_by(File.id)).all()
-    latest: dict[tuple[str, str], tuple[str, str, str]] = {}
-    for name, path, channel, role, _ in rows:
-        latest[(channel, Path(name).name)] = (name, path, channel)  # a later row for the same file wins
+                         .order_by(File.channel, File.name)).all()
     file_types = site.registry.file_types
     inputs: dict[str, Input] = {}
+    seen: dict[str, Any] = {}  # a base name or file type -> the row that brought it
     unknown: list[str] = []
-    for (channel, base), (name, path, _) in sorted(latest.items()):
-        ft = _file_type_for(base, channel, date, file_types)
+    for row in rows:
+        base = Path(row.name).name
+        ft = _file_type_for(base, row.channel, date, file_types)
         if ft is None:
-            unknown.append(f"{channel}/{name}")
+            unknown.append(f"{row.channel}/{row.name}")
             continue
-        if base in inputs:
-            raise InputError(f"{base}: collected twice (channels {inputs[base].channel} and {channel}); "
-                             "each product gets one file of that name")
+        keys = [f"file name {base}"] + ([] if ft.many else [f"file type {ft.name}"])
+        if any(_already(seen, key, row) for key in keys):
+            continue
         inputs[base] = Input(
-            name=base, path=path, channel=channel, file_type=ft.name, split=ft.split,
+            name=base, path=row.path, channel=row.channel, file_type=ft.name, split=ft.split,
             key_field=ft.key_fields[0] if ft.split else None,
             market=ft.market or None, encoding=ft.encoding)
     return [inputs[n] for n in sorted(inputs)], unknown
+
+
+def _already(seen: dict[str, Any], key: str, row: Any) -> bool:
+    """True when ``key`` came with an identical file before; InputError naming both when it came with another."""
+    first = seen.setdefault(key, row)
+    if first is row:
+        return False
+    if first.sha256 and first.sha256 == row.sha256:
+        return True
+    raise InputError(f"two different inputs for {key}: {_shown(first)} and {_shown(row)}; each product gets "
+                     "one file of a type: remove the wrong one at its source and collect again")
+
+
+def _shown(row: Any) -> str:
+    return f"{row.source or row.path} (channel {row.channel}, sha256 {(row.sha256 or '')[:12]})"
 
 
 def account_maps(site, products: Iterable[str]) -> dict[str | None, dict[str, str]]:

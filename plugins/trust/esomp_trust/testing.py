@@ -14,7 +14,7 @@ CHANNELS = ("szse", "sse", "site")
 
 
 def site_tables(extra_channels: dict[str, Any] | None = None, **trust: Any) -> dict[str, Any]:
-    channels = {c: {"kind": "fs", "url": f"exchange/{c}"} for c in CHANNELS}
+    channels = {c: {"kind": "fs", "url": f"exchange/{c}/{{date}}"} for c in CHANNELS}
     channels["out"] = {"kind": "fs", "url": "outbox", "retries": 0}
     channels.update(extra_channels or {})
     return {"channels": channels,
@@ -27,7 +27,7 @@ def as_job(index: int, spec: JobSpec, date: str = DATE) -> Job:
                params=spec.params)
 
 
-def run_plan(site, date: str = DATE, *, only: tuple[str, ...] = ("collect", "process", "send")) -> dict[str, Any]:
+def run_plan(site, date: str = DATE, *, only: tuple[str, ...] = ("collect", "process", "send", "post")) -> dict[str, Any]:
     """Call each planned job's stage hook in plan order; return name -> JobResult (or the exception raised)."""
     results: dict[str, Any] = {}
     for index, spec in enumerate(site.registry.business_types["trust"].plan(site, date)):
