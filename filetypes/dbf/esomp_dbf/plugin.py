@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import json
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def info_dict(f: DbfFile) -> dict:
 def _json_value(value, encoding: str):
     if isinstance(value, Invalid):
         return {"invalid": value.text(encoding), "reason": value.reason}
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # exact, as stored: a JSON number would go through float in most readers
     if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -107,7 +110,8 @@ def cat_command(file: str, as_json: bool, fields: str | None, limit: int | None,
             {"_record": i, "_deleted": deleted, **{k: _json_value(v, encoding) for k, v in row.items()}}
             for i, deleted, row in rows
         ]
-        click.echo(json.dumps(out, ensure_ascii=False, indent=1))
+        # allow_nan=False: NaN and Infinity are not JSON; the reader never returns them, and this keeps it so.
+        click.echo(json.dumps(out, ensure_ascii=False, indent=1, allow_nan=False))
         return
     click.echo("\t".join(["#", "deleted", *names]))
     for i, deleted, row in rows:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime
 import mmap
 import os
+import re
 import struct
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import attrs
+import numpy as np
 
 from esomp_core.model import FieldSpec
 
@@ -21,9 +23,15 @@ DESCRIPTOR_SIZE = 32
 TERMINATOR = 0x0D
 EOF_BYTE = 0x1A
 DELETED = 0x2A  # '*'
+LIVE = 0x20  # ' '
 # dBase III without (0x03) and with (0x83) memo: the header layout this reader understands.
 VERSIONS = {0x03: "dBase III", 0x83: "dBase III with memo"}
 _KEY_STRIP = b" \x00"
+# The field types of dBase III (F as dBase IV writes it); the widths fixed by the format.
+TYPES = "CNFDLM"
+FIXED_WIDTHS = {"D": 8, "L": 1}
+# Printable ASCII without spaces: a name is looked up by text, so it must survive being typed and printed.
+_FIELD_NAME = re.compile(r"[!-~]+")
 
 
 class DbfError(ValueError):
@@ -63,6 +71,78 @@ class Invalid:
         return self.raw.decode(encoding, errors="backslashreplace")
 
 
+def _descriptor(name: str, buf, pos: int, number: int, offset: int) -> Field:
+    """Field descriptor ``number`` (from 1) at ``pos``, refused unless a dBase III reader can trust it."""
+    raw_name = bytes(buf[pos : pos + 11]).split(b"\x00", 1)[0]
+    try:
+        field_name = raw_name.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise DbfError(name, f"field descriptor {number} has a non-ASCII name {raw_name!r}") from None
+    kind, length, decimals = chr(buf[pos + 11]), buf[pos + 16], buf[pos + 17]
+    if not field_name or length == 0:
+        raise DbfError(name, f"field descriptor {number} is malformed (name {raw_name!r}, length {length})")
+    if not _FIELD_NAME.fullmatch(field_name):
+        raise DbfError(
+            name, f"field descriptor {number} has a malformed name {raw_name!r} (printable ASCII without spaces)"
+        )
+    field = Field(field_name, kind, length, decimals, offset)
+    problem = _layout_problem(field)
+    if problem:
+        raise DbfError(name, f"field {field_name} ({_layout(field)}): {problem}" if kind in TYPES else
+                       f"field {field_name}: {problem}")
+    return field
+
+
+def _layout(field: Field) -> str:
+    return f"{field.type}{field.length}" + (f".{field.decimals}" if field.decimals else "")
+
+
+def _layout_problem(field: Field) -> str | None:
+    """Why a descriptor's type, width and decimals cannot describe real values (None when they can)."""
+    if field.type not in TYPES:
+        return f"type {field.type!r} is not a dBase III type ({', '.join(TYPES)})"
+    fixed = FIXED_WIDTHS.get(field.type)
+    if fixed and field.length != fixed:
+        return f"{field.type} fields are {fixed} byte{'s' if fixed > 1 else ''} wide"
+    if field.decimals and field.type not in "NF":
+        return "decimals are for N and F fields only (a width above 255 is not dBase III)"
+    if field.decimals >= field.length:
+        # The point takes a byte of its own: N4.4 cannot hold any value with four decimals.
+        return f"{field.decimals} decimals do not fit a {field.length}-byte field with its decimal point"
+    return None
+
+
+def _refuse_repeated_name(name: str, fields: Sequence[Field], field: Field) -> None:
+    # dBase looks names up case-insensitively: with two ZQZH fields one of them is unreachable, and a key read
+    # from the wrong one sends every record to the unmatched report.
+    for number, other in enumerate(fields, 1):
+        if other.name.upper() == field.name.upper():
+            raise DbfError(
+                name,
+                f"field descriptor {len(fields) + 1} {field.name!r} repeats the name of field {number} "
+                f"{other.name!r} (field names are case-insensitive)",
+            )
+
+
+def bad_flag_error(name: str, flags, numbers=None) -> DbfError | None:
+    """The error for the first record whose deletion flag is neither b' ' nor b'*', or None when all are good.
+
+    ``flags`` is the flag column (one byte per record, as a numpy array or bytes); ``numbers`` the record numbers
+    of its entries when it is not the whole file. One vectorised test: no Python work per record.
+    """
+    column = np.frombuffer(flags, dtype=np.uint8) if isinstance(flags, (bytes, memoryview)) else flags
+    bad = np.flatnonzero((column != LIVE) & (column != DELETED))
+    if not len(bad):
+        return None
+    first = int(bad[0])
+    record = first if numbers is None else int(numbers[first])
+    return DbfError(
+        name,
+        f"record {record} has deletion flag {bytes([int(column[first])])!r}, neither b' ' nor b'*' "
+        f"({len(bad)} record{'s' if len(bad) != 1 else ''} with a bad flag): the records are misaligned or corrupt",
+    )
+
+
 def _parse_header(name: str, buf) -> tuple:
     if len(buf) < HEADER_SIZE + 1:
         raise DbfError(name, f"too short for a DBF header ({len(buf)} bytes)")
@@ -90,19 +170,13 @@ def _parse_header(name: str, buf) -> tuple:
                 f"header length {header_length} cuts field descriptor {len(fields) + 1} short "
                 f"(missing 0x0D terminator?)",
             )
-        raw_name = bytes(buf[pos : pos + 11]).split(b"\x00", 1)[0]
-        try:
-            field_name = raw_name.decode("ascii").strip()
-        except UnicodeDecodeError:
-            raise DbfError(name, f"field descriptor {len(fields) + 1} has a non-ASCII name {raw_name!r}") from None
-        length, decimals = buf[pos + 16], buf[pos + 17]
-        if not field_name or length == 0:
-            raise DbfError(
-                name, f"field descriptor {len(fields) + 1} is malformed (name {raw_name!r}, length {length})"
-            )
-        fields.append(Field(field_name, chr(buf[pos + 11]), length, decimals, offset))
-        offset += length
+        field = _descriptor(name, buf, pos, len(fields) + 1, offset)
+        _refuse_repeated_name(name, fields, field)
+        fields.append(field)
+        offset += field.length
         pos += DESCRIPTOR_SIZE
+    if not fields:
+        raise DbfError(name, "no field descriptors: a DBF has at least one field")
     expected = HEADER_SIZE + DESCRIPTOR_SIZE * len(fields) + 1
     # Some writers pad the header after the terminator with NULs; anything else means a wrong header length.
     if header_length != expected and any(buf[expected:header_length]):
@@ -158,6 +232,7 @@ class DbfFile:
         self.updated = bytes(buf[1:4])  # YY MM DD as stored; the year's base differs between writers
         self.language_driver = buf[29]
         self._by_name = {f.name.upper(): f for f in self.fields}
+        self._flags_checked = False
         expected = self.header_length + self.count * self.record_length
         size = len(buf)
         if size < expected:
@@ -237,27 +312,48 @@ class DbfFile:
 
     # --- records as bytes --------------------------------------------------------------------------------
     def record(self, index: int) -> memoryview:
-        """Record ``index`` (deletion flag first) as a zero-copy view."""
+        """Record ``index`` (deletion flag first) as a zero-copy view; DbfError if its flag is neither ' ' nor '*'."""
         if not 0 <= index < self.count:
             raise IndexError(f"{self.name}: record {index} out of range 0..{self.count - 1}")
         start = self.header_length + index * self.record_length
-        return self.buffer[start : start + self.record_length]
+        view = self.buffer[start : start + self.record_length]
+        if view[0] != LIVE and view[0] != DELETED:
+            raise bad_flag_error(self.name, view[:1], [index])
+        return view
 
     def records(self) -> Iterator[memoryview]:
+        """Every record as a zero-copy view, after one check of all the deletion flags."""
+        self.check_flags()
         view, size = self.buffer, self.record_length
         for start in range(self.header_length, self.records_end, size):
             yield view[start : start + size]
+
+    def flags(self) -> bytes:
+        """The deletion flag of every record: every record_length-th byte, one strided slice taken in C."""
+        return self.data[self.header_length : self.records_end : self.record_length]
+
+    def check_flags(self) -> None:
+        """Refuse the file (DbfError naming it and the first bad record) if a deletion flag is neither b' ' nor
+        b'*': such a record is misaligned or corrupt, and copying or routing it would spread the damage.
+
+        Checked once per open file, on first use (not at open: a job that reads a few records of a large file
+        should not page in all of it)."""
+        if not self._flags_checked:
+            error = bad_flag_error(self.name, self.flags())
+            if error:
+                raise error
+            self._flags_checked = True
 
     def is_deleted(self, index: int) -> bool:
         return self.record(index)[0] == DELETED
 
     def deleted_count(self) -> int:
-        # The flags are every record_length-th byte: one strided slice, counted in C.
-        flags = self.data[self.header_length : self.records_end : self.record_length]
-        return flags.count(b"*")
+        self.check_flags()
+        return self.flags().count(b"*")
 
     def keys(self, field: str | Field) -> list[bytes]:
         """The raw bytes of one field for every record, in order (unstripped), extracted in C."""
+        self.check_flags()
         f = self.field(field)
         fmt = struct.Struct(f"{f.offset}x{f.length}s{self.record_length - f.offset - f.length}x")
         region = self.buffer[self.header_length : self.records_end]

@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, ContextManager, Hashable, Iterable, Itera
 import attrs
 import numpy as np
 
-from esomp_dbf.reader import EOF_BYTE, DbfFile
+from esomp_dbf.reader import EOF_BYTE, DbfFile, bad_flag_error
 from esomp_dbf.writer import _with_count, patched_header
 
 _STRIP = b" \x00"
@@ -68,6 +68,31 @@ class _Plan:
     order: np.ndarray
     spans: dict[Hashable, tuple[int, int]]  # destination -> its slice of ``order``
     unmatched: tuple[int, int]
+
+
+def _refuse_bad_flags(source: DbfFile, flags: np.ndarray, numbers: np.ndarray) -> None:
+    """DbfError naming the file and the first record among ``numbers`` whose deletion flag (in ``flags``) is
+    neither b' ' nor b'*': one vectorised test on the flag column."""
+    error = bad_flag_error(source.name, flags, numbers)
+    if error:
+        raise error
+
+
+def _check_flags(source: DbfFile, chosen: np.ndarray | None) -> None:
+    """Before routing or copying records: the whole file's flags (once per open file), or only the chosen
+    records' (a job working on its share need not page in the rest of the file)."""
+    if chosen is None:
+        source.check_flags()
+    else:
+        _refuse_bad_flags(source, _rows(source)[chosen, 0], chosen)
+
+
+def _gathered(source: DbfFile, indices) -> np.ndarray:
+    """The records at ``indices`` copied into one (n, record_length) array, their flags checked."""
+    chosen = _indices(source, indices)
+    rows = np.take(_rows(source), chosen, axis=0)
+    _refuse_bad_flags(source, rows[:, 0], chosen)
+    return rows
 
 
 def _indices(source: DbfFile, indices) -> np.ndarray:
@@ -120,6 +145,7 @@ def _plan(source: DbfFile, key_field: str, key_to_group: Mapping[str, Hashable],
     field = source.field(key_field)  # a missing field raises DbfError naming the file and listing the fields
     column = _rows(source)[:, field.offset : field.offset + field.length]
     chosen = None if records is None else _indices(source, records)
+    _check_flags(source, chosen)
     if chosen is not None:
         column = column[chosen]  # copies the keys of those records only
     # One bytes object per key ('S' drops trailing NULs, which the comparison strips anyway).
@@ -242,6 +268,7 @@ def partition_codes(source: DbfFile, key_field: str, codes: KeyCodes, destinatio
     if source.encoding != codes.encoding:
         raise ValueError(f"{source.name}: encoded {source.encoding}, the key codes are {codes.encoding}")
     field = source.field(key_field)  # a missing field raises DbfError naming the file and listing the fields
+    source.check_flags()
     column = _rows(source)[:, field.offset : field.offset + field.length]
     keys = np.ascontiguousarray(column).view(f"S{field.length}").ravel().tolist()
     groups = np.fromiter(map(codes.__getitem__, keys), dtype=np.int32, count=len(keys))
@@ -271,17 +298,18 @@ def partition_codes(source: DbfFile, key_field: str, codes: KeyCodes, destinatio
 
 def record_bytes(source: DbfFile, indices: Iterable[int]) -> bytes:
     """The records at ``indices`` concatenated, as stored."""
-    return np.take(_rows(source), _indices(source, indices), axis=0).tobytes()
+    return _gathered(source, indices).tobytes()
 
 
 def record_view(source: DbfFile, indices: Iterable[int]) -> memoryview:
     """``record_bytes`` as a flat byte view of the gathered array: one copy of the records, not two."""
-    return np.take(_rows(source), _indices(source, indices), axis=0).reshape(-1).data
+    return _gathered(source, indices).reshape(-1).data
 
 
 def write_records(stream: BinaryIO, source: DbfFile, indices: Sequence[int], *, eof: bool = True) -> None:
     """Write a DBF of ``source``'s records at ``indices``: its header verbatim with the count patched."""
     order = _indices(source, indices)
+    _check_flags(source, order)
     _emit(stream, patched_header(source, len(order)), _Gather(source, order).pieces(0, len(order)), eof)
 
 

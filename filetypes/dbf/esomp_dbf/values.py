@@ -1,39 +1,96 @@
 """Typed decoding of one stored value, on demand.
 
-dbfread is the oracle: wherever it parses a value we return the same value, so the rules copy its parser:
+dbfread is the oracle for what a value means: wherever it reads a plain number, a date or a logical we read the
+same one. Where it is lenient enough to misread, we are strict: text that is not plainly a value of its field's
+type comes back as ``Invalid`` (by field and record), never as a number nobody wrote.
 - C: text with trailing spaces and NULs removed, decoded with the file's encoding (GBK by default); bytes that
   do not decode raise ``DbfError`` naming the file, record and field (a wrong encoding is a configuration error).
-- N: ``int`` when the stripped text is an integer literal, otherwise ``float`` (not Decimal: dbfread returns
-  float, and agreement with it is tested on every value of the real files); blank -> None. Leading/trailing
-  ``*`` padding is ignored and ``,`` is read as the decimal point, as dbfread does.
-- F: ``float``; blank -> None.
-- D: ``datetime.date``; blank, all zeros or ``'       0'`` -> None (dbfread's NULL rule).
+- N: a plain decimal numeral, optionally signed: ASCII digits with at most one point. No exponent, no ``_``
+  digit groups, no ``,`` (``1,000`` is not 1.0), no ``NaN`` or ``inf``. N fields with decimals give ``Decimal``
+  (exact: these are amounts and prices, never float); N fields without give ``int`` (``Decimal`` if the text has
+  a point anyway). Blank -> None.
+- F: the same numeral with an optional exponent, as ``float``; a value that overflows to infinity is invalid.
+- Padding: leading and trailing spaces and NULs, then ``*`` (some writers pad with it) are stripped, so
+  ``'  1.00\\x00'`` (SJSXX XXMGMZ) reads as 1.00. A field of ``*`` only is dBase's overflow marker: invalid,
+  not blank. A NUL or space between digits gives ``Invalid``.
+- D: ``datetime.date`` from eight ASCII digits CCYYMMDD; blank, all zeros or ``'       0'`` -> None (dbfread's
+  NULL rule).
 - L: T/t/Y/y -> True, F/f/N/n -> False, ``?`` or blank -> None.
-- Other types (memo pointers and the like) are returned as the raw bytes.
+- M (memo block numbers): the raw bytes.
 Values that do not parse (``-.---`` in an N field, a date like ``20231341``) come back as ``Invalid``.
-Decision on NULs in numeric fields: leading and trailing NULs are treated as padding and stripped, so
-``'  1.00\\x00'`` (SJSXX XXMGMZ) reads as 1.0. dbfread raises on such values, so there is no oracle to agree
-with, and the digits are intact; a NUL between digits still gives ``Invalid``.
 """
 from __future__ import annotations
 
 import datetime
+import math
+import re
+from decimal import Decimal
 
 from esomp_dbf.reader import DbfError, Field, Invalid
 
-_NUMBER_STRIP = b" \t\r\n\x0b\x0c\x00"
+_PADDING = b" \x00"
+# fullmatch with bytes patterns: \d is the ASCII digits only.
+_PLAIN = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
+_WITH_EXPONENT = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_DATE = re.compile(rb"\d{8}")
 
 
-def _number(raw: bytes, integer_ok: bool):
-    text = raw.strip(_NUMBER_STRIP).strip(b"*")
-    if not text.strip():
+def _number_text(raw: bytes) -> bytes | None:
+    """The numeral inside its padding; None for a blank field; ValueError for dBase's overflow marker."""
+    text = raw.strip(_PADDING)
+    if not text:
         return None
-    if integer_ok:
+    inner = text.strip(b"*")
+    if not inner:
+        raise ValueError("overflow marker: the value did not fit the field when it was written")
+    return inner
+
+
+def _n(field: Field, raw: bytes):
+    text = _number_text(raw)
+    if text is None:
+        return None
+    if not _PLAIN.fullmatch(text):
+        raise ValueError(f"not a plain number for N{field.length}.{field.decimals}")
+    if not field.decimals and b"." not in text:
+        return int(text)
+    return Decimal(text.decode("ascii"))
+
+
+def _f(field: Field, raw: bytes):
+    text = _number_text(raw)
+    if text is None:
+        return None
+    if not _WITH_EXPONENT.fullmatch(text):
+        raise ValueError(f"not a number for F{field.length}.{field.decimals}")
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"out of range for a float (F{field.length}.{field.decimals})")
+    return value
+
+
+def _d(raw: bytes):
+    if _DATE.fullmatch(raw):
         try:
-            return int(text)
+            return datetime.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
         except ValueError:
             pass
-    return float(text.replace(b",", b".")) if integer_ok else float(text)
+    if raw.strip(b" 0") == b"":
+        return None
+    raise ValueError("not a CCYYMMDD date")
+
+
+def _l(raw: bytes):
+    if raw in (b"T", b"t", b"Y", b"y"):
+        return True
+    if raw in (b"F", b"f", b"N", b"n"):
+        return False
+    if raw in (b"?", b" ", b""):
+        return None
+    raise ValueError("not a logical value (T/F/Y/N/?)")
+
+
+_PARSERS = {"N": _n, "F": _f, "D": lambda field, raw: _d(raw), "L": lambda field, raw: _l(raw)}
 
 
 def decode_value(field: Field, raw: bytes, encoding: str = "gbk", record: int | None = None, name: str = "<bytes>"):
@@ -46,27 +103,10 @@ def decode_value(field: Field, raw: bytes, encoding: str = "gbk", record: int | 
             raise DbfError(
                 name, f"{where}field {field.name}: undecodable text {raw!r} as {encoding} ({exc.reason})"
             ) from None
+    parse = _PARSERS.get(kind)
+    if parse is None:
+        return raw
     try:
-        if kind == "N":
-            return _number(raw, True)
-        if kind == "F":
-            return _number(raw, False)
-        if kind == "D":
-            try:
-                return datetime.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
-            except ValueError:
-                if raw.strip(b" 0") == b"":
-                    return None
-                raise ValueError("not a CCYYMMDD date") from None
-        if kind == "L":
-            if raw in (b"T", b"t", b"Y", b"y"):
-                return True
-            if raw in (b"F", b"f", b"N", b"n"):
-                return False
-            if raw in (b"?", b" ", b""):
-                return None
-            raise ValueError("not a logical value (T/F/Y/N/?)")
+        return parse(field, raw)
     except ValueError as exc:
-        reason = str(exc) if kind in "DL" else f"not a number for {kind}{field.length}.{field.decimals}"
-        return Invalid(raw=raw, field=field.name, record=record, reason=reason)
-    return raw
+        return Invalid(raw=raw, field=field.name, record=record, reason=str(exc))

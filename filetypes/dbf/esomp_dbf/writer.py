@@ -15,14 +15,18 @@ from typing import BinaryIO, Iterable, Mapping, Sequence
 from esomp_core.model import FieldSpec
 
 from esomp_dbf.reader import (
+    DELETED,
     DESCRIPTOR_SIZE,
     EOF_BYTE,
     HEADER_SIZE,
+    LIVE,
     TERMINATOR,
+    DbfError,
     DbfFile,
     Invalid,
     today_bytes,
 )
+from esomp_dbf.values import _DATE, _PLAIN, _WITH_EXPONENT
 
 _COUNT = struct.Struct("<I")
 _TYPES = {"C": 254, "N": 20, "F": 20, "D": 8, "L": 1, "M": 10}
@@ -95,11 +99,14 @@ def atomic_open(path: str | os.PathLike):
         raise
 
 
-def _write(target, header: bytes, size: int, records: Iterable[bytes], eof: bool) -> int:
+def _write(target, header: bytes, size: int, records: Iterable[bytes], eof: bool, name: str | None = None) -> int:
+    """Header, records and EOF byte; a record of the wrong length or flag raises DbfError naming ``name`` (the
+    source the records come from) or else the target."""
     if isinstance(target, (str, os.PathLike)):
         with atomic_open(target) as fh:
-            return _write(fh, header, size, records, eof)
+            return _write(fh, header, size, records, eof, name or os.fspath(target))
     stream: BinaryIO = target
+    name = name or str(getattr(stream, "name", "<stream>"))
     seekable = stream.seekable()
     if not seekable:
         records = list(records)  # the count goes first on a stream we cannot seek back on
@@ -108,10 +115,11 @@ def _write(target, header: bytes, size: int, records: Iterable[bytes], eof: bool
     stream.write(header)
     count = 0
     for rec in records:
-        if len(rec) != size or rec[0] not in (0x20, 0x2A):
-            raise ValueError(
+        if len(rec) != size or rec[0] not in (LIVE, DELETED):
+            raise DbfError(
+                name,
                 f"record {count}: {len(rec)} bytes starting {bytes(rec[:1])!r}; expected {size} bytes "
-                f"starting with the deletion flag b' ' or b'*'"
+                f"starting with the deletion flag b' ' or b'*'",
             )
         stream.write(rec)
         count += 1
@@ -146,7 +154,7 @@ def write_dbf(
 def write_like(target, source: DbfFile, records: Iterable[bytes], *, eof: bool = True) -> int:
     """Write records under a verbatim copy of ``source``'s header (byte 29, date and descriptors kept);
     only the record count changes. This is what the splitter writes."""
-    return _write(target, source.header, source.record_length, records, eof)
+    return _write(target, source.header, source.record_length, records, eof, source.name)
 
 
 def patched_header(source: DbfFile, count: int) -> bytes:
@@ -185,22 +193,20 @@ def _encode_one(f: FieldSpec, value, encoding: str, overflow: str) -> bytes:
     elif f.type in "NF":
         if value is None:
             data = b""
-        elif isinstance(value, bool):
-            raise ValueError(f"field {f.name}: {value!r} is not a number")
-        elif isinstance(value, int) and not f.decimals:
+        elif isinstance(value, int) and not isinstance(value, bool) and not f.decimals:
             data = str(value).encode("ascii")
         else:
-            # str() of a float is its shortest exact repr, so 0.1 stays 0.1 rather than 0.1000000000000000055...
-            number = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
-            data = f"{number:.{f.decimals}f}".encode("ascii")
+            data = f"{_finite_number(f, value):.{f.decimals}f}".encode("ascii")
         data = data.rjust(f.length)
     elif f.type == "D":
         if value is None:
             data = b" " * 8
         elif isinstance(value, datetime.date):
             data = f"{value.year:04d}{value.month:02d}{value.day:02d}".encode("ascii")
+        elif isinstance(value, str) and _DATE.fullmatch(value.encode("utf-8")):
+            data = value.encode("ascii")
         else:
-            data = str(value).encode("ascii")
+            raise ValueError(f"field {f.name}: {value!r} is not a date (datetime.date or CCYYMMDD text)")
     elif f.type == "L":
         data = {True: b"T", False: b"F", None: b"?"}[value]
     else:
@@ -212,6 +218,29 @@ def _encode_one(f: FieldSpec, value, encoding: str, overflow: str) -> bytes:
             + (" (pass overflow='truncate' to cut text)" if f.type == "C" else "")
         )
     return data
+
+
+def _finite_number(f: FieldSpec, value) -> decimal.Decimal:
+    """``value`` as an exact Decimal; anything a reader would not read back as that number is refused: NaN and
+    infinities (they would be stored as the text NaN), booleans, and text other than a plain numeral
+    (``1_000``, `` 1e5`` in an N field)."""
+    if isinstance(value, bool):
+        raise ValueError(f"field {f.name}: {value!r} is not a number")
+    if isinstance(value, str):
+        numeral = _WITH_EXPONENT if f.type == "F" else _PLAIN
+        if not numeral.fullmatch(value.encode("utf-8")):
+            raise ValueError(f"field {f.name}: {value!r} is not a plain number for {f.type}{f.length}.{f.decimals}")
+        return decimal.Decimal(value)
+    if isinstance(value, float):
+        # str() of a float is its shortest exact repr, so 0.1 stays 0.1 rather than 0.1000000000000000055...
+        value = decimal.Decimal(str(value))
+    elif isinstance(value, int):
+        value = decimal.Decimal(value)
+    if not isinstance(value, decimal.Decimal):
+        raise ValueError(f"field {f.name}: {value!r} is not a number")
+    if not value.is_finite():
+        raise ValueError(f"field {f.name}: {value!r} is not a finite number")
+    return value
 
 
 def encode_record(

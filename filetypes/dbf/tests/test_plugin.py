@@ -58,9 +58,9 @@ def test_cat_shows_invalid_values_and_errors(tmp_path):
     lines = out.output.splitlines()
     assert lines[0] == "#\tdeleted\tCODE\tPX\tDT"
     assert lines[1] == "0\t*\t600000\t<invalid '   -.---'>\t"
-    assert lines[2] == "1\t\t600001\t1.5\t<invalid '20241301'>"
+    assert lines[2] == "1\t\t600001\t1.500\t<invalid '20241301'>"  # N8.3 as stored: exact
     rows = json.loads(CliRunner().invoke(make_cli(), ["dbf", "cat", str(path), "--json"]).output)
-    assert rows[0]["PX"] == {"invalid": "   -.---", "reason": "not a number for N8.3"} and rows[0]["DT"] is None
+    assert rows[0]["PX"] == {"invalid": "   -.---", "reason": "not a plain number for N8.3"} and rows[0]["DT"] is None
     missing = CliRunner().invoke(make_cli(), ["dbf", "cat", str(path), "--fields", "NOPE"])
     assert missing.exit_code != 0 and "no field 'NOPE'; available fields: CODE, PX, DT" in missing.output
     path.write_bytes(path.read_bytes()[:-30])

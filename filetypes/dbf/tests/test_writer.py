@@ -42,10 +42,8 @@ def tables(draw):
 
 
 def expected_value(field, value):
-    if value is None:
-        return None
-    if field.type == "N" and field.decimals:
-        return float(value)  # dbfread's rule: N with a decimal point reads as float
+    if value is not None and field.type == "N" and field.decimals:
+        return Decimal(value)  # exact: an N field with decimals reads as Decimal, never float
     return value
 
 
@@ -62,7 +60,9 @@ def test_write_then_read_round_trips(table, eof, driver):
     assert [bytes(r) for r in f.records()] == records
     for i, (deleted, values) in enumerate(rows):
         assert f.is_deleted(i) == deleted
-        assert list(f.row(i).values()) == [expected_value(x, v) for x, v in zip(fields, values)]
+        expected = [expected_value(x, v) for x, v in zip(fields, values)]
+        assert list(f.row(i).values()) == expected
+        assert [type(v) for v in f.row(i).values()] == [type(v) for v in expected]
 
 
 def test_unseekable_stream_counts_first():
