@@ -7,7 +7,9 @@ breaker, and calls the handler directly (esomp_direct) when any of them says so.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import struct
 import threading
 import time
 from typing import Any, Mapping
@@ -20,21 +22,45 @@ from esomp_direct.messages import MessageError, Reply, Request
 from esomp_dtaq.backends import FORKS, Backend
 from esomp_dtaq.config import DtaqOptions, ServicePolicy, service_code
 from esomp_dtaq.control import Control
-from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueFull
+from esomp_dtaq.queues import DataQueue, QueueAttributes, QueueError, QueueFull
 
 log = logging.getLogger(__name__)
 
 END = b"*END-OF-SERVICE*"  # the end sentinel: shorter than a request header, so never a request
 BATCH_BUDGET = 0.005  # a worker takes no more requests at once than it answers in about this many seconds
 COMID_BLOCK = 1000  # communication ids are reserved in blocks so a call does not pay a counter round trip
+# A request queue entry is ENVELOPE (a mark, then the caller's deadline in seconds since the epoch) and the
+# packet: the worker drops a request whose caller has given up instead of running it. 0xFF never starts a GBK
+# field, so a bare packet is told apart and refused.
+ENVELOPE = struct.Struct(">Bd")
+ENVELOPE_MARK = 0xFF
 
 
 class CallTimeout(TimeoutError):
     """No reply within the timeout; the communication id is abandoned and a late reply will be discarded."""
 
 
+class QueuesChanged(QueueError):
+    """A service's queues hold entries under other attributes than its policy now asks for (lease, lengths,
+    max_entries): they are not rebuilt, since that would throw the entries away."""
+
+
+def request_entry(packet: bytes, deadline: float) -> bytes:
+    """What goes on a request queue: the envelope with the caller's ``deadline`` (time.time()), then the packet."""
+    return ENVELOPE.pack(ENVELOPE_MARK, deadline) + packet
+
+
+def open_entry(entry: bytes) -> tuple[float, Request]:
+    """A request queue entry's deadline and request; MessageError for an entry without the envelope."""
+    if len(entry) < ENVELOPE.size or entry[0] != ENVELOPE_MARK:
+        raise MessageError(f"request queue entry: {len(entry)} bytes without a deadline "
+                           f"({ENVELOPE.size}-byte envelope marked 0x{ENVELOPE_MARK:X} before the packet)")
+    return ENVELOPE.unpack_from(entry)[1], Request.decode(entry[ENVELOPE.size:])
+
+
 def request_attributes(policy: ServicePolicy) -> QueueAttributes:
-    return QueueAttributes(maxlen=m.REQUEST_MAXLEN, sequence="FIFO", lease=policy.lease)
+    return QueueAttributes(maxlen=ENVELOPE.size + m.REQUEST_MAXLEN, sequence="FIFO", lease=policy.lease,
+                           max_entries=policy.max_entries)
 
 
 def reply_attributes(policy: ServicePolicy) -> QueueAttributes:
@@ -84,16 +110,41 @@ class DtaqChannel:
         return self.options.policy(key)
 
     def queues(self, key: tuple[str, str, str], *, rebuild: bool = False) -> tuple[DataQueue, DataQueue]:
-        """The service's (request, reply) queues, created on first use; ``rebuild`` recreates them."""
+        """The service's (request, reply) queues, created on first use; ``rebuild`` recreates them. Queues
+        made with other attributes than the policy now asks for are rebuilt when both are empty; otherwise
+        QueuesChanged names the service, the queue, what it holds and what changed."""
         pair = None if rebuild else self._queues.get(key)
         if pair is None or pair[0].backend is not self.backend:
             policy = self.policy(key)
             inq, outq = queue_names(key, policy)
-            pair = (self.backend.create(inq, request_attributes(policy), replace=rebuild),
-                    self.backend.create(outq, reply_attributes(policy), replace=rebuild))
+            wanted = ((inq, request_attributes(policy)), (outq, reply_attributes(policy)))
+            changed = [self._changed(name, attributes) for name, attributes in wanted]
+            held = [problem for _, problem in changed if problem]
+            if held:  # checked for both queues before either is touched
+                raise QueuesChanged(f"service {service_code(key)}: {'; '.join(held)}; let the workers it was "
+                                    f"started with drain it, or clear it, then start the service again")
+            for (name, _), (was, _) in zip(wanted, changed):
+                if was is not None:
+                    log.warning("service %s: queue %s rebuilt (empty): %s", service_code(key), name, was)
+            pair = tuple(self.backend.create(name, attributes, replace=rebuild or was is not None)
+                         for (name, attributes), (was, _) in zip(wanted, changed))
             self._queues[key] = pair
             self._keys.pop(key, None)  # call's cached pair
         return pair
+
+    def _changed(self, name: str, attributes: QueueAttributes) -> tuple[str | None, str | None]:
+        """(what changed, why it cannot be rebuilt) for queue ``name``; (None, None) when it is as wanted or
+        does not exist yet."""
+        existing = self.backend.attributes_of(name)
+        if existing is None or existing == attributes:
+            return None, None
+        old, new = existing.as_dict(), attributes.as_dict()
+        what = ", ".join(f"{field} {old[field]!r} -> {new[field]!r}" for field in new if old[field] != new[field])
+        info = self.backend.queue(name).describe()
+        if info["depth"] or info["leased"]:
+            return what, (f"queue {name} holds {info['depth']} entries ({info['leased']} leased) made with "
+                          f"other attributes than the policy now asks for ({what})")
+        return what, None
 
     def next_comid(self) -> int:
         with self._ids_lock:
@@ -125,6 +176,8 @@ class DtaqChannel:
         service = self.services.get(key)
         if service is None:
             return invoke(None, request)
+        if timeout is not None and not 0 < timeout < math.inf:  # a wait of 0 or less would never end
+            raise ValueError(f"service {service_code(key)}: timeout: expected seconds > 0, got {timeout!r}")
         control = self.control
         # a route through the queues with the breaker closed holds as long as the control reads it came from
         routed = self._routed.get((key, channel, opcode))
@@ -139,13 +192,19 @@ class DtaqChannel:
         self.last_route = VIA_DTAQ
         known = self._keys.get(key)
         if known is None or known[2].backend is not self.backend:
-            known = self._keys[key] = (service_code(key), self.policy(key), *self.queues(key))
+            try:
+                known = self._keys[key] = (service_code(key), self.policy(key), *self.queues(key))
+            except QueuesChanged as exc:  # this service's queues are held back; the call is still answered
+                self.last_route = Route("direct", str(exc))
+                return self.direct.call(request)
         code, policy, inq, outq = known
         comid = self.next_comid()
         reply_key = m.comid_key(comid)
         wait = policy.timeout if timeout is None else timeout
         try:
-            data = inq.send_receive_data(request.encode_as(reply_key), outq, reply_key, wait)
+            # the deadline travels with the request: a worker never starts it once this caller has given up
+            data = inq.send_receive_data(request_entry(request.encode_as(reply_key), time.time() + wait), outq,
+                                         reply_key, wait)
         except QueueFull:
             self.last_route = Route("direct", f"request queue {inq.name} full")
             return self.direct.call(attrs.evolve(request, comid=comid))
@@ -238,13 +297,16 @@ class DtaqChannel:
         lease = policy.lease
         replies = []
         started = time.perf_counter()  # the batch's time, codec included: what the next batch size is judged by
-        for packet in packets:
+        for entry in packets:
             try:
-                request = Request.decode(packet)
+                deadline, request = open_entry(entry)
             except MessageError as exc:  # nothing to reply to: the header names no communication id we can trust
                 log.error("service %s: dropped a bad request: %s",
                           service_code((service.domain, service.name, service.type)), exc)
                 self.control.count("bad-requests")
+                continue
+            if not deadline > time.time():  # its caller has given up: running it now could post it twice
+                self.control.drop_request(request.comid, service_code(request.service), deadline)
                 continue
             _, packet = answer(service, request, cutoff=cutoff)
             # with lease a redelivered request may be answered twice: the reply queue keeps only the first.
@@ -270,9 +332,13 @@ class DtaqChannel:
         """Remove replies whose client gave up, counting each as expired; forget ids older than keep_seconds
         (by then their worker has long answered or died). The supervisor calls this every poll."""
         expired = 0
+        self.control.forget_dropped(keep_seconds)
         for comid, info in self.control.abandoned().items():
             key = next((k for k in self.services if service_code(k) == info["service"]), None)
-            removed = self.queues(key)[1].clear(m.comid_key(comid)) if key else 0
+            try:
+                removed = self.queues(key)[1].clear(m.comid_key(comid)) if key else 0
+            except QueuesChanged:  # held back: its late replies are removed once its queues are usable
+                continue
             for _ in range(removed):
                 self.control.count("expired")
             expired += removed

@@ -6,10 +6,13 @@ writes go straight to the backend, so a CLI change is seen everywhere within ``t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 from esomp_dtaq.backends import Backend
+
+log = logging.getLogger(__name__)
 
 CATEGORIES = {"01": "financial", "02": "non-financial"}
 ANY = "*"
@@ -126,6 +129,30 @@ class Control:
 
     def forget_abandoned(self, comid: int) -> None:
         self.backend.state_delete("abandoned", str(comid))
+
+    # --- requests dropped by a worker because their caller had given up ------------------------------------------
+    def drop_request(self, comid: int, code: str, deadline: float) -> None:
+        """Record a request not run because its deadline had passed: counted, and kept for status a while."""
+        log.warning("service %s: dropped comid %s: its caller gave up at %s", code, comid,
+                    time.strftime("%H:%M:%S", time.localtime(deadline)))
+        self.count("expired-requests")
+        self.count(f"expired-requests:{code}")
+        self.backend.state_set("dropped", str(comid), json.dumps({"service": code, "deadline": deadline,
+                                                                  "at": time.time()}))
+
+    def dropped_requests(self, code: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The most recently dropped requests (newest first), of one service or all."""
+        rows = [{"comid": int(comid), **json.loads(value)}
+                for comid, value in self.backend.state_all("dropped").items()]
+        rows = [r for r in rows if code is None or r["service"] == code]
+        return sorted(rows, key=lambda r: r["at"], reverse=True)[:limit]
+
+    def forget_dropped(self, older_than: float) -> None:
+        """Drop records of dropped requests older than ``older_than`` seconds (their count stays)."""
+        now = time.time()
+        for comid, value in self.backend.state_all("dropped").items():
+            if now - json.loads(value)["at"] > older_than:
+                self.backend.state_delete("dropped", comid)
 
     def count(self, name: str) -> int:
         return self.backend.next_id(f"count:{name}")

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from esomp_dtaq.channel import END, DtaqChannel
+from esomp_dtaq.channel import END, DtaqChannel, QueuesChanged
 from esomp_dtaq.config import service_code
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class Supervisor:
         self.workers: dict[tuple[str, str, str], list[Worker]] = {k: [] for k in self.keys}
         self.last_scaled: dict[tuple[str, str, str], float] = {k: 0.0 for k in self.keys}
         self.events: list[Event] = []
+        self.refused: dict[tuple[str, str, str], str] = {}  # services whose queues are held back, and why
         self.threads = channel.backend.kind == "memory"
         self._mp = multiprocessing.get_context("fork")
         self._stop = threading.Event()
@@ -110,9 +111,25 @@ class Supervisor:
 
     def start(self) -> None:
         for key in self.keys:
-            self.channel.queues(key)
+            if not self._queues_ready(key):
+                continue
             for _ in range(self.channel.policy(key).min_workers if self.control.running(service_code(key)) else 0):
                 self.submit(key)
+
+    def _queues_ready(self, key: tuple[str, str, str]) -> bool:
+        """Whether the service's queues can be used; a service whose queues are held back (QueuesChanged) is
+        noted once and left without workers, and the other services run on. Asked again every poll."""
+        try:
+            self.channel.queues(key)
+        except QueuesChanged as exc:
+            if self.refused.get(key) != str(exc):
+                self.refused[key] = str(exc)
+                log.error("%s", exc)
+                self.note(key, str(exc))
+            return False
+        if self.refused.pop(key, None) is not None:
+            self.note(key, "queues usable again: workers start")
+        return True
 
     # --- one poll --------------------------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -120,7 +137,11 @@ class Supervisor:
         now = time.time()
         self.channel.expire_late_replies()
         for key in self.keys:
-            self._poll_service(key, table, now)
+            try:
+                if self._queues_ready(key):
+                    self._poll_service(key, table, now)
+            except Exception:  # one service's failure must not keep the others from being watched
+                log.exception("supervisor poll of service %s failed", service_code(key))
 
     def _poll_service(self, key: tuple[str, str, str], table: dict[str, dict], now: float) -> None:
         code = service_code(key)
@@ -217,6 +238,8 @@ class Supervisor:
     def shutdown(self, wait: float = 10.0) -> None:
         for key in self.keys:
             pool = [w for w in self.workers[key] if w.alive()]
+            if not pool:
+                continue
             inq, _ = self.channel.queues(key)
             for _ in pool:
                 inq.send(END)
@@ -241,9 +264,13 @@ def service_status(channel: DtaqChannel, keys: Iterable[tuple[str, str, str]] | 
     rows = []
     for key in keys if keys is not None else sorted(channel.services):
         code = service_code(key)
-        inq, outq = channel.queues(key)
-        info = inq.describe()
         policy = channel.policy(key)
+        try:
+            inq, outq = channel.queues(key)
+        except QueuesChanged as exc:
+            rows.append(_held_back_status(channel, key, str(exc)))
+            continue
+        info = inq.describe()
         workers = [dict(id=k, **v) for k, v in table.items() if v.get("service") == code]
         now = time.time()
         for w in workers:
@@ -258,5 +285,27 @@ def service_status(channel: DtaqChannel, keys: Iterable[tuple[str, str, str]] | 
             "abnormal": sum(w["abnormal"] for w in workers), "worker_table": workers,
             "breaker": channel.control.breaker(code),
             "min_workers": policy.min_workers, "max_workers": policy.max_workers,
+            "max_entries": info["max_entries"], **_dropped_status(channel, code), "error": "",
         })
     return rows
+
+
+def _dropped_status(channel: DtaqChannel, code: str) -> dict[str, Any]:
+    """Requests of the service its workers dropped because their callers had given up: count and latest."""
+    return {"expired_requests": channel.control.counted(f"expired-requests:{code}"),
+            "dropped": channel.control.dropped_requests(code, limit=5)}
+
+
+def _held_back_status(channel: DtaqChannel, key: tuple[str, str, str], error: str) -> dict[str, Any]:
+    """A status row for a service whose queues are held back: what is known without using them."""
+    code = service_code(key)
+    service = channel.services.get(key)
+    policy = channel.policy(key)
+    workers = [w for w in channel.control.workers().values() if w.get("service") == code]
+    return {"service": code, "financial": bool(service and service.financial),
+            "description": service.description if service else "", "running": channel.control.running(code),
+            "request_queue": "", "reply_queue": "", "depth": None, "leased": None, "oldest_age": None,
+            "replies_waiting": None, "workers": len(workers), "abnormal": 0, "worker_table": workers,
+            "breaker": channel.control.breaker(code), "min_workers": policy.min_workers,
+            "max_workers": policy.max_workers, "max_entries": policy.max_entries,
+            **_dropped_status(channel, code), "error": error}

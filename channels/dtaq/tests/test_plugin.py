@@ -108,3 +108,35 @@ def test_register_commands_bench_runs_briefly(site, esomp_cli):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["dtaq"]["round_trips"] > 0 and report["raw"]["round_trips"] > 0 and report["overhead_ratio"] > 0
+
+
+@pytest.mark.parametrize("table, key", [
+    ({"services": {"YHT.CTR.01": {"timeout": -1}}}, r"dtaq\.services\.YHT\.CTR\.01\.timeout: expected"),
+    ({"services": {"YHT.CTR.01": {"timeout": 0}}}, r"dtaq\.services\.YHT\.CTR\.01\.timeout: expected"),
+    ({"services": {"YHT.CTR.01": {"stuck_after": -5}}}, r"dtaq\.services\.YHT\.CTR\.01\.stuck_after: "),
+    ({"services": {"YHT.CTR.01": {"cooldown": -1}}}, r"dtaq\.services\.YHT\.CTR\.01\.cooldown: "),
+    ({"services": {"YHT.CTR.01": {"open_seconds": -1}}}, r"dtaq\.services\.YHT\.CTR\.01\.open_seconds: "),
+    ({"services": {"YHT.CTR.01": {"lease": -1}}}, r"dtaq\.services\.YHT\.CTR\.01\.lease: "),
+    ({"services": {"YHT.CTR.01": {"max_entries": -1}}}, r"dtaq\.services\.YHT\.CTR\.01\.max_entries: "),
+    ({"services": {"YHT.CTR.01": {"min_workers": -1}}}, r"dtaq\.services\.YHT\.CTR\.01\.min_workers: "),
+    ({"services": {"YHT.CTR.01": {"min_workers": 3, "max_workers": 2}}},
+     r"dtaq\.services\.YHT\.CTR\.01\.min_workers: 3 is above max_workers 2"),
+    ({"services": {"YHT.CTR.01": {"request_queue": "../x"}}}, r"dtaq\.services\.YHT\.CTR\.01\.request_queue: "),
+    ({"services": {"YHT.CTR.01": {"request_queue": "SAME", "reply_queue": "SAME"}}},
+     r"dtaq\.services\.YHT\.CTR\.01\.reply_queue: .*SAME.*request queue"),
+    ({"interval": -1}, r"dtaq\.interval: expected"),
+    ({"interval": 0}, r"dtaq\.interval: expected"),
+    ({"heartbeat": -1}, r"dtaq\.heartbeat: expected"),
+    ({"state_ttl": -0.5}, r"dtaq\.state_ttl: expected"),
+])
+def test_every_dtaq_option_is_checked_at_load_with_its_key(esomp_site_factory, table, key):
+    site = esomp_site_factory(dtaq=table)
+    with pytest.raises(ConfigError, match=key):
+        load_options(site)
+
+
+def test_two_services_on_one_queue_are_refused_at_load(esomp_site_factory):
+    site = esomp_site_factory(dtaq={"services": {"YHT.CTR.01": {"request_queue": "SHARED"},
+                                                 "YHT.CTR.02": {"request_queue": "SHARED"}}})
+    with pytest.raises(ConfigError, match=r"dtaq\.services\.YHT\.CTR\.02\.request_queue: .*SHARED.*YHT\.CTR\.01"):
+        load_options(site)

@@ -10,7 +10,7 @@ import pytest
 from esomp_core.model import Service
 from esomp_direct import messages as m
 from esomp_direct.messages import Reply, Request
-from esomp_dtaq.channel import CallTimeout, DtaqChannel
+from esomp_dtaq.channel import CallTimeout, DtaqChannel, request_entry
 from esomp_dtaq.config import DtaqOptions, ServicePolicy
 from esomp_dtaq.examples import SERVICES
 from esomp_dtaq.supervisor import Supervisor, service_status
@@ -31,6 +31,11 @@ def make_channel(backend, services=None, **policies):
     options = DtaqOptions(backend=backend.kind, interval=0.1, heartbeat=0.1, state_ttl=0.0,
                           services={code: ServicePolicy(**p) for code, p in policies.items()})
     return DtaqChannel(backend, table, options)
+
+
+def queued(request, seconds=60.0):
+    """A request queue entry as a client sends it: waited for ``seconds`` from now."""
+    return request_entry(request.encode(), time.time() + seconds)
 
 
 def wait_until(condition, seconds=20.0):
@@ -122,7 +127,7 @@ def test_scaling_by_depth_between_min_and_max(backend, pool):
     supervisor = pool(channel, [SLOW])
     inq, _ = channel.queues(SLOW)
     for _ in range(12):
-        inq.send(Request(*SLOW, comid=0, data=b"0.2").encode())
+        inq.send(queued(Request(*SLOW, comid=0, data=b"0.2")))
     supervisor.poll()
     supervisor.poll()
     assert len(supervisor.workers[SLOW]) == 3  # capped at max
@@ -139,7 +144,7 @@ def test_breaker_opens_under_overload_and_closes_after_trials(backend, pool):
     supervisor = pool(channel, [SLOW])
     inq, _ = channel.queues(SLOW)
     for _ in range(4):
-        inq.send(Request(*SLOW, data=b"0.3").encode())
+        inq.send(queued(Request(*SLOW, data=b"0.3")))
     supervisor.poll()
     assert channel.control.breaker("T.SLOW.01")["state"] == "open"
     reply = channel.call(Request(*SLOW, data=b"0"), timeout=0.2)
@@ -187,7 +192,7 @@ def test_worker_killed_mid_request_is_replaced_and_the_request_answered_once(pro
     supervisor = pool(channel, [key])
     inq, outq = channel.queues(key)
     # the client's two handshakes by hand, so no thread is busy in SQLite while the supervisor forks
-    inq.send(Request(*key, comid=77, data=b"pay 1").encode())
+    inq.send(queued(Request(*key, comid=77, data=b"pay 1")))
     wait_until(lambda: (tmp_path / "calls").exists())
     victim = supervisor.workers[key][0]
     os.kill(victim.pid, signal.SIGKILL)
@@ -207,7 +212,7 @@ def test_handling_mode_2_ends_a_stuck_worker_without_submitting(process_backend,
     channel = make_channel(process_backend, **{"T.SLOW.01": {"handling": 2, "stuck_after": 0.5,
                                                              "min_workers": 1, "max_workers": 1}})
     supervisor = pool(channel, [SLOW])
-    channel.queues(SLOW)[0].send(Request(*SLOW, data=b"30").encode())
+    channel.queues(SLOW)[0].send(queued(Request(*SLOW, data=b"30")))
     worker = supervisor.workers[SLOW][0]
     wait_until(lambda: (supervisor.poll(), not worker.process.is_alive())[1])
     assert supervisor.workers[SLOW] == [] or supervisor.workers[SLOW][0] is not worker
@@ -234,10 +239,10 @@ def test_worker_killed_mid_batch_in_lease_mode_every_request_redelivered_and_ans
     supervisor = pool(channel, [key])
     inq, outq = channel.queues(key)
     for comid in (1, 2, 3):  # the worker learns its handler is fast, so it takes several requests at once
-        inq.send(Request(*key, comid=comid, data=b"warm").encode())
+        inq.send(queued(Request(*key, comid=comid, data=b"warm")))
         assert Reply.decode(outq.receive(30, m.comid_key(comid)).data).data == b"warm"
     words = [b"a", b"b", b"c", b"hang"]
-    inq.send_many([(Request(*key, comid=10 + i, data=w).encode(), None, None) for i, w in enumerate(words)])
+    inq.send_many([(queued(Request(*key, comid=10 + i, data=w)), None, None) for i, w in enumerate(words)])
     wait_until(lambda: b"hang" in (tmp_path / "calls").read_bytes())
     victim = supervisor.workers[key][0]
     batch = inq.describe()["leased"]  # the victim's batch: the hanging request and those taken with it
@@ -260,7 +265,7 @@ def test_duplicate_replies_of_a_redelivered_batch_are_dropped(backend):
     service = channel.services[ECHO]
     policy = channel.policy(ECHO)
     _, outq = channel.queues(ECHO)
-    packets = [Request(*ECHO, comid=c, data=b"%d" % c).encode() for c in (5, 6)]
+    packets = [queued(Request(*ECHO, comid=c, data=b"%d" % c)) for c in (5, 6)]
     channel.answer_many(service, policy, outq, packets)
     channel.answer_many(service, policy, outq, packets)  # the same batch answered again after a redelivery
     assert outq.depth() == 2

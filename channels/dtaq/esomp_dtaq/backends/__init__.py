@@ -43,6 +43,10 @@ class Backend:
             self._create(name, attributes)
         return self.queue(name)
 
+    def attributes_of(self, name: str) -> QueueAttributes | None:
+        """The attributes queue ``name`` was created with, or None when there is no such queue."""
+        return self._load_attributes(name)
+
     def queue(self, name: str) -> DataQueue:
         with self._lock:
             if name in self._queues:

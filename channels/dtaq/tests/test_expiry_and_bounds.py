@@ -1,0 +1,161 @@
+"""What a caller that gave up, a full queue and a changed service mean on every backend: a request carries its
+deadline and is dropped (and recorded) rather than run after it; request queues are bounded and a full one
+falls back to direct call; a service whose queue attributes changed gets new queues when they are empty and is
+refused by name otherwise, while the other services run on."""
+import time
+from pathlib import Path
+
+import pytest
+
+from esomp_core.model import Service
+from esomp_direct import messages as m
+from esomp_direct.messages import Reply, Request
+from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged, request_entry
+from esomp_dtaq.config import DtaqOptions, ServicePolicy
+from esomp_dtaq.examples import SERVICES
+from esomp_dtaq.supervisor import Supervisor, service_status
+
+ECHO = ("ECHO", "ECHO", "01")
+SLOW = ("T", "SLOW", "01")
+POST = ("T", "POST", "01")
+
+
+def slow(request):
+    time.sleep(float(request.data or b"0.3"))
+    return b"slept"
+
+
+def make_channel(backend, services=None, **policies):
+    table = {(s.domain, s.name, s.type): s for s in SERVICES}
+    table[SLOW] = Service(*SLOW, slow, financial=False)
+    table.update(services or {})
+    options = DtaqOptions(backend=backend.kind, interval=0.1, heartbeat=0.1, state_ttl=0.0,
+                          services={code: ServicePolicy(**p) for code, p in policies.items()})
+    return DtaqChannel(backend, table, options)
+
+
+@pytest.fixture
+def pool(backend):
+    supervisors = []
+
+    def start(channel, keys):
+        supervisor = Supervisor(channel, keys)
+        supervisor.start()
+        supervisors.append(supervisor)
+        return supervisor
+
+    yield start
+    for supervisor in supervisors:
+        supervisor.shutdown(wait=5)
+
+
+def posting(request):
+    """A financial posting that writes down every time it runs: running twice would post twice."""
+    with Path(request.data.decode()).open("a") as ledger:
+        ledger.write("posted\n")
+    return b"posted"
+
+
+def posting_channel(backend, **policy):
+    return make_channel(backend, {POST: Service(*POST, posting, financial=True)}, **{"T.POST.01": policy})
+
+
+def test_a_request_whose_caller_gave_up_is_dropped_and_recorded_never_run(backend, pool, tmp_path):
+    ledger = tmp_path / "ledger"
+    channel = posting_channel(backend)
+    channel.queues(POST)  # no worker yet: the request waits in the queue past its caller's timeout
+    with pytest.raises(CallTimeout) as timed_out:
+        channel.call(Request(*POST, data=str(ledger).encode()), timeout=0.2)
+    comid = int(str(timed_out.value).split("comid ")[1].split()[0])
+    supervisor = pool(channel, [POST])
+    # the worker answers a later request, so it has long since taken (and dropped) the abandoned one
+    reply = channel.call(Request(*POST, data=str(tmp_path / "other").encode()), timeout=20)
+    assert reply.ok
+    assert not ledger.exists()  # the retried request's first attempt never posted
+    assert channel.control.counted("expired-requests") == 1
+    dropped = channel.control.dropped_requests()
+    assert [(d["comid"], d["service"]) for d in dropped] == [(comid, "T.POST.01")]
+    status = service_status(channel, [POST])[0]
+    assert status["expired_requests"] == 1 and status["dropped"][0]["comid"] == comid
+    supervisor.poll()  # the abandoned id, with nothing left to expire, stays until it is old
+
+
+def test_a_request_already_past_its_deadline_is_dropped_in_a_batch_the_others_answered(backend, tmp_path):
+    channel = posting_channel(backend)
+    service, policy = channel.services[POST], channel.policy(POST)
+    _, outq = channel.queues(POST)
+    late = request_entry(Request(*POST, comid=1, data=str(tmp_path / "late").encode()).encode(), time.time() - 1)
+    fresh = request_entry(Request(*POST, comid=2, data=str(tmp_path / "fresh").encode()).encode(),
+                          time.time() + 60)
+    channel.answer_many(service, policy, outq, [late, fresh])
+    assert not (tmp_path / "late").exists() and (tmp_path / "fresh").exists()
+    assert outq.receive(0, m.comid_key(1)) is None
+    assert Reply.decode(outq.receive(0, m.comid_key(2)).data).data == b"posted"
+    assert [d["comid"] for d in channel.control.dropped_requests()] == [1]
+
+
+def test_a_request_without_a_deadline_is_refused_as_bad(backend, tmp_path):
+    channel = posting_channel(backend)
+    _, outq = channel.queues(POST)
+    bare = Request(*POST, comid=3, data=str(tmp_path / "bare").encode()).encode()
+    channel.answer_many(channel.services[POST], channel.policy(POST), outq, [bare])
+    assert not (tmp_path / "bare").exists() and channel.control.counted("bad-requests") == 1
+
+
+def test_a_full_request_queue_falls_back_to_direct_call(backend):
+    channel = make_channel(backend, **{"ECHO.ECHO.01": {"max_entries": 2}})
+    inq, _ = channel.queues(ECHO)  # no workers: the queue fills up
+    assert inq.attributes.max_entries == 2
+    with pytest.raises(CallTimeout):
+        channel.call(Request(*ECHO, data=b"a"), timeout=0.1)
+    with pytest.raises(CallTimeout):
+        channel.call(Request(*ECHO, data=b"b"), timeout=0.1)
+    assert inq.depth() == 2
+    # a long timeout: the full queue must be noticed at once, not after the wait
+    reply = channel.call(Request(*ECHO, data=b"c"), timeout=30)
+    assert reply.data == b"c" and channel.last_route.via == "direct"
+    assert channel.last_route.reason == f"request queue {inq.name} full"
+    assert inq.depth() == 2
+
+
+def test_request_queues_are_bounded_by_default(backend):
+    channel = make_channel(backend)
+    inq, _ = channel.queues(ECHO)
+    assert 0 < inq.attributes.max_entries == channel.policy(ECHO).max_entries
+
+
+def test_changed_attributes_rebuild_empty_queues(backend):
+    old = make_channel(backend)
+    old_inq, _ = old.queues(ECHO)
+    new = make_channel(backend, **{"ECHO.ECHO.01": {"lease": 5.0, "max_entries": 50}})
+    inq, _ = new.queues(ECHO)
+    assert (inq.attributes.lease, inq.attributes.max_entries) == (5.0, 50)
+    assert backend.queue(inq.name).attributes == inq.attributes
+
+
+def test_changed_attributes_with_waiting_requests_are_refused_and_other_services_run_on(backend, pool):
+    old = make_channel(backend)
+    old.queues(ECHO)
+    slow = SLOW
+    old_inq, _ = old.queues(slow)
+    old_inq.send(request_entry(Request(*slow, data=b"0").encode(), time.time() + 60))
+    new = make_channel(backend, **{"T.SLOW.01": {"lease": 5.0}})
+    with pytest.raises(QueuesChanged, match=r"service T\.SLOW\.01: queue TSLOW01I holds 1 entr.*lease"):
+        new.queues(slow)
+    supervisor = pool(new, [ECHO, slow])  # starts ECHO, refuses SLOW by name
+    assert any("T.SLOW.01" in e.service and "holds 1" in e.what for e in supervisor.events)
+    assert new.call(Request(*ECHO, data=b"still here"), timeout=20).data == b"still here"
+    supervisor.poll()
+    reply = new.call(Request(*slow, data=b"0"), timeout=20)  # its queues are refused: answered directly
+    assert reply.ok and new.last_route.via == "direct" and "TSLOW01I" in new.last_route.reason
+    rows = {r["service"]: r for r in service_status(new, [ECHO, slow])}
+    assert rows["T.SLOW.01"]["error"].startswith("service T.SLOW.01: queue TSLOW01I holds 1")
+    assert rows["ECHO.ECHO.01"]["error"] == ""
+    assert backend.queue("TSLOW01I").depth() == 1  # nothing waiting was thrown away
+
+
+def test_call_refuses_a_timeout_that_would_never_end(backend):
+    channel = make_channel(backend)
+    for timeout in (-1, 0):
+        with pytest.raises(ValueError, match=r"ECHO\.ECHO\.01: timeout"):
+            channel.call(Request(*ECHO, data=b"x"), timeout=timeout)
