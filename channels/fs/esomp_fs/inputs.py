@@ -124,7 +124,7 @@ def identify(inputs: list[DayInput], type_of: dict[str, FileType | None]) -> Ide
 
 
 def _many(file_type: FileType | None) -> bool:
-    return file_type is None or bool(file_type.profile.get("many"))
+    return file_type is None or file_type.many
 
 
 def _one_each(inputs: list[DayInput], key_of, what: str, outcome: Identity) -> list[DayInput]:
