@@ -1,12 +1,14 @@
 """The products master (产品信息 / 股东信息 / 产品分类): batch import, queries, and the account -> product map.
 
-Import file (CSV, UTF-8, header row): ``product,name,institution,institution_name,classification,status,
-sz_accounts,sh_accounts``. Accounts are separated by spaces or ``;``; listed accounts replace the product's
-accounts, empty columns leave them as they are. ``status`` is ``active`` (default) or ``disabled``.
-An import is all-or-nothing: any bad line and nothing changes, with every bad line reported.
+Import file (CSV, header row): ``product,name,institution,institution_name,classification,status,
+sz_accounts,sh_accounts``, in UTF-8 (with or without a BOM) or GBK, whichever decodes; the summary says which.
+Accounts are separated by spaces or ``;``; listed accounts replace the product's accounts, empty columns leave
+them as they are. ``status`` is ``active`` (default) or ``disabled``. An import is all-or-nothing: any bad line
+and nothing changes, with every bad line reported. docs/configuration.md has the account formats and their source.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -17,13 +19,18 @@ import attrs
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from esomp_core.config import name_problem
 from esomp_core.repository import Repository
 from esomp_core.repository.models import Account, Classification, Institution, Product
 
 COLUMNS = ("product", "name", "institution", "institution_name", "classification", "status",
            "sz_accounts", "sh_accounts")
 MARKETS = {"sz_accounts": "SZ", "sh_accounts": "SH"}
-CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # product and institution codes end up in paths: no separators
+# Securities account (证券账户) formats per market, as CSDC issues them (docs/configuration.md gives the source).
+ACCOUNT_FORMATS = {
+    "SZ": (re.compile(r"[02]\d{9}"), "10 digits starting with 0 (A-share and fund accounts: 00, 08 ...) or 2 (B-share)"),
+    "SH": (re.compile(r"[A-Z]\d{9}"), "a capital letter and 9 digits (A-share: A individuals, B institutions ...)"),
+}
 
 
 class ImportError_(ValueError):
@@ -42,16 +49,62 @@ class ImportSummary:
     disabled: int = 0
     accounts: int = 0
     institutions: int = 0
+    encoding: str = ""
+    """How the file was read: "UTF-8", "UTF-8 with BOM", "GBK", or the encoding asked for."""
 
 
 def _split_accounts(text: str | None) -> list[str]:
     return [a for a in re.split(r"[\s;,]+", text or "") if a]
 
 
-def import_products(repo: Repository, path: str | Path, *, text: str | None = None) -> ImportSummary:
+def read_products_file(path: str | Path, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and how it was read: ``encoding`` if given, else UTF-8 (BOM or not), else GBK."""
+    source, data = str(path), Path(path).read_bytes()
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ImportError_(source, [f"unknown encoding {encoding!r}"]) from None
+        return _decode(source, data, encoding, f"not {encoding}"), encoding
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode(source, data[len(codecs.BOM_UTF8):], "utf-8", "not UTF-8 after its BOM"), "UTF-8 with BOM"
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass  # not UTF-8: the other encoding exchanges and counter systems write
+    return _decode(source, data, "gbk", "neither UTF-8 nor GBK", "; save the file as UTF-8"), "GBK"
+
+
+def _decode(source: str, data: bytes, encoding: str, problem: str, advice: str = "") -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ImportError_(source, [f"line {line}: {problem} (byte 0x{data[exc.start]:02x} at column {column})"
+                                    + advice]) from None
+
+
+def _nul_lines(text: str) -> list[str]:
+    return [f"line {i}: contains a NUL character (a binary or damaged file?)"
+            for i, line in enumerate(text.splitlines(), start=1) if "\0" in line]
+
+
+def _account_problem(market: str, account: str) -> str | None:
+    pattern, rule = ACCOUNT_FORMATS[market]
+    return None if pattern.fullmatch(account) else f"account {market} {account!r} is not {rule}"
+
+
+def import_products(repo: Repository, path: str | Path, *, text: str | None = None,
+                    encoding: str | None = None) -> ImportSummary:
     source = str(path)
+    summary = ImportSummary()
     if text is None:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text, summary.encoding = read_products_file(path, encoding)
+    text = text.removeprefix("\ufeff")
+    nuls = _nul_lines(text)
+    if nuls:
+        raise ImportError_(source, nuls)
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("product", "institution") if c not in (reader.fieldnames or [])]
     if missing:
@@ -62,7 +115,6 @@ def import_products(repo: Repository, path: str | Path, *, text: str | None = No
     rows = [(i, row) for i, row in enumerate(reader, start=2)]
 
     errors: list[str] = []
-    summary = ImportSummary()
     with repo.session() as s:
         classifications = set(s.scalars(select(Classification.code)))
         owner: dict[tuple[str, str], str] = {(a.market, a.account): a.product_code for a in s.scalars(select(Account))}
@@ -70,18 +122,23 @@ def import_products(repo: Repository, path: str | Path, *, text: str | None = No
         seen_in_file: dict[tuple[str, str], tuple[str, int]] = {}
         seen_products: dict[str, int] = {}
         for line, row in rows:
+            if None in row:  # DictReader keeps the fields beyond the header under None
+                errors.append(f"line {line}: {len(reader.fieldnames) + len(row[None])} fields, the header has "
+                              f"{len(reader.fieldnames)} (a comma inside a name needs quotes)")
+                continue
             code = (row.get("product") or "").strip()
             inst = (row.get("institution") or "").strip()
             status = (row.get("status") or "active").strip() or "active"
-            if not CODE.match(code):
-                errors.append(f"line {line}: product code {code!r} is empty or has characters other than "
-                              "letters, digits, '_', '.', '-'")
+            problem = name_problem(code)
+            if problem:
+                errors.append(f"line {line}: product code {problem}")
                 continue
             if code in seen_products:
                 errors.append(f"line {line}: product {code} appears again (first on line {seen_products[code]})")
             seen_products[code] = line
-            if not CODE.match(inst):
-                errors.append(f"line {line}: product {code}: institution code {inst!r} is empty or invalid")
+            problem = name_problem(inst)
+            if problem:
+                errors.append(f"line {line}: product {code}: institution code {problem}")
             if status not in ("active", "disabled"):
                 errors.append(f"line {line}: product {code}: status {status!r} is not active or disabled")
             cls = (row.get("classification") or "").strip()
@@ -90,6 +147,10 @@ def import_products(repo: Repository, path: str | Path, *, text: str | None = No
                               "(define it under [classifications] in esomp.toml)")
             for column, market in MARKETS.items():
                 for account in _split_accounts(row.get(column)):
+                    problem = _account_problem(market, account)
+                    if problem:
+                        errors.append(f"line {line}: product {code}: {problem}")
+                        continue
                     key = (market, account)
                     if key in seen_in_file and seen_in_file[key][0] != code:
                         other, other_line = seen_in_file[key]

@@ -55,7 +55,7 @@ def test_account_conflict_names_both_products(repository):
     assert info.value.errors == ["line 2: account SZ 0012345678 belongs to product P001; "
                                  "it cannot also belong to product P009"]
     with pytest.raises(ImportError_, match="listed for both product P010 \\(line 2\\) and product P011"):
-        import_products(repository, "d.csv", text=HEADER + "P010,,I,,,,0055,\nP011,,I,,,,0055,\n")
+        import_products(repository, "d.csv", text=HEADER + "P010,,I,,,,0055000000,\nP011,,I,,,,0055000000,\n")
 
 
 def test_account_moves_when_its_product_is_reimported_without_it(repository):
