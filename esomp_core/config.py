@@ -180,16 +180,55 @@ class PluginsSection:
 
 
 def _iso_date(instance, attribute, value):
+    from datetime import date
+
     for day in value:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
             raise ValueError(f"{attribute.name}: expected dates as YYYY-MM-DD, got {day!r}")
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(f"{attribute.name}: no such date: {day!r}") from None
+
+
+def _exchange(instance, attribute, value):
+    from esomp_core.calendar import shipped_closures
+
+    if value not in shipped_closures():
+        raise ValueError(f"{attribute.name}: unknown exchange {value!r} (expected one of: "
+                         f"{', '.join(sorted(shipped_closures()))})")
+
+
+def _open_days(instance, attribute, value):
+    from datetime import date
+
+    _iso_date(instance, attribute, value)
+    for day in value:
+        if date.fromisoformat(day).weekday() >= 5:  # 调休上班日 are working days, not trading days
+            raise ValueError(f"{attribute.name}: {day} is a {date.fromisoformat(day):%A}: the exchanges do not "
+                             "trade on weekends, make-up working days included")
+        if day in instance.holidays:
+            raise ValueError(f"{attribute.name}: {day} is also in holidays: keep it in one list")
+
+
+def _years(instance, attribute, value):
+    for year in value:
+        if not 1990 <= year <= 2999:
+            raise ValueError(f"{attribute.name}: expected a year like 2027, got {year!r}")
 
 
 @attrs.frozen
 class CalendarSection:
+    """``[calendar]``: the exchange's shipped closures, and the site's changes to them."""
+
+    exchange: str = attrs.field(default="XSHG", validator=_exchange)
+    """Whose closures are shipped data: XSHG (SSE) or XSHE (SZSE), which share one schedule."""
     holidays: list[str] = attrs.field(factory=list, validator=_iso_date)
-    workdays: list[str] = attrs.field(factory=list, validator=_iso_date)
-    """Weekend days that are trading days after all (rare; kept for completeness)."""
+    """More closed days (YYYY-MM-DD) on top of the shipped ones."""
+    open_days: list[str] = attrs.field(factory=list, validator=_open_days)
+    """Shipped closures the site treats as trading days after all (weekdays only)."""
+    listed_years: list[int] = attrs.field(factory=list, validator=_years)
+    """Years beyond the shipped data whose closures ``holidays`` lists in full, so those dates are covered."""
 
 
 @attrs.frozen

@@ -27,9 +27,10 @@ from typing import Any, Callable
 import attrs
 from sqlalchemy import delete, select
 
-from esomp_core import monitoring
+from esomp_core import alerts, monitoring
 from esomp_core.calendar import ymd
 from esomp_core.config import DIRECTORIES, _hhmm, structure
+from esomp_core.model import Finding
 from esomp_core.repository.models import Alert as AlertRow
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
@@ -39,6 +40,8 @@ log = logging.getLogger("esomp.daemon")
 
 UNFINISHED = ("pending", "waiting", "paused", "running")
 CLEANUP_NAME = "daemon:cleanup"
+CALENDAR_SOURCE = "daemon:calendar"
+NOT_COVERED_RULE = "calendar.not_covered"
 
 
 def _keep_days(instance, attribute, value):
@@ -92,6 +95,7 @@ class Daemon:
         self.engine_date: str | None = None
         self.engine_error: str | None = None
         self.last: dict[str, Any] = {}
+        self.calendar_alerts: list[tuple[str, str]] | None = None
 
     # --- the day ----------------------------------------------------------------------------------------------------
     def start_moment(self, day) -> datetime:
@@ -99,11 +103,29 @@ class Daemon:
         return datetime.combine(day, datetime.min.time()) + timedelta(hours=hours, minutes=minutes)
 
     def day_to_run(self, now: datetime) -> str | None:
-        """The business date whose plan should be running at ``now``, if any."""
-        day = self.site.calendar.business_date(now)
-        if not self.site.calendar.is_trading_day(day) or now < self.start_moment(day):
+        """The business date whose plan should be running at ``now``, if any.
+
+        A date the calendar refuses (not a trading day, or not covered by the known closures) is not started; why
+        goes into the heartbeat. Only an operator runs such a date, with ``esomp run --force``."""
+        calendar = self.site.calendar
+        day = calendar.business_date(now)
+        self.last["calendar"] = calendar.run_day_problem(day)
+        if self.last["calendar"] or now < self.start_moment(day):
             return None
         return ymd(day)
+
+    def alert_not_covered(self, now: datetime) -> None:
+        """A weekday past its start time that the calendar does not cover raises an alert: the day would
+        otherwise pass unrun and unnoticed. The alert resolves once the calendar covers the date."""
+        calendar = self.site.calendar
+        day = calendar.business_date(now)
+        findings = []
+        if now >= self.start_moment(day) and calendar.is_trading_day(day) and not calendar.covers(day):
+            findings.append(Finding(NOT_COVERED_RULE, ymd(day), "error", calendar.run_day_problem(day)))
+        seen = [(f.rule, f.subject) for f in findings]
+        if seen != self.calendar_alerts:  # write only when the condition changes, not every tick
+            alerts.sync(self.site, CALENDAR_SOURCE, findings, now)
+            self.calendar_alerts = seen
 
     def needs_engine(self, date: str) -> bool:
         """No run yet, or jobs not finished (a restart, a rerun, a resumed batch)."""
@@ -149,6 +171,7 @@ class Daemon:
     def tick(self) -> dict[str, Any]:
         now = self.clock()
         date = self.day_to_run(now)
+        self.alert_not_covered(now)
         if date and not self.stopping.is_set() and not self.engine_running() and self.needs_engine(date):
             self.start_engine(date)
         outcomes = monitoring.run_due(self.site, now)

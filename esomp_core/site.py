@@ -94,7 +94,8 @@ class Site:
     @cached_property
     def calendar(self) -> TradingCalendar:
         cal = self.config.calendar
-        return TradingCalendar(cal.holidays, cal.workdays, self.config.site.day_change)
+        return TradingCalendar.for_exchange(cal.exchange, holidays=cal.holidays, open_days=cal.open_days,
+                                            listed_years=cal.listed_years, day_change=self.config.site.day_change)
 
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / CONFIG_NAME

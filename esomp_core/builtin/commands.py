@@ -132,16 +132,25 @@ def register_commands(cli: click.Group) -> None:
     @json_option
     @pass_site
     def calendar(site: Site, day: str | None, as_json: bool) -> None:
-        """Show whether a date is a trading day, and the previous and next trading days."""
+        """Show whether a date is a trading day (and why not), and the previous and next trading days."""
         cal = site.calendar
-        date = parse_date(day) if day else cal.business_date(datetime.now())
-        data = {"date": ymd(date), "trading_day": cal.is_trading_day(date),
+        try:
+            date = parse_date(day) if day else cal.business_date(datetime.now())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--date") from None
+        data = {"date": ymd(date), "trading_day": cal.is_trading_day(date), "closed": cal.closed_because(date),
+                "covered": cal.covers(date), "coverage": cal.coverage(),
                 "previous": ymd(cal.previous_trading_day(date)), "next": ymd(cal.next_trading_day(date))}
         if as_json:
             print_json(data)
-        else:
-            click.echo(f"{data['date']}: {'trading day' if data['trading_day'] else 'not a trading day'}; "
-                       f"previous {data['previous']}, next {data['next']}")
+            return
+        state = "trading day" if data["trading_day"] else f"not a trading day ({data['closed']})"
+        click.echo(f"{data['date']}: {state}; previous {data['previous']}, next {data['next']}")
+        if not data["covered"]:
+            # beyond the known closures the answer assumes no holidays: say so rather than guess quietly
+            click.echo(f"warning: {data['date']} is not covered by the trading calendar (it knows "
+                       f"{data['coverage']}): only weekends and [calendar] holidays are known closed. "
+                       "`esomp run` refuses it unless forced (docs/configuration.md).", err=True)
 
 
 def _site_here() -> bool:

@@ -24,6 +24,56 @@ def business_date(site: Site, day: str | None) -> str:
 date_option = click.option("--date", "day", metavar="YYYYMMDD",
                            help="Business date (default: the current trading day, by the site's day-change time).")
 
+FORCED_RULE = "calendar.forced_run"
+
+
+def force_options(command):
+    """--force, --reason and --by: run a date the calendar refuses (not a trading day, or not covered)."""
+    command = click.option("--by", "user", help="Operator forcing the run (default: the login name).")(command)
+    command = click.option("--reason", help="Why a refused date runs anyway (required with --force).")(command)
+    return click.option("--force", is_flag=True,
+                        help="Run even if the date is not a trading day or not covered; recorded as an alert.")(command)
+
+
+def check_run_day(site: Site, date: str, force: bool, reason: str | None, user: str | None) -> None:
+    """Refuse a date the trading calendar says not to run, unless forced; a forced run is recorded."""
+    problem = site.calendar.run_day_problem(parse_date(date))
+    if problem is None:
+        return
+    if not force:
+        raise click.ClickException(f"{problem}. Refusing to run it; to run it anyway (recorded): "
+                                   f"--force --reason \"why\"")
+    if not reason or not reason.strip():
+        raise click.UsageError("--force needs --reason: why this date runs anyway (it is recorded)")
+    from esomp_core.builtin.alerting import operator_name
+
+    operator = operator_name(user)
+    record_forced_run(site, date, f"{problem}; run forced by {operator}: {reason.strip()}")
+    click.echo(f"warning: {problem}; running it as forced by {operator} (recorded as alert {FORCED_RULE})",
+               err=True)
+
+
+def record_forced_run(site: Site, date: str, message: str) -> None:
+    """An alert for the date: operators see it (alerts list, dashboard, notifications, `esomp status`) and ack it.
+
+    Forcing the date again updates the same alert (count, last seen, the latest message)."""
+    from esomp_core.alerts import sync
+    from esomp_core.model import Finding
+
+    sync(site, f"{FORCED_RULE}:{date}", [Finding(FORCED_RULE, date, "warning", message)], datetime.now())
+
+
+def forced_runs(site: Site, date: str) -> list[dict]:
+    """The forced-run records of ``date``: who, when, why (in the message), and whether acknowledged."""
+    from sqlalchemy import select
+
+    from esomp_core.repository.models import Alert as AlertRow
+
+    with site.repository.session() as s:
+        rows = s.scalars(select(AlertRow).where(AlertRow.rule == FORCED_RULE, AlertRow.subject == date)).all()
+        return [{"alert": r.id, "message": r.message, "first_seen": r.first_seen, "last_seen": r.last_seen,
+                 "count": r.count, "state": r.state} for r in rows]
+
 
 def run_engine(site: Site, date: str, executor: str | None, workers: int | None, quiet: bool = False):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -53,9 +103,13 @@ def show_status(site: Site, date: str, as_json: bool) -> None:
         status = run_status(site, date)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
+    status["forced"] = forced_runs(site, date)
     if as_json:
         print_json(status)
         return
+    for forced in status["forced"]:
+        click.echo(f"FORCED at {forced['last_seen']:%Y-%m-%d %H:%M:%S} (alert {forced['alert']}, "
+                   f"{forced['state']}): {forced['message']}")
     print_table(f"clearing day {date}: {status['state']}  "
                 + " ".join(f"{k}={v}" for k, v in sorted(status["counts"].items())),
                 ["stage", "group", "jobs", "seconds", "files", "records", "size", "states"],
@@ -99,12 +153,16 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--executor", help="inline (debugging) or local (process pool, default) or a plugin's.")
     @click.option("--workers", type=int, help="Worker processes (default: one per core).")
     @click.option("--quiet", is_flag=True, help="No live progress display.")
+    @force_options
     @json_option
     @pass_site
-    def run(site: Site, day: str | None, executor: str | None, workers: int | None, quiet: bool,
-            as_json: bool) -> None:
-        """Run (or continue) the business date's plan, then print the measurement table."""
+    def run(site: Site, day: str | None, executor: str | None, workers: int | None, quiet: bool, force: bool,
+            reason: str | None, user: str | None, as_json: bool) -> None:
+        """Run (or continue) the business date's plan, then print the measurement table.
+
+        A date that is not a trading day (or that the calendar does not cover) is refused unless --force."""
         date = business_date(site, day)
+        check_run_day(site, date, force, reason, user)
         summary = run_engine(site, date, executor, workers, quiet=quiet or as_json)
         show_status(site, date, as_json)
         if summary.state != "succeeded":
@@ -180,14 +238,18 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--executor")
     @click.option("--workers", type=int)
     @click.option("--no-run", is_flag=True, help="Only put the jobs back to pending.")
+    @force_options
     @pass_site
-    def rerun(site: Site, date: str, job_id, failed, executor, workers, no_run) -> None:
-        """Rerun failed jobs (or one job) and everything downstream of them."""
+    def rerun(site: Site, date: str, job_id, failed, executor, workers, no_run, force, reason, user) -> None:
+        """Rerun failed jobs (or one job) and everything downstream of them.
+
+        A date that is not a trading day (or that the calendar does not cover) is refused unless --force."""
         from esomp_core.engine import reset_for_rerun
 
         if not job_id and not failed:
             raise click.UsageError("say what to rerun: --job ID or --failed")
         date = business_date(site, date)
+        check_run_day(site, date, force, reason, user)
         try:
             names = reset_for_rerun(site, date, job_id=job_id, failed=failed)
         except LookupError as exc:
