@@ -548,7 +548,8 @@ class FsChannel:
         expected = self.expected()
         if not expected:
             return
-        have = [name.rsplit("/", 1)[-1] for name in report.inputs]
+        # A file that is there but not complete is reported as pending, not also as missing.
+        have = [name.rsplit("/", 1)[-1] for name in report.inputs] + [s.name for s in report.pending]
         report.missing = [p for p in expected if not any(self._matches(p, n, report.date) for n in have)]
         if opts.deadline:
             day = datetime.strptime(report.date, "%Y%m%d")

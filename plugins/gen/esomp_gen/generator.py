@@ -24,6 +24,7 @@ from esomp_core.model import FileType, expand_date_tokens
 from esomp_core.products import ImportError_, import_products, sync_classifications
 
 from esomp_dbf import atomic_open, header_bytes
+from esomp_gen.faults import inject
 from esomp_gen import master
 from esomp_gen.records import TEMPLATES, offsets, templates
 
@@ -52,6 +53,7 @@ class GenReport:
     seed: int
     files: list[dict[str, Any]] = attrs.field(factory=list)
     deliveries: list[dict[str, Any]] = attrs.field(factory=list)
+    faults: list[dict[str, Any]] = attrs.field(factory=list)
     bytes: int = 0
     records: dict[str, int] = attrs.field(factory=dict)
     seconds: float = 0.0
@@ -291,8 +293,10 @@ def check_inputs(date: str, products: int, profile: str) -> None:
 
 
 def generate_day(site: Any, date: str, products: int, *, profile: str = "seed-day", seed: int = 0,
-                 file_types: Iterable[FileType] | None = None, import_master: bool = True) -> GenReport:
+                 file_types: Iterable[FileType] | None = None, import_master: bool = True,
+                 faults: Iterable[str] = ()) -> GenReport:
     """Write a synthetic exchange day for ``site`` and import its product master; return what was written.
+    ``faults`` (names of ``esomp_gen.faults.FAULTS``) are injected after and listed in the manifest.
 
     Each registered DBF file type (or ``file_types``) goes to its channel's directory (see
     ``channel_directory``); ``{site.root}/exchange/products.csv`` holds the master and
@@ -333,6 +337,7 @@ def generate_day(site: Any, date: str, products: int, *, profile: str = "seed-da
             with atomic_open(directory / name) as fh:
                 entry = _generate_file(_Hashing(fh), ft, date, people, weights, settings, seed)
             entry.update(name=name, path=_relative(site, directory / name))
+        entry["channel"] = ft.channel or ft.family
         report.files.append(entry)
 
     mtime = calendar.timegm(time.strptime(date, "%Y%m%d"))  # UTC: no local-time drift
@@ -343,11 +348,15 @@ def generate_day(site: Any, date: str, products: int, *, profile: str = "seed-da
             entry["path"] = _relative(site, container)
         report.deliveries.append(_delivery(site, container, "tar.zst", [n for n, _, _ in members]))
 
+    try:
+        report.faults = inject(site, report.files, date, list(faults))
+    except ValueError as exc:
+        raise GenError(str(exc)) from None
     report.products_csv = str(exchange / "products.csv")
     _write_file(Path(report.products_csv), master.products_csv(people).encode("utf-8"))
     report.manifest = str(exchange / f"{date}.json")
     manifest = {"date": date, "products": products, "profile": profile, "seed": seed,
-                "files": report.files, "deliveries": report.deliveries}
+                "files": report.files, "deliveries": report.deliveries, "faults": report.faults}
     _write_file(Path(report.manifest), json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
     if import_master:
         report.imported = import_master_file(site, report.products_csv)

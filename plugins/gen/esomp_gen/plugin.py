@@ -7,6 +7,7 @@ from esomp_core import hookimpl
 from esomp_core.cli import json_option, pass_site, print_json, print_table
 from esomp_core.site import Site
 
+from esomp_gen.faults import FAULTS
 from esomp_gen.generator import PROFILES, GenError, generate_day
 
 
@@ -17,12 +18,15 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--products", type=int, default=4000, show_default=True, help="Number of trust products.")
     @click.option("--profile", type=click.Choice(sorted(PROFILES)), default="seed-day", show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+    @click.option("--fault", "faults", multiple=True, type=click.Choice(sorted(FAULTS)),
+                  help="Inject this fault (repeatable); the manifest lists each with what should catch it.")
     @json_option
     @pass_site
-    def gen(site: Site, date: str, products: int, profile: str, seed: int, as_json: bool) -> None:
+    def gen(site: Site, date: str, products: int, profile: str, seed: int, faults: tuple[str, ...],
+            as_json: bool) -> None:
         """Write a synthetic exchange day (every registered file type) and import its product master."""
         try:
-            report = generate_day(site, date, products, profile=profile, seed=seed)
+            report = generate_day(site, date, products, profile=profile, seed=seed, faults=faults)
         except GenError as exc:
             raise click.ClickException(str(exc)) from None
         if as_json:
@@ -35,3 +39,5 @@ def register_commands(cli: click.Group) -> None:
         click.echo(f"products: {report.products_csv} ({report.imported.get('created', 0)} created, "
                    f"{report.imported.get('updated', 0)} updated)")
         click.echo(f"manifest: {report.manifest}")
+        for fault in report.faults:
+            click.echo(f"fault {fault['fault']}: {fault['file']} (channel {fault['channel']})")
