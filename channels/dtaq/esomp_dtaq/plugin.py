@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from esomp_core.model import ChannelKind
 
 from esomp_direct.messages import MessageError, Request
 from esomp_dtaq.backends import open_backend
-from esomp_dtaq.channel import CallTimeout, DtaqChannel
+from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged
 from esomp_dtaq.config import DtaqOptions, load_options, parse_service_code, service_code
 from esomp_dtaq.control import CATEGORIES
 from esomp_dtaq.examples import SERVICES
@@ -107,9 +108,7 @@ def register_commands(cli: click.Group) -> None:
         channel = _channel(site)
         try:
             reply = channel.call(Request(domain, name, type, data=data.encode("gbk")), timeout)
-        except MessageError as exc:
-            raise click.ClickException(str(exc)) from None
-        except CallTimeout as exc:
+        except (MessageError, CallTimeout, ValueError) as exc:  # ValueError: a timeout of 0 or less
             raise click.ClickException(str(exc)) from None
         result = {"comid": reply.comid, "code": reply.code, "message": reply.message,
                   "data": reply.data.decode("gbk", errors="replace").rstrip(), "via": channel.last_route.via,
@@ -130,16 +129,27 @@ def register_commands(cli: click.Group) -> None:
         channel = _channel(site)
         rows = service_status(channel)
         summary = {"backend": str(channel.backend), "cutoff": channel.control.cutoff(),
-                   "expired_replies": channel.control.counted("expired"), "services": rows}
+                   "expired_replies": channel.control.counted("expired"),
+                   "expired_requests": channel.control.counted("expired-requests"),
+                   "dropped": channel.control.dropped_requests(), "services": rows}
         if as_json:
             print_json(summary)
             return
         click.echo(f"backend {summary['backend']}  CUTOFF {'on' if summary['cutoff'] else 'off'}  "
-                   f"expired replies {summary['expired_replies']}")
-        print_table("DTAQ services", ["service", "fin", "run", "queues", "depth", "workers", "abnormal", "breaker"],
+                   f"expired replies {summary['expired_replies']}  "
+                   f"expired requests (dropped, never run) {summary['expired_requests']}")
+        print_table("DTAQ services", ["service", "fin", "run", "queues", "depth", "max", "workers", "abnormal",
+                                      "breaker", "dropped"],
                     [(r["service"], "Y" if r["financial"] else "", "running" if r["running"] else "stopped",
-                      f"{r['request_queue']}/{r['reply_queue']}", r["depth"], r["workers"], r["abnormal"],
-                      r["breaker"]["state"]) for r in rows])
+                      f"{r['request_queue']}/{r['reply_queue']}" if not r["error"] else "held back",
+                      r["depth"], r["max_entries"] or "-", r["workers"], r["abnormal"], r["breaker"]["state"],
+                      r["expired_requests"]) for r in rows])
+        for row in rows:
+            if row["error"]:
+                click.echo(f"held back: {row['error']}")
+        for drop in summary["dropped"]:
+            click.echo(f"dropped {drop['service']} comid {drop['comid']}: its caller gave up at "
+                       f"{time.strftime('%H:%M:%S', time.localtime(drop['deadline']))}")
 
     @dtaq.group()
     def blacklist() -> None:
@@ -197,12 +207,21 @@ def register_commands(cli: click.Group) -> None:
         channel = _channel(site)
         keys = _service_keys(channel, services) if services else sorted(channel.services)
         table = channel.control.workers()
+        held = []
         for key in keys:
             if not services and channel.policy(key).restart != 1:
                 continue
             live = sum(1 for w in table.values() if w.get("service") == service_code(key))
-            channel.stop_service(key, live)
+            try:
+                channel.stop_service(key, live)
+            except QueuesChanged as exc:  # the others are still stopped
+                channel.control.set_running(service_code(key), False)
+                held.append(str(exc))
+                click.echo(f"{service_code(key)}: stopped, no end sentinel sent: its queues are held back")
+                continue
             click.echo(f"{service_code(key)}: stopped, {live} end sentinel(s) sent")
+        if held:
+            raise click.ClickException("\n".join(held))
 
     @dtaq.command("start")
     @click.argument("services", nargs=-1)
@@ -211,11 +230,19 @@ def register_commands(cli: click.Group) -> None:
         """Day start: rebuild empty queues and mark services running (the monitor restarts their workers)."""
         channel = _channel(site)
         keys = _service_keys(channel, services) if services else sorted(channel.services)
+        held = []
         for key in keys:
             if not services and channel.policy(key).restart != 1:
                 continue
-            rebuilt = channel.start_service(key)
+            try:
+                rebuilt = channel.start_service(key)
+            except QueuesChanged as exc:  # the others still start
+                held.append(str(exc))
+                click.echo(f"{service_code(key)}: not started: its queues are held back")
+                continue
             click.echo(f"{service_code(key)}: running{' (queues rebuilt)' if rebuilt else ''}")
+        if held:
+            raise click.ClickException("\n".join(held))
 
     @dtaq.command()
     @click.option("--backend", type=click.Choice(["sqlite", "redis", "memory"]), default=None,

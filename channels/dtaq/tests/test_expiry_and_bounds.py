@@ -159,3 +159,19 @@ def test_call_refuses_a_timeout_that_would_never_end(backend):
     for timeout in (-1, 0):
         with pytest.raises(ValueError, match=r"ECHO\.ECHO\.01: timeout"):
             channel.call(Request(*ECHO, data=b"x"), timeout=timeout)
+
+
+def test_send_receive_on_a_full_queue_raises_queue_full_at_once(backend):
+    from esomp_dtaq.queues import QueueAttributes, QueueFull
+    inq = backend.create("FULLQ", QueueAttributes(maxlen=100, max_entries=1))
+    outq = backend.create("FULLR", QueueAttributes(maxlen=100, sequence="KEYED", keylen=12))
+    inq.send(b"first")
+    with pytest.raises(QueueFull, match="FULLQ is full"):
+        inq.send_receive(b"second", outq, m.comid_key(1), 30)  # at once, not after the 30 s wait
+    with pytest.raises(QueueFull):
+        inq.send_receive_data(b"second", outq, m.comid_key(2), 30)
+    assert inq.depth() == 1 and outq.depth() == 0  # nothing left under the reply keys either
+    assert inq.receive(0).data == b"first"
+    outq.send(b"reply", key=m.comid_key(3))
+    assert inq.send_receive_data(b"third", outq, m.comid_key(3), 30) == b"reply"
+    assert inq.receive(0).data == b"third"

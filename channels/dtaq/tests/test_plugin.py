@@ -140,3 +140,30 @@ def test_two_services_on_one_queue_are_refused_at_load(esomp_site_factory):
                                                  "YHT.CTR.02": {"request_queue": "SHARED"}}})
     with pytest.raises(ConfigError, match=r"dtaq\.services\.YHT\.CTR\.02\.request_queue: .*SHARED.*YHT\.CTR\.01"):
         load_options(site)
+
+
+def test_start_and_status_name_a_service_whose_queues_are_held_back(site, esomp_cli):
+    import time
+
+    import attrs
+
+    from esomp_dtaq.channel import request_entry
+    from esomp_dtaq.config import ServicePolicy
+
+    plugins = [plugin, direct_plugin]
+    options = load_options(site)
+    before = plugin.open_channel(site, attrs.evolve(options, services={"ECHO.ECHO.01": ServicePolicy(lease=5.0)}))
+    inq, _ = before.queues(("ECHO", "ECHO", "01"))
+    inq.send(request_entry(Request("ECHO", "ECHO", "01", data=b"waiting").encode(), time.time() + 60))
+    result = esomp_cli(["dtaq", "start"], site=site, plugins=plugins)
+    assert result.exit_code == 1
+    assert "ECHO.ECHO.01: not started: its queues are held back" in result.output
+    assert "YHT.CTR.01: running" in result.output  # the other services start
+    assert "queue ECHOECHO01I holds 1 entries" in result.output and "lease 5.0 -> 0.0" in result.output
+    status = json.loads(esomp_cli(["dtaq", "status", "--json"], site=site, plugins=plugins).output)
+    echo = next(s for s in status["services"] if s["service"] == "ECHO.ECHO.01")
+    assert "holds 1 entries" in echo["error"] and echo["depth"] is None
+    assert "held back: service ECHO.ECHO.01" in esomp_cli(["dtaq", "status"], site=site, plugins=plugins).output
+    result = esomp_cli(["dtaq", "call", "ECHO", "ECHO", "01", "--data", "hi", "--timeout", "-1"],
+                       site=site, plugins=plugins)
+    assert result.exit_code == 1 and "timeout: expected seconds > 0" in result.output

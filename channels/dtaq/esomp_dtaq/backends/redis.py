@@ -58,15 +58,25 @@ end
 return results
 """
 
-# send() on a FIFO or LIFO queue without max_entries, de-duplication or sender id: the client's pipelined send
+# send() on a FIFO or LIFO queue without de-duplication or sender id: the client's pipelined send. Its reply
+# is skipped, so a queue at max_entries (ARGV[3]) says so where the client waits: FULL under its reply key
 SEND_PLAIN = """
+local maxe = tonumber(ARGV[3])
+if maxe > 0 and redis.call('ZCARD', ARGV[1] .. ':k:') + redis.call('ZCARD', ARGV[1] .. ':lease') >= maxe then
+  redis.call('ZADD', ARGV[4], 0, ARGV[7])
+  return 0
+end
 local seq = redis.call('INCR', ARGV[1] .. ':seq')
 local score = seq
 if ARGV[2] == '1' then score = -seq end
-redis.call('ZADD', ARGV[1] .. ':k:', score, string.format('%016d%016d000', seq, tonumber(ARGV[3])) .. ARGV[4])
+redis.call('ZADD', ARGV[1] .. ':k:', score, string.format('%016d%016d000', seq, tonumber(ARGV[5])) .. ARGV[6])
 return 1
 """
+# the member a full queue leaves under the waiting client's reply key: sequence and sent time 0 and no data,
+# which no entry ever sent has (its sent time is the clock's)
+FULL = b"%016d%016d000" % (0, 0)
 
+_FULL_BULK = b"\r\n$%d\r\n%s" % (len(FULL), FULL)
 SKIP = ("CLIENT", "REPLY", "SKIP")  # the next command sends no reply
 _SKIP_PACKED = hiredis.pack_command(SKIP)
 
@@ -175,9 +185,11 @@ class RedisQueue(DataQueue):
         super().__init__(backend, name, attributes)
         self.qp = f"{backend.prefix}:q:{name}".encode()
         self.flags = (b"1" if attributes.keyed else b"0", b"1" if attributes.sequence == "LIFO" else b"0")
-        # SKIP, then EVAL SEND_PLAIN 0 qp lifo and two arguments to come (sent time, data)
-        self._send_plain = b"".join((hiredis.pack_command(SKIP), b"*7\r\n$4\r\nEVAL\r\n",
-                                     _bulk(SEND_PLAIN.encode()), _bulk(b"0"), _bulk(self.qp), _bulk(self.flags[1])))
+        # SKIP, then EVAL SEND_PLAIN 0 qp lifo max_entries and four arguments to come (the reply's key, sent
+        # time, data, FULL)
+        self._send_plain = b"".join((hiredis.pack_command(SKIP), b"*10\r\n$4\r\nEVAL\r\n",
+                                     _bulk(SEND_PLAIN.encode()), _bulk(b"0"), _bulk(self.qp), _bulk(self.flags[1]),
+                                     _bulk(b"%d" % attributes.max_entries)))
         self._pop_parts: dict[DataQueue, Any] = {}  # send_receive's prepared write per reply queue
         self._reply_parts: dict[DataQueue, Any] = {}  # reply_and_receive_many's, likewise
 
@@ -271,7 +283,7 @@ class RedisQueue(DataQueue):
             data = bytes(data)
         if len(data) > self.attributes.maxlen:
             return NotImplemented  # the general path's send raises DataTooLong
-        pop_head, zrem_heads, exists_head = parts
+        pop_head, zrem_heads, exists_head, zkey_head = parts
         zrem_head = zrem_heads.get(wait)
         if zrem_head is None:
             zrem_head = zrem_heads[wait] = b"\r\n" + _bulk(b"%r" % float(0 if wait < 0 else max(wait, 0.001))) \
@@ -280,23 +292,26 @@ class RedisQueue(DataQueue):
         # at once and wake this process a second time per call. So EVAL with the text (no NOSCRIPT to miss);
         # an error of the send shows as no reply within the wait
         now = b"%d" % (time.time_ns() // 1000)
-        packed = b"".join((self._send_plain, b"$%d\r\n%s\r\n$%d\r\n" % (len(now), now, len(data)), data,
+        packed = b"".join((self._send_plain, zkey_head, key,
+                           b"\r\n$%d\r\n%s\r\n$%d\r\n" % (len(now), now, len(data)), data, _FULL_BULK,
                            pop_head, key, zrem_head, key, exists_head, key, b"\r\n"))
         popped, _, left = self.backend.exchange_packed(packed, 3)
         if left:
             self.backend.exchange(("ZADD", replies.qp + b":keys", 0, key))
+        if popped and popped[1] == FULL:
+            raise QueueFull(f"queue {self.name} is full ({self.attributes.max_entries} entries)")
         return popped[1] if popped else None
 
     def _prepare_pop(self, replies: DataQueue) -> Any:
         """The fixed parts of send_receive's write for ``replies``, or False where it cannot be used (queue
         attributes never change, so this is asked once per pair)."""
-        if (self.attributes.max_entries or self.attributes.sender_id or self.attributes.keyed
+        if (self.attributes.sender_id or self.attributes.keyed
                 or not isinstance(replies, RedisQueue) or replies.backend is not self.backend
                 or replies.attributes.lease or not replies.attributes.keyed):
             return False
         zkey_head = b"$%d\r\n%s:k:" % (len(replies.qp) + 3 + replies.attributes.keylen, replies.qp)
         return (b"\r\n*3\r\n$8\r\nBZPOPMIN\r\n" + zkey_head, {},
-                b"\r\n*2\r\n$6\r\nEXISTS\r\n" + zkey_head)
+                b"\r\n*2\r\n$6\r\nEXISTS\r\n" + zkey_head, zkey_head)
 
     def _hand_over(self, items: list[tuple[bytes, bytes, str | None]], sender: str) -> list[bool]:
         commands = self._hand_over_commands(items, sender)

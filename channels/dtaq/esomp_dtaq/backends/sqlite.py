@@ -90,11 +90,13 @@ class SqliteQueue(DataQueue):
                 db.executemany(INSERT, rows) if len(rows) > 1 else db.execute(INSERT, rows[0])
             sent = [True] * len(rows)
         else:
-            with self.backend.writing(transaction=True, force=a.force) as db:
+            # one entry alone needs no transaction: the writers' lock keeps other sends out between count and insert
+            alone = len(items) == 1 and items[0][2] is None
+            with self.backend.writing(transaction=not alone, force=a.force) as db:
                 count = None
-                if a.max_entries:
-                    (count,) = db.execute("SELECT count(*) FROM dtaq_entries WHERE queue = ?",
-                                          (self.name,)).fetchone()
+                if a.max_entries:  # counting stops at the limit: a deep queue costs no more than a full one
+                    (count,) = db.execute("SELECT count(*) FROM (SELECT 1 FROM dtaq_entries WHERE queue = ? "
+                                          "LIMIT ?)", (self.name, a.max_entries)).fetchone()
                 for data, key, dedup in items:
                     if dedup is not None:
                         row = db.execute("SELECT expires FROM dtaq_dedup WHERE queue = ? AND id = ?",
@@ -175,9 +177,10 @@ class SqliteQueue(DataQueue):
     def _hand_request(self, data: bytes) -> bool:
         """Give a request straight to a receiver waiting on this FIFO/LIFO queue (one that takes entries:
         server workers), without storing it; False when none takes it, and then it must be sent normally.
-        Never on queues with lease, force, max_entries or sender ids: those go through the table."""
+        Never on queues with lease, force or sender ids: those go through the table. With max_entries it is:
+        a worker waits only when it found the table empty, so a handed request never deepens the queue."""
         a = self.attributes
-        if a.lease or a.force or a.max_entries or a.sender_id or a.keyed or len(data) > a.maxlen:
+        if a.lease or a.force or a.sender_id or a.keyed or len(data) > a.maxlen:
             return False
         return self.backend.waker.hand_any(self.name, _handed(bytes(data), "", time.time()))
 
