@@ -26,6 +26,7 @@ from typing import Any, Callable, NamedTuple
 
 import attrs
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from esomp_core.model import Job, JobResult
 from esomp_core.plan import build_plan, store_plan
@@ -41,6 +42,15 @@ BLOCKING = ("failed", "cancelled", "skipped")
 
 class RunLocked(RuntimeError):
     """Another engine holds the day: the message names its host, process and since when."""
+
+
+def held_by(date: str, run: Run) -> str:
+    """Who holds ``run``: host and process from the holder's name (``host:pid``), since when, last heartbeat."""
+    host, _, pid = (run.lock_holder or "?").rpartition(":")
+    since = f"{run.started_at:%Y-%m-%d %H:%M:%S}" if run.started_at else "an unknown time"
+    beat = f"{run.lock_heartbeat:%H:%M:%S}" if run.lock_heartbeat else "none"
+    return (f"the run of {date} is held by {run.lock_holder} (host {host or '?'}, process {pid}) since {since}, "
+            f"last heartbeat {beat}; wait for it to finish or stop that process")
 
 
 class NoOwner(RuntimeError):
@@ -459,7 +469,12 @@ class Engine:
         self._stop.set()
 
     # the lock: one engine per site and day
-    def acquire(self, run_id: int) -> None:
+    def acquire(self) -> int:
+        """Claim the day's run for this engine (creating the run if needed) and return its id.
+
+        The claim is one conditional UPDATE, so of two engines starting together exactly one gets the day; the
+        other raises RunLocked naming the holder's host, process and since when it holds the day."""
+        run_id = self._run_id()
         now = datetime.now()
         stale = now - timedelta(seconds=max(self.lease, 5))
         with self.site.repository.session() as s:
@@ -469,9 +484,25 @@ class Engine:
                 .values(lock_holder=self.holder, lock_heartbeat=now, state="running",
                         started_at=now)).rowcount
             if not claimed:
-                run = s.get(Run, run_id)
-                raise RunLocked(f"the run of {self.date} is held by {run.lock_holder} "
-                                f"(heartbeat {run.lock_heartbeat:%H:%M:%S}); wait for it or stop that process")
+                raise RunLocked(held_by(self.date, s.get(Run, run_id)))
+        return run_id
+
+    def _run_id(self) -> int:
+        """The day's run, created if missing; of two engines creating it at once, the second reads the first's
+        (the date is unique, so its insert fails instead of making a second run)."""
+        with self.site.repository.session() as s:
+            run_id = s.scalar(select(Run.id).where(Run.date == self.date))
+        if run_id is not None:
+            return run_id
+        try:
+            with self.site.repository.session() as s:
+                run = Run(date=self.date, state="pending", created_at=datetime.now(), paused_batches=[])
+                s.add(run)
+                s.flush()
+                return run.id
+        except IntegrityError:
+            with self.site.repository.session() as s:
+                return s.scalar(select(Run.id).where(Run.date == self.date))
 
     def release(self, run_id: int, state: str) -> None:
         with self.site.repository.session() as s:
@@ -480,8 +511,13 @@ class Engine:
 
     def run(self) -> RunSummary:
         started = time.monotonic()
-        run_id = store_plan(self.site, self.date, build_plan(self.site, self.date))
-        self.acquire(run_id)
+        specs = build_plan(self.site, self.date)
+        run_id = self.acquire()  # before the jobs are stored, so two engines never add the same jobs at once
+        try:
+            store_plan(self.site, self.date, specs)
+        except BaseException:
+            self.release(run_id, "failed")
+            raise
         factory = self.site.registry.executors.get(self.executor_name)
         if factory is None:
             self.release(run_id, "failed")
