@@ -1,4 +1,5 @@
-"""The trust part of a day's plan: collection per channel, one partition job, processing and sending per batch."""
+"""The trust part of a day's plan: collection and partition per channel, processing and sending per batch, and
+the accounting of every input record at the end."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -9,6 +10,12 @@ from esomp_trust.options import TrustOptions, load_options
 
 BUSINESS = "trust"
 PARTITION = "trust-partition"
+ACCOUNT = "trust-account"
+
+
+def partition_name(channel: str) -> str:
+    """The partition job of one collection channel's inputs: a bad file of one channel holds only its own."""
+    return f"{PARTITION}-{channel}"
 
 
 def active_products(site) -> list[tuple[str, str]]:
@@ -41,8 +48,17 @@ def build_plan(options: TrustOptions, products: list[tuple[str, str]], configure
     """The jobs for ``products`` [(code, institution)]; pure, so the plan's shape is testable on its own.
 
     Listed batch by batch, each batch's sending jobs right after its processing jobs: the engine starts ready
-    jobs in plan order, so batch 1's institutions get their packages before later batches are processed."""
-    return sorted(_jobs(options, products, configured_channels), key=lambda job: job.batch)  # stable
+    jobs in plan order, so batch 1's institutions get their packages before later batches are processed. The
+    accounting job comes last: it needs every processing job and should not take a worker from sending."""
+    jobs = sorted(_jobs(options, products, configured_channels), key=lambda job: job.batch)  # stable
+    processing = [job.name for job in jobs if job.name.startswith("trust-process-")]
+    if processing:
+        channels = [job.channel for job in jobs if job.stage == "collect"]
+        jobs.append(JobSpec(
+            name=ACCOUNT, stage="post", business_type=BUSINESS, batch=0, category="信托/核对/记录数",
+            products=tuple(code for code, _ in products), depends_on=tuple(processing),
+            params={"channels": channels}))
+    return jobs
 
 
 def _jobs(options: TrustOptions, products: list[tuple[str, str]], configured_channels: list[str]) -> list[JobSpec]:
@@ -59,22 +75,26 @@ def _jobs(options: TrustOptions, products: list[tuple[str, str]], configured_cha
     chunks = [products[i:i + size] for i in range(0, len(products), size)]
     keys = [group_key(i // options.jobs_per_batch + 1, i % options.jobs_per_batch + 1) for i in range(len(chunks))]
 
-    jobs.append(JobSpec(
-        name=PARTITION, stage="process", business_type=BUSINESS, batch=0, category="信托/加工/分区",
-        products=tuple(code for code, _ in products), depends_on=tuple(f"collect-{c}" for c in channels),
-        params={"groups": {key: [code for code, _ in chunk] for key, chunk in zip(keys, chunks)}}))
+    groups = {key: [code for code, _ in chunk] for key, chunk in zip(keys, chunks)}
+    for channel in channels:  # one per channel: its inputs are partitioned as soon as they are collected
+        jobs.append(JobSpec(
+            name=partition_name(channel), stage="process", business_type=BUSINESS, batch=0,
+            category="信托/加工/分区", channel=channel, products=tuple(code for code, _ in products),
+            depends_on=(f"collect-{channel}",), params={"channel": channel, "groups": groups}))
 
+    partitions = tuple(partition_name(c) for c in channels)  # each product gets a file of every input
     previous_batch: list[str] = []
     current_batch: list[str] = []
     for index, (key, chunk) in enumerate(zip(keys, chunks)):
         batch = index // options.jobs_per_batch + 1
         if index % options.jobs_per_batch == 0:
             previous_batch, current_batch = current_batch, []
-        waits = [PARTITION] + (previous_batch if options.stagger == "previous" else [])
+        # Staggering orders start times only: a failed job of the previous batch holds nothing of this one.
+        after = tuple(previous_batch) if options.stagger == "previous" else ()
         jobs.append(JobSpec(
             name=process_name(key), stage="process", business_type=BUSINESS, batch=batch,
             category=f"信托/加工/批次{batch}", products=tuple(code for code, _ in chunk),
-            depends_on=tuple(waits), params={"group": key}))
+            depends_on=partitions, after=after, params={"group": key, "channels": channels}))
         current_batch.append(process_name(key))
 
     if options.package_by == "product":
@@ -83,7 +103,8 @@ def _jobs(options: TrustOptions, products: list[tuple[str, str]], configured_cha
             jobs.append(JobSpec(
                 name=send_name(key), stage="send", business_type=BUSINESS, batch=batch,
                 category=f"信托/发送/批次{batch}", products=tuple(code for code, _ in chunk),
-                depends_on=(process_name(key),), params={"groups": [key], "package_by": "product"}))
+                depends_on=(process_name(key),),
+                params={"groups": [key], "package_by": "product", "channels": channels}))
         return jobs
 
     # By institution: each institution is sent by the sending job of the last processing job holding one of its
@@ -107,5 +128,6 @@ def _jobs(options: TrustOptions, products: list[tuple[str, str]], configured_cha
             category=f"信托/发送/批次{batch}",
             products=tuple(code for i in institutions for code in products_of[i]),
             depends_on=tuple(process_name(g) for g in groups),
-            params={"groups": groups, "package_by": "institution", "institutions": institutions}))
+            params={"groups": groups, "package_by": "institution", "institutions": institutions,
+                    "channels": channels}))
     return jobs

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from esomp_core import hookimpl
 from esomp_core.model import BusinessType, Job, JobResult
+from esomp_trust.accounting import run_account
 from esomp_trust.options import load_options
-from esomp_trust.plan import BUSINESS, PARTITION, plan_day
+from esomp_trust.plan import ACCOUNT, BUSINESS, partition_name, plan_day
 from esomp_trust.processing import run_partition, run_process
 from esomp_trust.sending import run_send
 
@@ -21,7 +22,7 @@ def process(job: Job, site) -> JobResult | None:
     if job.business_type != BUSINESS:
         return None
     options = load_options(site)
-    if job.name == PARTITION:
+    if job.channel and job.name == partition_name(job.channel):
         return run_partition(job, site, options)
     return run_process(job, site, options)
 
@@ -31,3 +32,10 @@ def send(job: Job, site) -> JobResult | None:
     if job.business_type != BUSINESS:
         return None
     return run_send(job, site, load_options(site))
+
+
+@hookimpl
+def post(job: Job, site) -> JobResult | None:
+    if job.business_type != BUSINESS or job.name != ACCOUNT:
+        return None
+    return run_account(job, site, load_options(site))

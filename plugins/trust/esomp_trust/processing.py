@@ -30,7 +30,7 @@ from esomp_dbf import (DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, pa
 from esomp_dbf.reader import EOF_BYTE
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
-from esomp_trust.plan import PARTITION
+from esomp_trust.plan import partition_name
 from esomp_trust.shares import Share, ShareWriter, identity
 
 UNMATCHED_SHOWN = 20  # keys listed in a job's detail per file; the CSV report has them all
@@ -49,13 +49,11 @@ class WorkDirs:
         self.compressed = Path(site.directory("compressed_root")) / date / "trust"
         self.send = Path(site.directory("trust_send_temp")) / date
 
-    @property
-    def partition_manifest(self) -> Path:
-        return self.extract / "partition.json"
+    def partition_manifest(self, channel: str) -> Path:
+        return self.extract / f"partition-{channel}.json"
 
-    @property
-    def shares(self) -> Path:
-        return self.extract / "shares"
+    def shares(self, channel: str) -> Path:
+        return self.extract / "shares" / channel
 
     def outputs(self, group: str) -> Path:
         return self.extract / "outputs" / f"{group}.json"
@@ -76,12 +74,17 @@ def _open_dbf(item: Input) -> DbfFile:
         raise InputError(f"{item.path}: collected file {item.name} is gone from the collection root") from None
 
 
+def unmatched_path(dirs: WorkDirs, job_name: str, name: str) -> Path:
+    """The DBF of an input's records that belong to no active product."""
+    return dirs.monitor / "unmatched" / job_name / name
+
+
 def write_unmatched(dirs: WorkDirs, item: Input, source: DbfFile, unmatched: dict[str, list[int]],
                     job_name: str) -> str | None:
     """Report records whose key maps to no product: a CSV (file, record, key) and a DBF of the records
     themselves under the monitoring centre, so they are never dropped. Returns the CSV path, or None."""
     report = dirs.monitor / f"unmatched-{job_name}-{item.name}.csv"
-    kept = dirs.monitor / "unmatched" / job_name / item.name
+    kept = unmatched_path(dirs, job_name, item.name)
     if not unmatched:
         report.unlink(missing_ok=True)  # a rerun after the master was fixed leaves no stale report
         kept.unlink(missing_ok=True)
@@ -113,16 +116,21 @@ def _unmatched_detail(unmatched: dict[str, list[int]], report: str | None) -> di
 
 
 def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
+    """Partition one collection channel's inputs; a bad input fails this channel's partition only."""
     dirs = WorkDirs(site, job.date)
+    channel = job.params["channel"]
     groups: dict[str, list[str]] = job.params.get("groups", {})
     group_of = {product: group for group, products in groups.items() for product in products}
     maps = account_maps(site, group_of)
+    # Every channel's files are looked at, so that one name collected on two channels is still refused.
     inputs, unknown = collected_inputs(site, job.date, options.collect_channels)
+    inputs = [item for item in inputs if item.channel == channel]
+    unknown = [name for name in unknown if name.startswith(f"{channel}/")]
     check_bcp_types(site, options)
-    result = JobResult(detail={"inputs": {}, "unknown_files": unknown, "groups": len(groups)})
-    manifest: dict[str, Any] = {"date": job.date, "groups": sorted(groups), "inputs": []}
+    result = JobResult(detail={"channel": channel, "inputs": {}, "unknown_files": unknown, "groups": len(groups)})
+    manifest: dict[str, Any] = {"date": job.date, "channel": channel, "groups": sorted(groups), "inputs": []}
     errors: list[str] = []
-    shares = ShareWriter(dirs.shares, groups)
+    shares = ShareWriter(dirs.shares(channel), groups)
 
     @functools.cache
     def encoded(market: str | None, encoding: str) -> KeyCodes:
@@ -149,11 +157,12 @@ def run_partition(job: Job, site, options: TrustOptions) -> JobResult:
         result.records += entry["detail"]["records"]
         result.bytes += entry["manifest"]["size"]
     if errors:
-        # Nothing downstream may run on a partial day: without partition.json the processing jobs refuse to start.
-        dirs.partition_manifest.unlink(missing_ok=True)
+        # Nothing downstream may run on a partial day: without this channel's manifest the processing jobs refuse
+        # to start. The other channels' partitions stand, and only this one runs again once the file is mended.
+        dirs.partition_manifest(channel).unlink(missing_ok=True)
         raise InputError("; ".join(errors))
     shares.commit()
-    write_json(dirs.partition_manifest, manifest)
+    write_json(dirs.partition_manifest(channel), manifest)
     result.detail["unmatched_records"] = sum(d.get("unmatched", {}).get("records", 0)
                                              for d in result.detail["inputs"].values())
     return result
@@ -164,7 +173,8 @@ def _partition_one(item: Input, dirs: WorkDirs, encoded: Callable[[str | None, s
     """One input described, and (if split by key) partitioned by product number with its unmatched records
     reported; or {"error": why}."""
     try:
-        entry = {"name": item.name, "path": item.path, "file_type": item.file_type, "split": item.split,
+        entry = {"name": item.name, "path": item.path, "channel": item.channel, "file_type": item.file_type,
+                 "split": item.split,
                  "key_field": item.key_field, "market": item.market, "encoding": item.encoding,
                  **identity(item.path)}
         with _open_dbf(item) as source:
@@ -179,6 +189,7 @@ def _partition_one(item: Input, dirs: WorkDirs, encoded: Callable[[str | None, s
             coded = partition_codes(source, item.key_field, encoded(item.market, item.encoding), products)
             report = write_unmatched(dirs, item, source, coded.unmatched, job_name)
             entry["records"] = source.count
+            entry["unmatched"] = str(unmatched_path(dirs, job_name, item.name)) if report else None
             detail = {"file_type": item.file_type, "records": source.count,
                       "unmatched": _unmatched_detail(coded.unmatched, report)}
             return {"manifest": entry, "detail": detail, "coded": attrs.evolve(coded, unmatched={})}
@@ -484,20 +495,30 @@ def writer_for(out: OutputPaths, products: list[str], shared: SharedCopies) -> S
     return InPlace(out, products, shared)
 
 
+def read_partitions(dirs: WorkDirs, channels: list[str]) -> list[dict[str, Any]]:
+    """Every channel's partition manifest: refused, naming the partition job, while one has not succeeded."""
+    return [read_json(dirs.partition_manifest(c), f"the {partition_name(c)} job for {dirs.date} has not succeeded")
+            for c in channels]
+
+
 def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     dirs = WorkDirs(site, job.date)
     group = job.params["group"]
-    manifest = read_json(dirs.partition_manifest, f"the {PARTITION} job for {job.date} has not succeeded yet")
+    channels = job.params["channels"]
+    partitions = read_partitions(dirs, channels)
+    shares = {c: Share(dirs.shares(c), group, f"the {partition_name(c)} job for {job.date} has not succeeded")
+              for c in channels}
     products = list(job.products)
     institution = institutions_of(site, products)
-    share = Share(dirs.shares, group, f"the {PARTITION} job for {job.date} has not succeeded yet")
     out = OutputPaths(options.split_path, clearing_root=dirs.clearing_root, date=job.date, institution=institution)
 
     for product in products:  # refuse a bad code before writing anything
         out(product, "x")
-    for entry in manifest["inputs"]:  # and an input changed since the partition job numbered its records
+    inputs = sorted(((entry, shares[m["channel"]]) for m in partitions for entry in m["inputs"]),
+                    key=lambda pair: pair[0]["name"])
+    for entry, share in inputs:  # and an input changed since the partition job numbered its records
         if entry["split"]:
-            share.check_input(entry["name"], entry["path"], entry, PARTITION)
+            share.check_input(entry["name"], entry["path"], entry, partition_name(entry["channel"]))
 
     result = JobResult(detail={"group": group, "products": len(products), "inputs": {}})
     files: dict[str, list[dict[str, Any]]] = {p: [] for p in products}
@@ -505,7 +526,7 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     shared = SharedCopies(Path(dirs.clearing_root) / job.date / ".shared")
     writer = writer_for(out, products, shared)
     try:
-        linked = _write_products(job, dirs, manifest, share, writer, products, institution, files, result, options)
+        linked = _write_products(dirs, inputs, writer, products, institution, files, result, options)
         writer.commit()
     except BaseException:
         writer.abort()
@@ -519,12 +540,12 @@ def run_process(job: Job, site, options: TrustOptions) -> JobResult:
     return result
 
 
-def _write_products(job: Job, dirs: WorkDirs, manifest: dict[str, Any], share: Share, writer: Staged | InPlace,
+def _write_products(dirs: WorkDirs, inputs: list[tuple[dict[str, Any], Share]], writer: Staged | InPlace,
                     products: list[str], institution: dict[str, str], files: dict[str, list[dict[str, Any]]],
                     result: JobResult, options: TrustOptions) -> int:
     linked = 0
     sha256 = hashlib.sha256
-    for entry in manifest["inputs"]:
+    for entry, share in inputs:
         name, file_type = entry["name"], entry["file_type"]
         if not entry["split"]:
             for product in products:

@@ -18,8 +18,8 @@ from esomp_core.repository.models import Institution, Job as JobRow, Package, Re
 from esomp_trust.inputs import InputError, read_json
 from esomp_trust.options import TrustOptions
 from esomp_trust.package import Member, SharedFrames, build_package, manifest_path
-from esomp_trust.processing import WorkDirs, sha256_file
-from esomp_trust.plan import PARTITION, process_name
+from esomp_trust.processing import WorkDirs, read_partitions, sha256_file
+from esomp_trust.plan import process_name
 
 
 CHUNK = 50  # packages per repository session
@@ -70,8 +70,8 @@ def run_send(job: Job, site, options: TrustOptions) -> JobResult:
 
 def _send(job: Job, site, options: TrustOptions) -> JobResult:
     dirs = WorkDirs(site, job.date)
-    partition = read_json(dirs.partition_manifest, f"the {PARTITION} job for {job.date} has not succeeded yet")
-    shared = {e["name"]: e for e in partition["inputs"] if not e["split"]}
+    shared = {e["name"]: e for partition in read_partitions(dirs, job.params["channels"])
+              for e in partition["inputs"] if not e["split"]}
     products: dict[str, dict[str, Any]] = {}
     for group in job.params["groups"]:
         outputs = read_json(dirs.outputs(group), f"the job {process_name(group)} has not succeeded yet")

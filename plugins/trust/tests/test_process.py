@@ -14,7 +14,7 @@ from esomp_trust.testing import DATE, as_job, new_day, run_plan
 from esomp_core.model import Job
 from esomp_dbf import DbfFile
 from esomp_trust import plugin
-from esomp_trust.options import PathTraversal, split_path
+from esomp_trust.options import OutputPaths, PathTraversal, split_path
 
 
 def product_dirs(site):
@@ -40,8 +40,11 @@ def test_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
     monitor = Path(site.directory("monitoring_centre")) / DATE
     from esomp_core.products import account_map
 
-    partition = json.loads((Path(site.directory("extract_temp")) / DATE / "trust" / "partition.json").read_text())
-    collected = {e["name"]: e["path"] for e in partition["inputs"]}
+    partitions = [json.loads(p.read_text()) for p in
+                  (Path(site.directory("extract_temp")) / DATE / "trust").glob("partition-*.json")]
+    assert sorted(p["channel"] for p in partitions) == ["site", "sse", "szse"]
+    collected = {e["name"]: e["path"] for p in partitions for e in p["inputs"]}
+    partition_of = {e["name"]: f"trust-partition-{p['channel']}" for p in partitions for e in p["inputs"]}
     for entry in (f for f in report.files if f["split"]):
         owner = account_map(site.repository, entry["market"])
         name = entry["name"]
@@ -58,14 +61,14 @@ def test_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
                 assert bytes(part.header)[:4] + bytes(part.header)[8:] == header[:4] + header[8:]
                 remaining.subtract(bytes(r) for r in part.records())  # byte for byte, as in the source
         assert min(remaining.values()) >= 0 and sum(remaining.values()) == entry["unowned"], name
-        report_csv = monitor / f"unmatched-trust-partition-{name}.csv"
+        report_csv = monitor / f"unmatched-{partition_of[name]}-{name}.csv"
         unmatched = list(csv.DictReader(report_csv.open())) if entry["unowned"] else []
         assert len(unmatched) == entry["unowned"]
         assert all(row["key"] not in owner and row["file"] == name for row in unmatched)
         assert landed + len(unmatched) == entry["records"], name
         indices = {int(row["record"]) for row in unmatched}
         assert len(indices) == len(unmatched)
-        detail = results["trust-partition"].detail["inputs"][name]
+        detail = results[partition_of[name]].detail["inputs"][name]
         assert detail["records"] == entry["records"]
         assert detail.get("unmatched", {}).get("records", 0) == entry["unowned"]
 
@@ -123,12 +126,17 @@ def test_process_corrupt_input_fails_naming_the_file(tmp_path):
     collected.write_bytes(data[: len(data) - 700])  # truncated mid-record
 
     results = run_plan(site, only=("process", "send"))
-    failure = results["trust-partition"]
+    bad = next(name for name, outcome in results.items() if name.startswith("trust-partition")
+               and isinstance(outcome, Exception))
+    failure = results[bad]
     assert mx["name"] in str(failure) and "truncated" in str(failure)
+    # The other channels' partitions stand: their work is kept for the rerun.
+    assert all(not isinstance(outcome, Exception) for name, outcome in results.items()
+               if name.startswith("trust-partition") and name != bad)
     # The processing and sending jobs cannot run on a partial day: they fail saying what they wait for.
     for name, outcome in results.items():
-        if name != "trust-partition":
-            assert isinstance(outcome, Exception) and "trust-partition" in str(outcome), name
+        if not name.startswith("trust-partition"):
+            assert isinstance(outcome, Exception) and bad in str(outcome), name
     # Another business type's jobs are not ours: the hooks leave them alone.
     other = Job(id=99, date=DATE, name="rtgs-post", stage="process", business_type="rtgs")
     assert plugin.process(job=other, site=site) is None and plugin.send(job=other, site=site) is None
@@ -142,17 +150,18 @@ def test_process_path_traversal_is_refused(tmp_path):
     with pytest.raises(PathTraversal, match=r"product \.\./x"):
         split_path("{clearing_root}/{date}/{institution}/{product}/{name}", clearing_root=str(tmp_path),
                    date=DATE, institution="T1", product="../x", name="a.dbf")
-    site, _ = new_day(tmp_path / "traversal", 4, split_path="{clearing_root}/../../{product}/{name}")
-    results = run_plan(site, only=("collect", "process"))
-    failure = results["trust-process-b1-j1"]
-    assert isinstance(failure, PathTraversal) and "product P00001" in str(failure) and "outside" in str(failure)
-    assert not list(tmp_path.glob("P0000*"))
+    site, _ = new_day(tmp_path / "traversal", 4)
+    run_plan(site, only=("collect", "process"))
+    out = OutputPaths("{clearing_root}/{date}/{product}/../../../{name}", clearing_root=site.directory("clearing_root"),
+                      date=DATE, institution={"P00001": "T1"})
+    with pytest.raises(PathTraversal, match=r"product P00001.*outside"):
+        out("P00001", "a.dbf")
 
 
 def test_process_missing_key_field_names_file_and_field(tmp_path):
     site, report = new_day(tmp_path / "field", 3)
     run_plan(site, only=("collect",))
-    spec = next(s for s in site.registry.business_types["trust"].plan(site, DATE) if s.name == "trust-partition")
+    spec = next(s for s in site.registry.business_types["trust"].plan(site, DATE) if s.name == "trust-partition-sse")
     from esomp_core.model import FileType
 
     # A site re-declares a type with a key field its files do not have.

@@ -29,7 +29,7 @@ def test_register_business_types_registers_trust(esomp_pm_factory, esomp_site_fa
     jobs = site.registry.business_types["trust"].plan(site, "20240105")
     # Only configured channels get a collection job; no products yet, so no processing or sending jobs.
     assert [(j.name, j.stage, j.category) for j in jobs] == [
-        ("collect-szse", "collect", "采集/szse"), ("trust-partition", "process", "信托/加工/分区")]
+        ("collect-szse", "collect", "采集/szse"), ("trust-partition-szse", "process", "信托/加工/分区")]
     assert jobs[1].depends_on == ("collect-szse",)
 
 
@@ -37,12 +37,15 @@ def test_register_business_types_plan_for_4000_products():
     jobs = build_plan(TrustOptions(), products(4000), CHANNELS + ["out"], "20240105")
     named = by_name(jobs)
     collect = [j for j in jobs if j.stage == "collect"]
-    process = [j for j in jobs if j.stage == "process" and j.name != "trust-partition"]
+    partitions = [f"trust-partition-{c}" for c in CHANNELS]
+    process = [j for j in jobs if j.stage == "process" and j.name not in partitions]
     send = [j for j in jobs if j.stage == "send"]
     assert [j.name for j in collect] == ["collect-szse", "collect-sse", "collect-site"]
     assert all(j.channel == j.name.removeprefix("collect-") for j in collect)
-    assert named["trust-partition"].depends_on == ("collect-szse", "collect-sse", "collect-site")
-    assert len(named["trust-partition"].products) == 4000
+    # One partition job per channel, each waiting for its own collection only.
+    for channel in CHANNELS:
+        assert named[f"trust-partition-{channel}"].depends_on == (f"collect-{channel}",)
+        assert len(named[f"trust-partition-{channel}"].products) == 4000
     assert len(process) == len(send) == 20
     assert {j.batch for j in process} == {1, 2, 3, 4}
     assert all(len(j.products) == 200 for j in process)
@@ -54,19 +57,25 @@ def test_register_business_types_plan_for_4000_products():
     planned = [p for j in process for p in j.products]
     assert planned == sorted(planned) and len(set(planned)) == 4000
     # The partition job cuts inputs along the same groups the processing jobs take.
-    groups = named["trust-partition"].params["groups"]
+    groups = named["trust-partition-sse"].params["groups"]
     assert {f"trust-process-{k}": tuple(v) for k, v in groups.items()} == {j.name: j.products for j in process}
     # Sending depends on its own processing job and sends the same products.
     for j in send:
         own = j.name.replace("send", "process")
         assert j.depends_on == (own,) and j.products == named[own].products and j.category.startswith("信托/发送/批次")
     # Batch by batch, a batch's sending right after its processing: the engine starts ready jobs in plan order.
-    order = [(j.batch, j.stage) for j in jobs[4:]]
+    order = [(j.batch, j.stage) for j in jobs[6:-1]]
     assert order == [(b, stage) for b in (1, 2, 3, 4) for stage in ("process", "send") for _ in range(5)]
-    # Stagger "previous": a batch's processing waits for the whole previous batch's processing.
-    assert named["trust-process-b1-j3"].depends_on == ("trust-partition",)
-    assert named["trust-process-b3-j2"].depends_on == (
-        "trust-partition", *[f"trust-process-b2-j{n}" for n in range(1, 6)])
+    # Processing needs every channel's partition (each product gets a file of every input).
+    assert all(j.depends_on == tuple(partitions) for j in process)
+    # Stagger "previous": a batch's processing starts after the whole previous batch's processing has ended, an
+    # order only: a failure there skips nothing of this batch.
+    assert named["trust-process-b1-j3"].after == ()
+    assert named["trust-process-b3-j2"].after == tuple(f"trust-process-b2-j{n}" for n in range(1, 6))
+    # Last, the accounting of every input record, after every processing job.
+    account = jobs[-1]
+    assert (account.name, account.stage, account.batch) == ("trust-account", "post", 0)
+    assert account.depends_on == tuple(j.name for j in process) and len(account.products) == 4000
 
 
 def test_register_business_types_stagger_none_and_uneven_sizes():
@@ -75,7 +84,7 @@ def test_register_business_types_stagger_none_and_uneven_sizes():
     process = [j for j in jobs.values() if j.name.startswith("trust-process")]
     assert [len(j.products) for j in process] == [150] * 6 + [100]
     assert [j.name for j in process][-1] == "trust-process-b3-j1"
-    assert all(j.depends_on == ("trust-partition",) for j in process)
+    assert all(j.depends_on == tuple(f"trust-partition-{c}" for c in CHANNELS) and j.after == () for j in process)
 
 
 def test_register_business_types_package_by_institution():
