@@ -9,7 +9,7 @@ from esomp_core import alerts, hookimpl, monitoring
 from esomp_core.builtin import monitors as builtin
 from esomp_core.config import ConfigError
 from esomp_core.engine import Engine
-from esomp_core.model import BusinessType, Finding, JobResult, JobSpec, Monitor
+from esomp_core.model import BusinessType, FileType, Finding, JobResult, JobSpec, Monitor
 from esomp_core.plan import build_plan, store_plan
 from esomp_core.repository.models import File
 from esomp_core.repository.models import Job as JobRow
@@ -125,6 +125,24 @@ def test_monitor_files_missing_from_channel_expected_and_monitor_option(day_site
                                                       "sjsjg*.dbf")
     assert [f.message.split(": ")[-1] for f in builtin.check_files_missing(site, AT("16:30"))] == ["ghB20.dbf",
                                                                                                    "sjsjg*.dbf"]
+
+
+class DayWithFileTypes(Day):
+    @hookimpl
+    def register_file_types(self, register):
+        for name in ("SJSMX1", "SJSJG"):
+            register(FileType(name=name, family="sz", channel="sz", patterns=(f"{name}{{mmdd}}.dbf",)))
+
+
+def test_monitor_files_missing_defaults_to_the_channels_file_types(day_site):
+    site = day_site(DayWithFileTypes(), channels={"sz": {"kind": "fs", "url": "/nowhere", "deadline": "16:00"}})
+    with site.repository.session() as s:
+        s.add(File(date=DATE, channel="sz", name="day.zip/SJSMX11120.DBF", role="unpacked", path="/x", size=1,
+                   sha256="0" * 64))
+        s.add(File(date=DATE, channel="sz", name="SJSJG1120.dbf", role="duplicate", path="/y", size=1,
+                   sha256="0" * 64))  # collapsed: not an input of the day
+    [sz] = builtin.check_files_missing(site, AT("16:00"))
+    assert sz.message == "channel sz: 1 expected file(s) not collected by 16:00: SJSJG"
 
 
 def test_monitor_files_missing_needs_a_deadline(day_site):

@@ -193,10 +193,15 @@ class FilesMissingOptions:
 
 
 def _expectations(site, options: FilesMissingOptions) -> dict[str, tuple[list[str], str]]:
-    """Channel -> (patterns, deadline): the channels' own ``expected``/``deadline``, then this monitor's."""
+    """Channel -> (patterns or file type names, deadline): the channels' own ``expected`` (by default the file
+    types registered for the channel, less its ``optional`` ones) and ``deadline``, then this monitor's."""
     found = {}
     for name, section in site.config.channels.items():
         expected, deadline = section.options.get("expected"), section.options.get("deadline")
+        if expected is None:
+            optional = section.options.get("optional") or []
+            expected = sorted(t for t, ft in site.registry.file_types.items()
+                              if ft.channel == name and t not in optional)
         if expected and deadline:
             found[name] = (list(expected), deadline)
     if options.expected and not options.deadline:
@@ -205,6 +210,14 @@ def _expectations(site, options: FilesMissingOptions) -> dict[str, tuple[list[st
     for channel, patterns in options.expected.items():
         found[channel] = (list(patterns), options.deadline)
     return found
+
+
+def _collected_as(site, expected: str, name: str, date: str) -> bool:
+    """``name`` is of the expected file type, or matches the expected pattern (case-insensitively)."""
+    file_type = site.registry.file_types.get(expected)
+    if file_type is not None:
+        return file_type.matches(name, date)
+    return fnmatch.fnmatchcase(name.lower(), expand_date_tokens(expected, date).lower())
 
 
 def check_files_missing(site, now: datetime) -> list[Finding]:
@@ -216,10 +229,10 @@ def check_files_missing(site, now: datetime) -> list[Finding]:
         if now < time_node(site, day, deadline):
             continue
         with site.repository.session() as s:
-            names = [n.lower() for n in s.scalars(select(File.name).where(File.date == date,
-                                                                         File.channel == channel))]
-        wanted = [expand_date_tokens(p, date) for p in patterns]
-        missing = [p for p in wanted if not any(fnmatch.fnmatchcase(n, p.lower()) for n in names)]
+            names = [n.rsplit("/", 1)[-1] for n in s.scalars(select(File.name).where(
+                File.date == date, File.channel == channel, File.role.in_(("collected", "unpacked"))))]
+        missing = [p if p in site.registry.file_types else expand_date_tokens(p, date)
+                   for p in patterns if not any(_collected_as(site, p, n, date) for n in names)]
         if missing:
             found.append(Finding("files.missing", f"{date}/{channel}", options.severity,
                                  f"channel {channel}: {len(missing)} expected file(s) not collected by {deadline}: "
