@@ -1,4 +1,4 @@
-"""The ASGI app: pages, the JSON API, server-sent events, login, roles and CSRF."""
+"""The ASGI app: pages, the JSON API, server-sent events, login, roles, CSRF and the audit of every change."""
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +25,9 @@ from starlette.templating import Jinja2Templates
 from esomp_core.model import JOB_STATES
 from esomp_core.status import jobs_query
 
-from esomp_dashboard import actions, alerts, data, users
+from esomp_dashboard import actions, alerts, audit, data, logins, users
 from esomp_dashboard.config import DashboardOptions
+from esomp_dashboard.secret import session_secret
 from esomp_dashboard.openapi import document
 
 HERE = Path(__file__).resolve().parent
@@ -51,7 +52,9 @@ def create_app(site, options: DashboardOptions | None = None, *,
                launch: actions.Launcher = actions.launch_detached) -> Starlette:
     """The dashboard for ``site``; ``launch(argv, log_path)`` starts an engine process when a rerun needs one."""
     options = options or DashboardOptions()
-    users.ensure_tables(site.repository)
+    repository = site.repository
+    users.ensure_tables(repository)
+    secret = session_secret(site, options.secret_env, options.secret_file)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["state_colour"] = lambda state: STATE_COLOURS.get(state, "grey")
     templates.env.filters["duration"] = format_duration
@@ -59,11 +62,17 @@ def create_app(site, options: DashboardOptions | None = None, *,
     templates.env.filters["when"] = format_when
 
     # --- who is asking ---------------------------------------------------------------------------------------
-    def user_of(request: Request) -> dict | None:
-        user = request.session.get("user")
-        if not user or request.session.get("expires", 0) < time.time():
-            return None
-        return user
+    async def user_of(request: Request) -> dict | None:
+        """The session's user as stored now: an ended session, a removed user or a changed role shows at once."""
+        token = request.session.get("sid")
+        return await run_in_threadpool(users.session_user, repository, token) if token else None
+
+    def address_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    async def audited(request: Request, actor: str, action: str, target: str, outcome: str, **note: Any) -> None:
+        await run_in_threadpool(lambda: audit.record(repository, actor=actor, action=action, target=target,
+                                                     outcome=outcome, origin=address_of(request), **note))
 
     def csrf_token(request: Request) -> str:
         if "csrf" not in request.session:
@@ -77,7 +86,7 @@ def create_app(site, options: DashboardOptions | None = None, *,
     def page(fn: Callable[..., Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         @wraps(fn)
         async def endpoint(request: Request) -> Response:
-            user = user_of(request)
+            user = await user_of(request)
             if user is None:
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
             try:
@@ -88,31 +97,68 @@ def create_app(site, options: DashboardOptions | None = None, *,
                 return render(request, user, "message.html", {"message": str(exc)}, status=400)
         return endpoint
 
-    def api(change: bool = False):
+    def api(action: str | None = None, *, operators_only: bool = False, may: str = ""):
+        """A JSON endpoint. ``action`` names a change: it needs an operator and the CSRF header, and every
+        attempt is audited with its outcome. ``operators_only`` keeps a read for operators (``may`` says what)."""
         def decorate(fn: Callable[..., Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
             @wraps(fn)
             async def endpoint(request: Request) -> Response:
-                user = user_of(request)
+                user = await user_of(request)
                 if user is None:
                     return _error(401, "log in first (POST /login)")
-                if change:
-                    if user["role"] != "operator":
-                        return _error(403, f"user {user['username']} is a {user['role']}: only operators may "
-                                           "pause, resume, rerun or acknowledge")
-                    if not csrf_ok(request, request.headers.get("x-csrf-token")):
-                        return _error(403, "missing or wrong X-CSRF-Token header (take it from /api/me)")
-                try:
-                    return _json(await fn(request, user))
-                except BadRequest as exc:
-                    return _error(400, str(exc))
-                except KeyError:
-                    raise  # a bug, not a missing run, job or alert
-                except (data.NotFound, alerts.AlertNotFound, LookupError) as exc:
-                    return _error(404, str(exc).strip("'\""))
-                except (alerts.AlertNotOpen, ValueError) as exc:
-                    return _error(409, str(exc))
+                if action is None:
+                    if operators_only and user["role"] != "operator":
+                        return _error(403, f"user {user['username']} is a {user['role']}: only operators may {may}")
+                    return await answer(request, user, fn)
+                request.state.audit = await audit_note(request)
+                response = await guarded_change(request, user, fn)
+                outcome = {200: "ok", 403: "denied"}.get(response.status_code, "error")
+                detail = json.loads(response.body).get("error") if outcome != "ok" else None
+                await audited(request, user["username"], action, request.state.audit.pop("target"), outcome,
+                              detail=detail, **request.state.audit)
+                return response
             return endpoint
         return decorate
+
+    async def guarded_change(request: Request, user: dict, fn) -> Response:
+        if user["role"] != "operator":
+            return _error(403, f"user {user['username']} is a {user['role']}: only operators may "
+                               "pause, resume, rerun or acknowledge")
+        if not csrf_ok(request, request.headers.get("x-csrf-token")):
+            return _error(403, "missing or wrong X-CSRF-Token header (take it from /api/me)")
+        return await answer(request, user, fn)
+
+    async def answer(request: Request, user: dict, fn) -> Response:
+        try:
+            return _json(await fn(request, user))
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        except KeyError:
+            raise  # a bug, not a missing run, job or alert
+        except (data.NotFound, alerts.AlertNotFound, LookupError) as exc:
+            return _error(404, str(exc).strip("'\""))
+        except (alerts.AlertNotOpen, ValueError) as exc:
+            return _error(409, str(exc))
+
+    async def audit_note(request: Request) -> dict:
+        """What the audit records of a change before it runs: its target, and the reason and ticket given
+        (read leniently here; the endpoint itself refuses a bad body)."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        params, date = request.path_params, body.get("date")
+        if "batch" in params:
+            target = f"batch {params['batch']}" + (f" of {date}" if isinstance(date, str) and DATE_RE.fullmatch(date)
+                                                   else "")
+        else:
+            kind = "job" if "job_id" in params else "alert"
+            target = f"{kind} {params.get('job_id', params.get('alert_id'))}"
+        reason = body.get("reason", body.get("comment"))
+        ticket = body.get("ticket")
+        return {"target": target, "reason": reason.strip()[:2000] if isinstance(reason, str) else None,
+                "ticket": ticket.strip()[:100] if isinstance(ticket, str) else None}
 
     def render(request: Request, user: dict | None, name: str, context: dict, status: int = 200) -> Response:
         context = {"user": user, "csrf": csrf_token(request), "operator": bool(user and user["role"] == "operator"),
@@ -163,13 +209,21 @@ def create_app(site, options: DashboardOptions | None = None, *,
             raise BadRequest(f"unknown field {unknown[0]!r} (expected: {', '.join(sorted(allowed))})")
         return body
 
+    def check_note(body: dict) -> dict:
+        """The optional reason and ticket (TD单号) an operator gives with a change, recorded in the audit."""
+        for field, longest in (("reason", 2000), ("ticket", 100)):
+            value = body.get(field)
+            if value is not None and not (isinstance(value, str) and len(value) <= longest):
+                raise BadRequest(f"{field}: a string of at most {longest} characters")
+        return body
+
     def body_date(body: dict) -> str | None:
         date = body.get("date")
         if date is not None and not (isinstance(date, str) and DATE_RE.fullmatch(date)):
             raise BadRequest(f"date {date!r}: expected CCYYMMDD")
         return date
 
-    # --- login -----------------------------------------------------------------------------------------------
+    # --- login ---------------------------------------------------------------------------------------------------
     async def login(request: Request) -> Response:
         next_url = request.query_params.get("next", "/")
         if request.method == "GET":
@@ -178,23 +232,42 @@ def create_app(site, options: DashboardOptions | None = None, *,
         next_url = str(form.get("next") or "/")
         if not next_url.startswith("/") or next_url.startswith("//"):
             next_url = "/"
+        name, address, now = str(form.get("username", ""))[:100], address_of(request), datetime.now()
+
+        async def refuse(outcome: str, message: str, status: int, detail: str | None = None) -> Response:
+            await audited(request, name, "login", "session", outcome, detail=detail or message)
+            return render(request, None, "login.html", {"next": next_url, "error": message}, status=status)
+
         if not csrf_ok(request, str(form.get("csrf", ""))):
-            return render(request, None, "login.html", {"next": next_url, "error": "The form expired; try again."},
-                          status=403)
-        user = await run_in_threadpool(users.authenticate, site.repository, str(form.get("username", "")),
-                                       str(form.get("password", "")))
+            return await refuse("denied", "The form expired; try again.", 403)
+        refusal = await run_in_threadpool(logins.refusal, repository, name, address, now)
+        if refusal:  # the password is not even checked while locked out
+            return await refuse("locked", refusal, 429)
+        user = await run_in_threadpool(users.authenticate, repository, name, str(form.get("password", "")))
         if user is None:
-            return render(request, None, "login.html", {"next": next_url, "error": "Wrong user name or password."},
-                          status=401)
+            locked = await run_in_threadpool(logins.record_failure, site, name, address, now, options)
+            return await refuse("failed", "Wrong user name or password.", 401,
+                                "wrong user name or password" + (f"; locked out: {', '.join(locked)}" if locked
+                                                                 else ""))
+        await run_in_threadpool(logins.record_success, repository, name, now)
+        await run_in_threadpool(users.end_session, repository, request.session.get("sid"))
+        token = await run_in_threadpool(users.start_session, repository, user["username"], options.session_hours,
+                                        address)
         request.session.clear()  # a fresh session (and CSRF token) at every login
-        request.session.update(user=user, expires=time.time() + options.session_hours * 3600,
-                               csrf=secrets.token_urlsafe(32))
+        request.session.update(sid=token, csrf=secrets.token_urlsafe(32))
+        await audited(request, user["username"], "login", "session", "ok")
         return RedirectResponse(next_url, status_code=303)
 
     async def logout(request: Request) -> Response:
         form = await request.form()
+        user = await user_of(request)
         if csrf_ok(request, str(form.get("csrf", ""))):
+            await run_in_threadpool(users.end_session, repository, request.session.get("sid"))
             request.session.clear()
+            if user:
+                await audited(request, user["username"], "logout", "session", "ok")
+        elif user:
+            await audited(request, user["username"], "logout", "session", "denied", detail="missing or wrong CSRF token")
         return RedirectResponse("/login", status_code=303)
 
     # --- pages -----------------------------------------------------------------------------------------------
@@ -229,7 +302,7 @@ def create_app(site, options: DashboardOptions | None = None, *,
 
     async def events(request: Request) -> Response:
         """Server-sent events: a ``change`` event whenever the day or the alerts change."""
-        if user_of(request) is None:
+        if await user_of(request) is None:
             return _error(401, "log in first")
         date = request.query_params.get("date")
         if date and not DATE_RE.fullmatch(date):
@@ -241,6 +314,9 @@ def create_app(site, options: DashboardOptions | None = None, *,
             last, quiet_since, ends = first, time.monotonic(), time.monotonic() + options.stream_seconds
             yield f"retry: {int(options.poll * 1000)}\n\n"
             while time.monotonic() < ends and not await request.is_disconnected():
+                if await user_of(request) is None:  # logged out, removed or role changed meanwhile
+                    yield "event: logout\ndata: {}\n\n"
+                    return
                 mark = await run_in_threadpool(data.fingerprint, site, date)
                 if mark != last:
                     yield f"event: change\ndata: {json.dumps({'at': time.time()})}\n\n"
@@ -293,23 +369,26 @@ def create_app(site, options: DashboardOptions | None = None, *,
     async def api_job(request: Request, user: dict) -> Any:
         return await run_in_threadpool(data.job_detail, site, path_int(request, "job_id"))
 
-    @api(change=True)
+    @api("job.rerun")
     async def api_rerun(request: Request, user: dict) -> Any:
         job_id = path_int(request, "job_id")
+        check_note(await json_body(request, {"reason", "ticket"}))
         return await run_in_threadpool(actions.rerun, site, job_id, launch)
 
     async def batch_action(request: Request, action: Callable[..., None]) -> Any:
         batch = path_int(request, "batch")
-        date = body_date(await json_body(request, {"date"})) or await chosen_date(request)
+        body = check_note(await json_body(request, {"date", "reason", "ticket"}))
+        date = body_date(body) or await chosen_date(request)
+        request.state.audit["target"] = f"batch {batch} of {date}"
         await run_in_threadpool(action, site, date, batch)
         return await run_in_threadpool(lambda: {"date": date, "batch": batch,
                                                 "paused_batches": data.tree(site, date)["paused_batches"]})
 
-    @api(change=True)
+    @api("batch.pause")
     async def api_pause(request: Request, user: dict) -> Any:
         return await batch_action(request, actions.pause)
 
-    @api(change=True)
+    @api("batch.resume")
     async def api_resume(request: Request, user: dict) -> Any:
         return await batch_action(request, actions.resume)
 
@@ -323,17 +402,25 @@ def create_app(site, options: DashboardOptions | None = None, *,
         return await run_in_threadpool(lambda: alerts.list_alerts(site, state=state, severity=severity,
                                                                   limit=limit))
 
-    @api(change=True)
+    @api("alert.acknowledge")
     async def api_acknowledge(request: Request, user: dict) -> Any:
         alert_id = path_int(request, "alert_id")
-        body = await json_body(request, {"comment"})
+        body = check_note(await json_body(request, {"comment", "ticket"}))
         comment = body.get("comment")
         if not isinstance(comment, str) or not comment.strip() or len(comment) > 2000:
             raise BadRequest("comment: say why the alert is acknowledged (1-2000 characters)")
         return await run_in_threadpool(alerts.acknowledge, site, alert_id, user["username"], comment.strip())
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document())
+    @api(operators_only=True, may="read the audit")
+    async def api_audit(request: Request, user: dict) -> Any:
+        params = request.query_params
+        limit = int_param(request, "limit", 200, 1, 1000)
+        return await run_in_threadpool(lambda: audit.entries(repository, limit=limit, actor=params.get("actor"),
+                                                             action=params.get("action")))
+
+    @api()
+    async def openapi(request: Request, user: dict) -> Any:
+        return document()
 
     routes = [
         Route("/login", login, methods=["GET", "POST"]),
@@ -356,9 +443,10 @@ def create_app(site, options: DashboardOptions | None = None, *,
         Route("/api/batches/{batch:int}/resume", api_resume, methods=["POST"]),
         Route("/api/alerts", api_alerts),
         Route("/api/alerts/{alert_id:int}/acknowledge", api_acknowledge, methods=["POST"]),
+        Route("/api/audit", api_audit),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    middleware = [Middleware(SessionMiddleware, secret_key=users.session_secret(site.repository),
+    middleware = [Middleware(SessionMiddleware, secret_key=secret,
                              session_cookie="esomp_session", max_age=int(options.session_hours * 3600),
                              same_site="strict", https_only=options.secure_cookies),
                   Middleware(SecurityHeaders)]

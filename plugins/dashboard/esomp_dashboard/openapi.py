@@ -7,6 +7,8 @@ DATE = {"name": "date", "in": "query", "required": False, "description": "Busine
         "schema": {"type": "string", "pattern": "^[0-9]{8}$"}}
 ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 OBJECT = {"type": "object"}
+NOTE = {"reason": {"type": "string", "maxLength": 2000, "description": "Why (recorded in the audit)"},
+        "ticket": {"type": "string", "maxLength": 100, "description": "Ticket number (TD单号), recorded in the audit"}}
 
 
 def _ok(schema: dict, description: str = "ok") -> dict:
@@ -14,19 +16,20 @@ def _ok(schema: dict, description: str = "ok") -> dict:
 
 
 def _op(summary: str, ok: dict, *, params: list | None = None, body: dict | None = None, change: bool = False,
-        missing: bool = True) -> dict:
+        missing: bool = True, operators: bool = False, body_required: bool = True) -> dict:
     responses = {"200": ok, "400": ERROR, "401": ERROR}
     if missing:
         responses["404"] = ERROR
-    if change:
+    if change or operators:
         responses["403"] = ERROR
+    if change:
         responses["409"] = ERROR
     op = {"summary": summary, "parameters": params or [], "responses": responses}
     if change:
         op["parameters"] = [*op["parameters"], {"name": "X-CSRF-Token", "in": "header", "required": True,
                                                 "schema": {"type": "string"}}]
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
     return op
 
 
@@ -38,10 +41,15 @@ def _path_int(name: str) -> dict:
 def document() -> dict:
     batch = {"name": "batch", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0,
                                                                         "maximum": 999}}
-    date_body = {"type": "object", "properties": {"date": {"type": "string", "pattern": "^[0-9]{8}$"}},
+    date_body = {"type": "object", "properties": {"date": {"type": "string", "pattern": "^[0-9]{8}$"}, **NOTE},
                  "additionalProperties": False}
+    rerun_body = {"type": "object", "properties": NOTE, "additionalProperties": False}
     ack_body = {"type": "object", "required": ["comment"], "additionalProperties": False,
-                "properties": {"comment": {"type": "string", "minLength": 1, "maxLength": 2000}}}
+                "properties": {"comment": {"type": "string", "minLength": 1, "maxLength": 2000},
+                               "ticket": NOTE["ticket"]}}
+    audit_params = [{"name": "actor", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                    {"name": "action", "in": "query", "schema": {"type": "string", "maxLength": 40}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]
     jobs_params = [DATE, {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
                    {"name": "category", "in": "query", "schema": {"type": "string", "maxLength": 200}},
                    {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(JOB_STATES)}},
@@ -73,7 +81,8 @@ def document() -> dict:
             "/api/jobs/{job_id}": {"get": _op("One job with files, packages and events", _ok(
                 {"$ref": "#/components/schemas/JobDetail"}), params=[_path_int("job_id")])},
             "/api/jobs/{job_id}/rerun": {"post": _op("Rerun a job and its dependents (operators)", _ok(OBJECT),
-                                                     params=[_path_int("job_id")], change=True)},
+                                                     params=[_path_int("job_id")], body=rerun_body,
+                                                     body_required=False, change=True)},
             "/api/batches/{batch}/pause": {"post": _op("Pause a batch (operators)", _ok(OBJECT), params=[batch],
                                                        body=date_body, change=True)},
             "/api/batches/{batch}/resume": {"post": _op("Resume a batch (operators)", _ok(OBJECT), params=[batch],
@@ -83,6 +92,9 @@ def document() -> dict:
             "/api/alerts/{alert_id}/acknowledge": {"post": _op("Acknowledge an open alert (operators)", _ok(
                 {"$ref": "#/components/schemas/Alert"}), params=[_path_int("alert_id")], body=ack_body,
                 change=True)},
+            "/api/audit": {"get": _op("The audit trail, newest first (operators)", _ok(
+                {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}), params=audit_params,
+                missing=False, operators=True)},
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
@@ -108,6 +120,17 @@ def document() -> dict:
                           "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
                                          "state": {"type": "string"}, "events": {"type": "array", "items": OBJECT},
                                          "file_list": {"type": "array", "items": OBJECT}}},
+            "AuditEntry": {"type": "object", "required": ["id", "at", "actor", "action", "target", "outcome",
+                                                          "origin"],
+                           "properties": {"id": {"type": "integer"}, "at": {"type": "string"},
+                                          "actor": {"type": "string"}, "action": {"type": "string"},
+                                          "target": {"type": "string"},
+                                          "outcome": {"type": "string",
+                                                      "enum": ["ok", "denied", "failed", "locked", "error"]},
+                                          "origin": {"type": "string"},
+                                          "reason": {"type": "string", "nullable": True},
+                                          "ticket": {"type": "string", "nullable": True},
+                                          "detail": {"type": "string", "nullable": True}}},
             "Alert": {"type": "object", "required": ["id", "rule", "severity", "state", "message"],
                       "properties": {"id": {"type": "integer"}, "rule": {"type": "string"},
                                      "severity": {"type": "string"}, "state": {"type": "string"},

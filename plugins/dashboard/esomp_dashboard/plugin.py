@@ -1,10 +1,38 @@
-"""The dashboard's commands: `esomp serve`, `esomp users add|passwd|list`, `esomp bench dashboard`."""
+"""The dashboard's commands (`esomp serve`, `esomp users add|passwd|role|remove|list|audit`, `esomp bench
+dashboard`) and its monitor of login lockouts."""
 from __future__ import annotations
 
 import click
 
 from esomp_core import hookimpl
 from esomp_core.cli import json_option, pass_site, print_json, print_table
+from esomp_core.model import Monitor
+
+
+def logins_monitor() -> Monitor:
+    from esomp_dashboard.logins import SOURCE, lockout_findings
+
+    return Monitor(SOURCE, lockout_findings, every=60,
+                   description="dashboard logins locked out after repeated failures (resolved when the lockout ends)")
+
+
+@hookimpl
+def register_monitors(register) -> None:
+    register(logins_monitor())
+
+
+def _user_change(site, action: str, username: str, change, detail: str | None = None) -> None:
+    """Run one change to the users, audited with its outcome; a refused change becomes the command's error."""
+    from esomp_dashboard import audit, users
+
+    try:
+        result = change()
+    except users.UserError as exc:
+        audit.record(site.repository, actor=audit.cli_actor(), action=action, target=f"user {username}",
+                     outcome="error", origin="cli", detail=str(exc))
+        raise click.ClickException(str(exc)) from None
+    audit.record(site.repository, actor=audit.cli_actor(), action=action, target=f"user {username}",
+                 outcome="ok", origin="cli", detail=detail(result) if callable(detail) else detail)
 
 
 def _password_option(fn):
@@ -46,10 +74,8 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def users_add(site, username: str, role: str, password: str) -> None:
         """Add a user."""
-        try:
-            store.add_user(site.repository, username, password, role)
-        except store.UserError as exc:
-            raise click.ClickException(str(exc)) from None
+        _user_change(site, "user.add", username, lambda: store.add_user(site.repository, username, password, role),
+                     f"role {role}")
         click.echo(f"added {username} ({role})")
 
     @users.command("passwd")
@@ -58,12 +84,48 @@ def register_commands(cli: click.Group) -> None:
     @_password_option
     @pass_site
     def users_passwd(site, username: str, role: str | None, password: str) -> None:
-        """Set a user's password (and optionally role)."""
-        try:
-            store.set_password(site.repository, username, password, role)
-        except store.UserError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"password of {username} changed")
+        """Set a user's password (and optionally role); the user's sessions end."""
+        _user_change(site, "user.passwd", username,
+                     lambda: store.set_password(site.repository, username, password, role),
+                     f"and role {role}" if role else None)
+        click.echo(f"password of {username} changed; their sessions ended")
+
+    @users.command("role")
+    @click.argument("username")
+    @click.argument("role", type=click.Choice(store.ROLES))
+    @pass_site
+    def users_role(site, username: str, role: str) -> None:
+        """Change a user's role; the user's sessions end."""
+        _user_change(site, "user.role", username, lambda: store.set_role(site.repository, username, role),
+                     lambda before: f"role {before} -> {role}")
+        click.echo(f"{username} is now a {role}; their sessions ended")
+
+    @users.command("remove")
+    @click.argument("username")
+    @pass_site
+    def users_remove(site, username: str) -> None:
+        """Remove a user; the user's sessions end."""
+        _user_change(site, "user.remove", username, lambda: store.remove_user(site.repository, username))
+        click.echo(f"removed {username}; their sessions ended")
+
+    @users.command("audit")
+    @click.option("--limit", type=int, default=100, show_default=True)
+    @click.option("--actor", help="Only this user's (or account's) actions.")
+    @click.option("--action", help="Only this action (login, logout, batch.pause, job.rerun, user.role, ...).")
+    @json_option
+    @pass_site
+    def users_audit(site, limit: int, actor: str | None, action: str | None, as_json: bool) -> None:
+        """The audit trail, newest first: logins, logouts, operator actions and user changes."""
+        from esomp_dashboard import audit
+
+        rows = audit.entries(site.repository, limit=limit, actor=actor, action=action)
+        if as_json:
+            print_json(rows)
+        else:
+            print_table(f"{len(rows)} audit entr{'y' if len(rows) == 1 else 'ies'}",
+                        ["at", "actor", "action", "target", "outcome", "from", "reason", "ticket", "detail"],
+                        [(f"{r['at']:%Y-%m-%d %H:%M:%S}", r["actor"], r["action"], r["target"], r["outcome"],
+                          r["origin"], r["reason"] or "", r["ticket"] or "", r["detail"] or "") for r in rows])
 
     @users.command("list")
     @json_option

@@ -26,6 +26,10 @@ class Heard:
     def alert_acknowledged(self, alert):
         self.events.append(("acknowledged", alert.id, alert.acknowledged_by, alert.comment))
 
+    @hookimpl
+    def alert_raised(self, alert):
+        self.events.append(("raised", alert.rule, alert.subject))
+
 
 @pytest.fixture
 def heard():
@@ -33,9 +37,18 @@ def heard():
 
 
 @pytest.fixture
-def day_site(esomp_site_factory, esomp_pm_factory, heard):
+def backend(request):
+    """The repository's kind: SQLite unless a test asks for both (``parametrize("backend", ..., indirect=True)``)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def day_site(esomp_site_factory, esomp_pm_factory, heard, backend, request):
     """A site whose day (100 products, 4 batches of 5 processing and 5 sending jobs) has not started."""
-    site = esomp_site_factory(esomp_pm_factory(heard))
+    tables = {}
+    if backend == "postgresql":
+        tables["database"] = {"url": request.getfixturevalue("esomp_postgres_url")}
+    site = esomp_site_factory(esomp_pm_factory(heard), **tables)
     seed_day(site, DATE, 100, finished=False, files_per_product=2, alerts=4)
     users.add_user(site.repository, "olga", PASSWORD, "operator")
     users.add_user(site.repository, "victor", PASSWORD, "viewer")
@@ -59,8 +72,8 @@ def client_for(app):
 
     clients = []
 
-    def make(username=None):
-        client = TestClient(app, base_url="http://127.0.0.1")
+    def make(username=None, address="127.0.0.1"):
+        client = TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
         clients.append(client)
         if username:
             response, csrf = login(client, username)

@@ -51,6 +51,10 @@
     const date = holder.dataset.live;
     const source = new EventSource("/events" + (date ? "?date=" + encodeURIComponent(date) : ""));
     source.addEventListener("change", onChange);
+    source.addEventListener("logout", () => {  // the session ended (logout, removal, role change): log in again
+      source.close();
+      window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
+    });
   }
 
   async function refreshFragment(holder) {
