@@ -88,13 +88,16 @@ def _descriptor(name: str, buf, pos: int, number: int, offset: int) -> Field:
     field = Field(field_name, kind, length, decimals, offset)
     problem = _layout_problem(field)
     if problem:
-        raise DbfError(name, f"field {field_name} ({_layout(field)}): {problem}" if kind in TYPES else
-                       f"field {field_name}: {problem}")
+        raise DbfError(name, f"field {_described(field)}: {problem}")
     return field
 
 
-def _layout(field: Field) -> str:
-    return f"{field.type}{field.length}" + (f".{field.decimals}" if field.decimals else "")
+def _described(field: Field) -> str:
+    """``PX (N8.3)``: the name with the layout as dBase writes it, when the type is one."""
+    if field.type not in TYPES:
+        return field.name
+    decimals = f".{field.decimals}" if field.decimals else ""
+    return f"{field.name} ({field.type}{field.length}{decimals})"
 
 
 def _layout_problem(field: Field) -> str | None:

@@ -7,7 +7,9 @@ for the dict lookups) and each distinct raw key is resolved once; one stable arg
 destination, source order kept within each. Records are then gathered in that order into one reused buffer
 (``GATHER_BYTES``) with one numpy ``take`` per buffer-full, and every destination is written as a few large
 slices of it (usually one ``writev``: header, records, EOF byte). Memory: the buffer plus, per record, its key
-and its index; never a copy of the file.
+and its index; never a copy of the file. Before records are routed or copied, their deletion flags are checked in
+one vectorised test on the matrix's flag column: a flag other than b' ' or b'*' means misaligned or corrupt
+records, refused with DbfError naming the file and the record.
 """
 from __future__ import annotations
 

@@ -30,9 +30,9 @@ from esomp_dbf.reader import DbfError, Field, Invalid
 
 _PADDING = b" \x00"
 # fullmatch with bytes patterns: \d is the ASCII digits only.
-_PLAIN = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
-_WITH_EXPONENT = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_DATE = re.compile(rb"\d{8}")
+PLAIN_NUMERAL = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
+NUMERAL_WITH_EXPONENT = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+DATE_DIGITS = re.compile(rb"\d{8}")
 
 
 def _number_text(raw: bytes) -> bytes | None:
@@ -50,7 +50,7 @@ def _n(field: Field, raw: bytes):
     text = _number_text(raw)
     if text is None:
         return None
-    if not _PLAIN.fullmatch(text):
+    if not PLAIN_NUMERAL.fullmatch(text):
         raise ValueError(f"not a plain number for N{field.length}.{field.decimals}")
     if not field.decimals and b"." not in text:
         return int(text)
@@ -61,7 +61,7 @@ def _f(field: Field, raw: bytes):
     text = _number_text(raw)
     if text is None:
         return None
-    if not _WITH_EXPONENT.fullmatch(text):
+    if not NUMERAL_WITH_EXPONENT.fullmatch(text):
         raise ValueError(f"not a number for F{field.length}.{field.decimals}")
     value = float(text)
     if math.isinf(value):
@@ -70,7 +70,7 @@ def _f(field: Field, raw: bytes):
 
 
 def _d(raw: bytes):
-    if _DATE.fullmatch(raw):
+    if DATE_DIGITS.fullmatch(raw):
         try:
             return datetime.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
         except ValueError:

@@ -26,7 +26,7 @@ from esomp_dbf.reader import (
     Invalid,
     today_bytes,
 )
-from esomp_dbf.values import _DATE, _PLAIN, _WITH_EXPONENT
+from esomp_dbf.values import DATE_DIGITS, NUMERAL_WITH_EXPONENT, PLAIN_NUMERAL
 
 _COUNT = struct.Struct("<I")
 _TYPES = {"C": 254, "N": 20, "F": 20, "D": 8, "L": 1, "M": 10}
@@ -203,7 +203,7 @@ def _encode_one(f: FieldSpec, value, encoding: str, overflow: str) -> bytes:
             data = b" " * 8
         elif isinstance(value, datetime.date):
             data = f"{value.year:04d}{value.month:02d}{value.day:02d}".encode("ascii")
-        elif isinstance(value, str) and _DATE.fullmatch(value.encode("utf-8")):
+        elif isinstance(value, str) and DATE_DIGITS.fullmatch(value.encode("utf-8")):
             data = value.encode("ascii")
         else:
             raise ValueError(f"field {f.name}: {value!r} is not a date (datetime.date or CCYYMMDD text)")
@@ -227,7 +227,7 @@ def _finite_number(f: FieldSpec, value) -> decimal.Decimal:
     if isinstance(value, bool):
         raise ValueError(f"field {f.name}: {value!r} is not a number")
     if isinstance(value, str):
-        numeral = _WITH_EXPONENT if f.type == "F" else _PLAIN
+        numeral = NUMERAL_WITH_EXPONENT if f.type == "F" else PLAIN_NUMERAL
         if not numeral.fullmatch(value.encode("utf-8")):
             raise ValueError(f"field {f.name}: {value!r} is not a plain number for {f.type}{f.length}.{f.decimals}")
         return decimal.Decimal(value)
