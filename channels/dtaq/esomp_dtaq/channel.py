@@ -306,7 +306,8 @@ class DtaqChannel:
                 self.control.count("bad-requests")
                 continue
             if not deadline > time.time():  # its caller has given up: running it now could post it twice
-                self.control.drop_request(request.comid, service_code(request.service), deadline)
+                self.control.drop_request(request.comid, service_code((service.domain, service.name, service.type)),
+                                          deadline)
                 continue
             _, packet = answer(service, request, cutoff=cutoff)
             # with lease a redelivered request may be answered twice: the reply queue keeps only the first.

@@ -145,14 +145,17 @@ class Control:
         rows = [{"comid": int(comid), **json.loads(value)}
                 for comid, value in self.backend.state_all("dropped").items()]
         rows = [r for r in rows if code is None or r["service"] == code]
-        return sorted(rows, key=lambda r: r["at"], reverse=True)[:limit]
+        return sorted(rows, key=lambda r: (r["at"], r["comid"]), reverse=True)[:limit]
 
-    def forget_dropped(self, older_than: float) -> None:
-        """Drop records of dropped requests older than ``older_than`` seconds (their count stays)."""
+    def forget_dropped(self, older_than: float, keep: int = 1000) -> None:
+        """Forget records of dropped requests older than ``older_than`` seconds, and all but the newest ``keep``
+        (an outage may drop many; their counts stay)."""
         now = time.time()
-        for comid, value in self.backend.state_all("dropped").items():
-            if now - json.loads(value)["at"] > older_than:
-                self.backend.state_delete("dropped", comid)
+        table = self.backend.state_all("dropped")
+        records = sorted(((json.loads(value)["at"], int(comid)) for comid, value in table.items()), reverse=True)
+        for i, (at, comid) in enumerate(records):
+            if i >= keep or now - at > older_than:
+                self.backend.state_delete("dropped", str(comid))
 
     def count(self, name: str) -> int:
         return self.backend.next_id(f"count:{name}")

@@ -175,3 +175,14 @@ def test_send_receive_on_a_full_queue_raises_queue_full_at_once(backend):
     outq.send(b"reply", key=m.comid_key(3))
     assert inq.send_receive_data(b"third", outq, m.comid_key(3), 30) == b"reply"
     assert inq.receive(0).data == b"third"
+
+
+def test_records_of_dropped_requests_are_kept_a_while_and_bounded(backend):
+    channel = make_channel(backend)
+    for comid in range(5):
+        channel.control.drop_request(comid, "ECHO.ECHO.01", time.time() - 1)
+    channel.control.forget_dropped(3600, keep=3)
+    assert [d["comid"] for d in channel.control.dropped_requests()] == [4, 3, 2]
+    channel.control.forget_dropped(-1)
+    assert channel.control.dropped_requests() == []
+    assert channel.control.counted("expired-requests") == 5  # the count stays
