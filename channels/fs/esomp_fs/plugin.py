@@ -154,6 +154,12 @@ def register_commands(cli: click.Group) -> None:
                 click.echo(f"  skipped   {s.name}: {s.reason}")
             for s in report.pending:
                 click.echo(f"  pending   {s.name}: {s.reason}")
+            for s in report.ignored:
+                click.echo(f"  ignored   {s.name}: {s.reason}")
+            for s in report.collapsed:
+                click.echo(f"  collapsed {s.name}: {s.reason}")
+            for name in report.withdrawn:
+                click.echo(f"  withdrawn {name}: its source is gone")
         problem = report.problem()
         if problem:
             raise click.ClickException(problem)
