@@ -186,3 +186,47 @@ def test_records_of_dropped_requests_are_kept_a_while_and_bounded(backend):
     channel.control.forget_dropped(-1)
     assert channel.control.dropped_requests() == []
     assert channel.control.counted("expired-requests") == 5  # the count stays
+
+
+def hangs_first_time(tmp: Path):
+    def handler(request):
+        calls = tmp / "calls"
+        with calls.open("a") as f:
+            f.write("called\n")
+        if len(calls.read_text().split()) == 1:
+            time.sleep(60)  # the first delivery hangs until it is killed
+        return request.data
+    return handler
+
+
+def test_a_leased_request_redelivered_after_its_deadline_is_dropped_not_run_again(backend, pool, tmp_path):
+    if backend.kind == "memory":
+        pytest.skip("memory queues cannot be shared with a worker process")
+    import os
+    import signal
+
+    key = ("T", "KILL", "01")
+    channel = make_channel(backend, {key: Service(*key, hangs_first_time(tmp_path), financial=True)},
+                           **{"T.KILL.01": {"lease": 3.0, "handling": 3, "min_workers": 1, "max_workers": 2}})
+    supervisor = pool(channel, [key])
+    inq, outq = channel.queues(key)
+    deadline = time.monotonic() + 20
+    while not channel.control.workers():  # the worker is serving: it takes the request well before 2 s
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.05)
+    # the lease (3 s) runs out after the caller's deadline (2 s): the redelivery comes too late to run
+    inq.send(request_entry(Request(*key, comid=88, data=b"pay 1").encode(), time.time() + 2))
+    while not (tmp_path / "calls").exists():
+        assert time.monotonic() < deadline, "the worker never took the request"
+        time.sleep(0.05)
+    victim = supervisor.workers[key][0]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.process.join(5)
+    supervisor.poll()  # a new worker, which gets the request again when its lease runs out: past its deadline
+    deadline = time.monotonic() + 20
+    while channel.control.counted("expired-requests") == 0:
+        assert time.monotonic() < deadline, "the redelivered request was never dropped"
+        time.sleep(0.05)
+    assert (tmp_path / "calls").read_text().split() == ["called"]  # run once, by the killed worker only
+    assert [d["comid"] for d in channel.control.dropped_requests()] == [88]
+    assert outq.depth() == 0
