@@ -1,6 +1,7 @@
 """The ``esomp`` command line. The core's own commands and every plugin's arrive through register_commands."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -33,6 +34,84 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+DEBUG_HINT = "rerun with --debug or ESOMP_DEBUG=1 for the traceback"
+
+
+def debug_wanted(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("ESOMP_DEBUG", "") not in ("", "0")
+
+
+class ReportingGroup(click.Group):
+    """The ``esomp`` group: an error a command does not handle becomes one line and exit code 1, no traceback
+    (``--debug`` or ESOMP_DEBUG=1 lets it through)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if debug_wanted(ctx):
+                raise
+            raise click.ClickException(describe_error(exc, ctx.obj)) from None
+
+
+def describe_error(exc: BaseException, context: "Context | None" = None) -> str:
+    """One line saying what failed and where: the file, the key, the database (password masked)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from esomp_core.engine import RunLocked
+
+    if isinstance(exc, (ConfigError, RunLocked)):
+        return str(exc)
+    if isinstance(exc, DBAPIError):
+        return _database_error(exc, context)
+    if isinstance(exc, OSError):
+        return _os_error(exc)
+    if isinstance(exc, UnicodeError):
+        return f"{exc} (the text is not in the encoding expected; save it as UTF-8 or name its encoding)"
+    if isinstance(exc, LookupError) and "encoding" in str(exc):
+        return f"{exc} (use a name Python's codecs know, e.g. utf-8, gbk, gb18030)"
+    return f"{type(exc).__name__}: {_one_line(str(exc))} ({DEBUG_HINT})"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on device{where}: free space, then rerun (finished work is kept)"
+    if exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded{where}: free space, then rerun (finished work is kept)"
+    return f"{exc.filename or 'file'}: {exc.strerror or exc}" if exc.filename else _one_line(str(exc))
+
+
+def _database_error(exc, context: "Context | None") -> str:
+    """The database's own words, its URL with the password masked, and what to do for the usual cases."""
+    message = _one_line(str(exc.orig) if exc.orig is not None else str(exc))
+    hint = ""
+    if "no such table" in message or ("relation" in message and "does not exist" in message):
+        hint = " (the schema is missing: run `esomp db upgrade`)"
+    elif "locked" in message:
+        hint = " (another process is writing to it: retry when it has finished)"
+    return f"database {_masked_url(context)}: {message}{hint}"
+
+
+def _masked_url(context: "Context | None") -> str:
+    from sqlalchemy.engine import make_url
+
+    site = getattr(context, "_site", None)
+    if site is None:
+        return "(unknown)"
+    repository = site.__dict__.get("repository")  # the URL as opened, with a relative SQLite path resolved
+    url = repository.url if repository is not None else site.config.database.url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: say so without echoing what may hold a password
+        return "(the [database] url in esomp.toml)"
 
 
 def pass_site(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,12 +169,13 @@ def plugin_manager_for(site_path: str | None) -> PluginManager:
 
 
 def make_cli(pm: PluginManager) -> click.Group:
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--site", "site_path", envvar="ESOMP_SITE", metavar="DIR",
                   help="Site directory (default: $ESOMP_SITE, or the current directory if it holds esomp.toml).")
+    @click.option("--debug", is_flag=True, help="Show the traceback of an error (also ESOMP_DEBUG=1).")
     @click.version_option(__version__, prog_name="esomp")
     @click.pass_context
-    def cli(ctx: click.Context, site_path: str | None) -> None:
+    def cli(ctx: click.Context, site_path: str | None, debug: bool) -> None:
         """E-SOMP: collect, process, send, monitor and post a securities company's clearing day."""
         ctx.obj = Context(site_path, pm)
 

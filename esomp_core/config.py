@@ -316,14 +316,22 @@ def load_config(path: str | os.PathLike) -> SiteConfig:
     if path.is_dir():
         path = path / CONFIG_NAME
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(path, "", "no such file: run `esomp init SITE` to create a site") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(path, "", f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}): "
+                                    "TOML files are UTF-8; save it as UTF-8") from None
+    try:
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
-    return parse_config(data, path)
+    return parse_config(table, path)
 
 
 def secret(env_name: str | None, *, path: str = "", source: Any = None) -> str | None:
