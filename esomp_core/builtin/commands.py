@@ -69,15 +69,16 @@ def register_commands(cli: click.Group) -> None:
 
     @products.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--encoding", help="The file's encoding (default: UTF-8 with or without BOM, else GBK).")
     @json_option
     @pass_site
-    def import_(site: Site, file: str, as_json: bool) -> None:
+    def import_(site: Site, file: str, encoding: str | None, as_json: bool) -> None:
         """Create, update or disable products from a CSV file (all or nothing)."""
         from esomp_core.products import ImportError_, import_products, sync_classifications
 
         sync_classifications(site.repository, site.config.classifications)
         try:
-            summary = import_products(site.repository, file)
+            summary = import_products(site.repository, file, encoding=encoding)
         except ImportError_ as exc:
             raise click.ClickException(str(exc)) from None
         if as_json:
@@ -85,8 +86,9 @@ def register_commands(cli: click.Group) -> None:
 
             print_json(attrs.asdict(summary))
         else:
-            click.echo(f"{file}: {summary.created} created, {summary.updated} updated, {summary.disabled} disabled, "
-                       f"{summary.accounts} accounts, {summary.institutions} new institutions")
+            click.echo(f"{file} (read as {summary.encoding}): {summary.created} created, {summary.updated} updated, "
+                       f"{summary.disabled} disabled, {summary.accounts} accounts, {summary.institutions} new "
+                       "institutions")
 
     @products.command("list")
     @click.option("--query", "-q", help="Part of a product code or name.")
