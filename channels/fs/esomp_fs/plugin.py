@@ -150,14 +150,9 @@ def register_commands(cli: click.Group) -> None:
                        f"{len(report.pending)} pending")
             for f in report.collected:
                 click.echo(f"  collected {f.name} ({f.size} bytes, {f.status})")
-            for s in report.skipped:
-                click.echo(f"  skipped   {s.name}: {s.reason}")
-            for s in report.pending:
-                click.echo(f"  pending   {s.name}: {s.reason}")
-            for s in report.ignored:
-                click.echo(f"  ignored   {s.name}: {s.reason}")
-            for s in report.collapsed:
-                click.echo(f"  collapsed {s.name}: {s.reason}")
+            for label in ("skipped", "pending", "ignored", "collapsed"):
+                for s in getattr(report, label):
+                    click.echo(f"  {label:9} {s.name}: {s.reason}")
             for name in report.withdrawn:
                 click.echo(f"  withdrawn {name}: its source is gone")
         problem = report.problem()
