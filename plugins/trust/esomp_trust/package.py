@@ -9,6 +9,7 @@ mode 0644, USTAR (no pax timestamps). The same inputs therefore give the same by
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime
 import fcntl
 import functools
@@ -156,6 +157,9 @@ class SharedFrames:
         return frame
 
     def _make(self, member: Member, path: Path) -> bytes:
+        # Under the lock no one else writes this frame: a temporary one is what a killed maker left.
+        for leftover in self.directory.glob(f".{path.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
         data = Path(member.path).read_bytes()
         if hashlib.sha256(data).hexdigest() != member.sha256:
             raise PackageError(f"{member.path}: content changed since it was described (sha256 differs); "
@@ -305,6 +309,26 @@ def build_package(path: Path, fmt: str, *, name: str, date: str, institution: st
 
 def manifest_path(package: Path) -> Path:
     return package.with_name(package.name + ".manifest.json")
+
+
+def remove_leftovers(directory: Path, packages: Iterable[str]) -> list[str]:
+    """Remove the temporary files (``.{name}.{pid}.tmp``) of ``packages`` and their manifests that a killed
+    writer left in ``directory``; return their names. One listing of the directory, not one per package; a
+    package belongs to one sending job, so no other job is writing these names."""
+    owned = set(packages)
+    owned.update([f"{name}.manifest.json" for name in owned])
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") and name.endswith(".tmp") and name[1:].rsplit(".", 2)[0] in owned:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+            removed.append(name)
+    return sorted(removed)
 
 
 # --- reading and verifying ---------------------------------------------------------------------------------------

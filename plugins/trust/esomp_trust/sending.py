@@ -17,7 +17,7 @@ from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Institution, Job as JobRow, Package, Receipt
 from esomp_trust.inputs import InputError, read_json
 from esomp_trust.options import TrustOptions
-from esomp_trust.package import Member, SharedFrames, build_package, manifest_path
+from esomp_trust.package import Member, SharedFrames, build_package, manifest_path, remove_leftovers
 from esomp_trust.processing import WorkDirs, read_partitions, sha256_file
 from esomp_trust.plan import process_name
 
@@ -92,6 +92,8 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
             packages.append((f"{code}_{job.date}.{ext}", products[code]["institution"], code,
                              _members(products[code]["files"], "", shared)))
 
+    # A sending worker killed while writing left a temporary package (named by its process id): removed here.
+    leftovers = remove_leftovers(dirs.send, [name for name, _, _, _ in packages])
     frames = SharedFrames(dirs.compressed, options.compression_level)
     compressor = zstandard.ZstdCompressor(level=options.compression_level, write_checksum=True)
     targets = DeliveryTargets(site, options, {institution for _, institution, _, _ in packages})
@@ -99,6 +101,8 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
         job_id = _existing_job(s, job.id)  # asked once, not per chunk
     failures: list[str] = []
     result = JobResult(detail={"packages": 0, "delivered": 0, "already_delivered": 0, "format": ext})
+    if leftovers:
+        result.detail["removed_leftovers"] = leftovers
     # Packages are built, recorded, delivered and receipted a chunk at a time: one repository session per chunk
     # and step instead of four per package. A worker killed mid-chunk leaves delivered packages without a
     # receipt; the rerun delivers those again (same bytes, same target) and records one receipt each.

@@ -316,3 +316,56 @@ def test_send_pauses_the_cyclic_collector_only_for_the_job():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_send_rerun_removes_the_temporary_package_of_a_killed_sender(tmp_path, monkeypatch):
+    import os
+
+    from esomp_trust import package as package_module
+
+    site, _ = new_day(tmp_path / "killed-sender", 4)
+    results = run_plan(site, only=("collect", "process"))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    send_dir = Path(site.directory("trust_send_temp")) / DATE
+    real_write = package_module.write_tar_zst
+
+    def killed_mid_package(stream, *args, **kwargs):
+        stream.write(b"half a package")
+        stream.flush()
+        os._exit(9)  # as SIGKILL would: no cleanup runs
+
+    pid = os.fork()
+    if pid == 0:  # the sending worker, killed while writing its first package
+        site.repository.engine.dispose(close=False)  # the parent's connections stay the parent's
+        package_module.write_tar_zst = killed_mid_package
+        try:
+            run_plan(site, only=("send",))
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    left = [p.name for p in send_dir.iterdir() if p.name.endswith(".tmp")]
+    assert left and all(str(pid) in name for name in left)  # what the killed worker left behind
+
+    monkeypatch.setattr(package_module, "write_tar_zst", real_write)
+    results = run_plan(site, only=("send",))
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    assert sorted(p.name for p in send_dir.iterdir() if p.name.startswith(".")) == []
+    assert len(list(send_dir.glob("*.tar.zst"))) == 4
+
+
+def test_send_frame_maker_removes_a_killed_makers_temporary_frame(tmp_path):
+    from esomp_trust.package import Member, SharedFrames
+
+    data = b"market data" * 100
+    source = tmp_path / "SJSHQ0105.DBF"
+    source.write_bytes(data)
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    (frames_dir / f".{digest}.tar-data.zst.99999.tmp").write_bytes(b"cut short")  # its maker was killed
+    (frames_dir / ".other.tar-data.zst.99999.tmp").write_bytes(b"another frame's, not ours to judge")
+    SharedFrames(frames_dir, 3).frame(Member("SJSHQ0105.DBF", str(source), len(data), digest, 1, "SJSHQ", True))
+    assert sorted(p.name for p in frames_dir.iterdir() if p.name.endswith(".tmp")) == [
+        ".other.tar-data.zst.99999.tmp"]
