@@ -28,6 +28,14 @@ GH = FileType(name="gh", family="sse", channel="sse", fields=layout("GDDM C10"),
 TYPES = {ft.name: ft for ft in (MX, GF, ZQYE, GH)}
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(request, esomp_site_factory):
+    """A site whose repository is SQLite, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return esomp_site_factory()
+    return esomp_site_factory(database={"url": request.getfixturevalue("esomp_postgres_url")})
+
+
 def dbf(records: int, tag: str = "A", *, cut: int = 0) -> bytes:
     """A one-field (C10) dBase III file of ``records`` records; ``cut`` bytes missing at the end."""
     header = bytearray(32)
@@ -67,11 +75,11 @@ def collect(ch: FsChannel, root: Path, **kwargs):
 # --- one input per name and per file type ---------------------------------------------------------------------
 
 
-def test_an_archive_member_named_like_a_collected_file_fails_naming_both(esomp_site, tmp_path):
+def test_an_archive_member_named_like_a_collected_file_fails_naming_both(site, tmp_path):
     source = tmp_path / "in"
     put(source, "SJSMX11120.dbf", dbf(1234))
     put(source, "late.zip", zipped({"SJSMX11120.dbf": dbf(3, "B")}))
-    report = collect(channel(str(source), expected=[]), tmp_path, record=esomp_site.repository)
+    report = collect(channel(str(source), expected=[]), tmp_path, record=site.repository)
 
     [error] = report.errors
     assert "two different inputs for file name SJSMX11120.dbf" in error
@@ -91,16 +99,16 @@ def test_two_archives_with_one_member_fail_naming_both(esomp_site, tmp_path):
     assert "a.zip#SJSMX11120.dbf" in error and "b.zip#SJSMX11120.dbf" in error
 
 
-def test_identical_copies_are_collapsed_visibly(esomp_site, tmp_path):
+def test_identical_copies_are_collapsed_visibly(site, tmp_path):
     source = tmp_path / "in"
     put(source, "SJSMX11120.dbf", dbf(10))
     put(source, "again.zip", zipped({"SJSMX11120.dbf": dbf(10)}))
-    report = collect(channel(str(source), expected=[]), tmp_path, record=esomp_site.repository)
+    report = collect(channel(str(source), expected=[]), tmp_path, record=site.repository)
     assert report.errors == [] and report.complete
     [collapsed] = report.collapsed
     assert collapsed.name == "again.zip/SJSMX11120.dbf" and "identical to SJSMX11120.dbf" in collapsed.reason
     assert report.inputs == ["SJSMX11120.dbf"]
-    with esomp_site.repository.session() as s:
+    with site.repository.session() as s:
         roles = dict(s.execute(select(File.name, File.role)).all())
     assert roles["again.zip/SJSMX11120.dbf"] == "duplicate" and roles["SJSMX11120.dbf"] == "collected"
 
@@ -124,14 +132,14 @@ def test_a_type_of_many_files_a_day_keeps_them_all(esomp_site, tmp_path):
     assert report.errors == [] and report.inputs == ["GH32562.dbf", "GH32563.dbf"]
 
 
-def test_removing_the_wrong_file_at_the_source_releases_the_day(esomp_site, tmp_path):
+def test_removing_the_wrong_file_at_the_source_releases_the_day(site, tmp_path):
     source = tmp_path / "in"
     put(source, "SJSMX11120.dbf", dbf(12))
     wrong = put(source, "SJSMX1.zip", zipped({"SJSMX11120.dbf": dbf(2, "X")}))
     ch = channel(str(source), expected=[])
-    assert collect(ch, tmp_path, record=esomp_site.repository).errors
+    assert collect(ch, tmp_path, record=site.repository).errors
     wrong.unlink()
-    again = collect(ch, tmp_path, record=esomp_site.repository)
+    again = collect(ch, tmp_path, record=site.repository)
     assert again.errors == [] and again.complete
     assert sorted(again.withdrawn) == ["SJSMX1.zip", "SJSMX1.zip/SJSMX11120.dbf"]
     assert again.inputs == ["SJSMX11120.dbf"]
