@@ -115,9 +115,11 @@ def structure(cls: type, data: Any, *, path: str = "", source: Any = None) -> An
 def _key_of(message: str, path: str, fields: dict[str, Any], names: dict[str, Any]) -> tuple[str, str]:
     """A validator's "field: problem" names its key: move the field into the key path (field names -> aliases)."""
     head, sep, rest = message.partition(": ")
-    if sep and head in fields:
-        alias = fields[head].alias or head
-        return _join(path, alias if alias in names else head), rest
+    field = re.match(r"\w+", head)  # "routes[1].targets" names the field routes
+    if sep and field and field.group() in fields:
+        name = field.group()
+        alias = fields[name].alias or name
+        return _join(path, (alias if alias in names else name) + head[len(name):]), rest
     return path, message
 
 

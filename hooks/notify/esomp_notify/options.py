@@ -27,6 +27,26 @@ def _env_name(instance, attribute, value):
         raise ValueError(f"{attribute.name}: expected the NAME of an environment variable, got {value!r}")
 
 
+def _port(instance, attribute, value):
+    if not 1 <= value <= 65535:
+        raise ValueError(f"{attribute.name}: expected a port from 1 to 65535, got {value!r}")
+
+
+def _address(value: str | None) -> bool:
+    return value is None or bool(re.fullmatch(r"[^@\s]+@[^@\s]+", value))
+
+
+def _sender(instance, attribute, value):
+    if not _address(value):
+        raise ValueError(f"{attribute.name}: expected an e-mail address, got {value!r}")
+
+
+def _recipients(instance, attribute, value):
+    for address in value:
+        if not _address(address):
+            raise ValueError(f"{attribute.name}: expected e-mail addresses, got {address!r}")
+
+
 @attrs.frozen
 class Target:
     """``[notify.targets.NAME]``: where messages go. ``kind`` decides which keys apply."""
@@ -37,14 +57,14 @@ class Target:
     headers: dict[str, str] = attrs.field(factory=dict)
     # email
     host: str | None = None
-    port: int = 25
+    port: int = attrs.field(default=25, validator=_port)
     starttls: bool = False
     ca_file: str | None = None
     """CA certificate(s) to verify the server with after STARTTLS (an internal relay); default: the system's."""
     username: str | None = None
     password_env: str | None = attrs.field(default=None, validator=_env_name)
-    sender: str | None = None
-    to: list[str] = attrs.field(factory=list)
+    sender: str | None = attrs.field(default=None, validator=_sender)
+    to: list[str] = attrs.field(factory=list, validator=_recipients)
     subject_prefix: str = "[E-SOMP]"
     # delivery
     timeout: float = attrs.field(default=10.0, validator=_positive)
@@ -55,6 +75,8 @@ class Target:
     max_backoff: float = attrs.field(default=600.0, validator=_not_negative)
 
     def __attrs_post_init__(self):
+        if self.max_backoff < self.backoff:
+            raise ValueError(f"max_backoff: expected at least backoff ({self.backoff:g}), got {self.max_backoff:g}")
         if self.kind == "webhook" and not (self.url and re.match(r"https?://", self.url)):
             raise ValueError("url: a webhook needs an http:// or https:// URL")
         if self.kind == "email":

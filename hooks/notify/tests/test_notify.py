@@ -281,7 +281,7 @@ def test_notify_options_errors_name_the_key(esomp_site_factory):
     with pytest.raises(ConfigError, match=r"notify\.targets\.m\.sender: missing required key"):
         notify_options(site)
     site = esomp_site_factory(notify={"routes": [{"targets": ["pager"]}]})
-    with pytest.raises(ConfigError, match=r"notify: routes\[0\]\.targets: unknown target 'pager'"):
+    with pytest.raises(ConfigError, match=r"notify\.routes\[0\]\.targets: unknown target 'pager'"):
         notify_options(site)
     site = esomp_site_factory(notify={"routes": [{"targets": ["log"], "severity": ["fatal"]}]})
     with pytest.raises(ConfigError, match=r"notify\.routes\[0\]\.severity: unknown severity 'fatal'"):
