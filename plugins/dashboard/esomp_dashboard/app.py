@@ -27,8 +27,8 @@ from esomp_core.status import jobs_query
 
 from esomp_dashboard import actions, alerts, audit, data, logins, users
 from esomp_dashboard.config import DashboardOptions
-from esomp_dashboard.secret import session_secret
 from esomp_dashboard.openapi import document
+from esomp_dashboard.secret import session_secret
 
 HERE = Path(__file__).resolve().parent
 DATE_RE = re.compile(r"[0-9]{8}")
@@ -110,8 +110,13 @@ def create_app(site, options: DashboardOptions | None = None, *,
                     if operators_only and user["role"] != "operator":
                         return _error(403, f"user {user['username']} is a {user['role']}: only operators may {may}")
                     return await answer(request, user, fn)
-                request.state.audit = await audit_note(request)
-                response = await guarded_change(request, user, fn)
+                request.state.audit = await audit_note(request)  # the endpoint may name its target better
+                try:
+                    response = await guarded_change(request, user, fn)
+                except Exception as exc:  # a failure we did not foresee is audited too, then reported as usual
+                    await audited(request, user["username"], action, request.state.audit.pop("target"), "error",
+                                  detail=f"{type(exc).__name__}: {exc}", **request.state.audit)
+                    raise
                 outcome = {200: "ok", 403: "denied"}.get(response.status_code, "error")
                 detail = json.loads(response.body).get("error") if outcome != "ok" else None
                 await audited(request, user["username"], action, request.state.audit.pop("target"), outcome,
@@ -150,8 +155,8 @@ def create_app(site, options: DashboardOptions | None = None, *,
         body = body if isinstance(body, dict) else {}
         params, date = request.path_params, body.get("date")
         if "batch" in params:
-            target = f"batch {params['batch']}" + (f" of {date}" if isinstance(date, str) and DATE_RE.fullmatch(date)
-                                                   else "")
+            known_date = isinstance(date, str) and DATE_RE.fullmatch(date)
+            target = f"batch {params['batch']}" + (f" of {date}" if known_date else "")
         else:
             kind = "job" if "job_id" in params else "alert"
             target = f"{kind} {params.get('job_id', params.get('alert_id'))}"
@@ -246,9 +251,8 @@ def create_app(site, options: DashboardOptions | None = None, *,
         user = await run_in_threadpool(users.authenticate, repository, name, str(form.get("password", "")))
         if user is None:
             locked = await run_in_threadpool(logins.record_failure, site, name, address, now, options)
-            return await refuse("failed", "Wrong user name or password.", 401,
-                                "wrong user name or password" + (f"; locked out: {', '.join(locked)}" if locked
-                                                                 else ""))
+            detail = "wrong user name or password" + (f"; locks out {' and '.join(locked)}" if locked else "")
+            return await refuse("failed", "Wrong user name or password.", 401, detail)
         await run_in_threadpool(logins.record_success, repository, name, now)
         await run_in_threadpool(users.end_session, repository, request.session.get("sid"))
         token = await run_in_threadpool(users.start_session, repository, user["username"], options.session_hours,
@@ -267,7 +271,8 @@ def create_app(site, options: DashboardOptions | None = None, *,
             if user:
                 await audited(request, user["username"], "logout", "session", "ok")
         elif user:
-            await audited(request, user["username"], "logout", "session", "denied", detail="missing or wrong CSRF token")
+            await audited(request, user["username"], "logout", "session", "denied",
+                          detail="missing or wrong CSRF token")
         return RedirectResponse("/login", status_code=303)
 
     # --- pages -----------------------------------------------------------------------------------------------

@@ -226,3 +226,14 @@ def test_rerun_a_failed_job_from_its_page(open_page, serve, day_site, launched):
     page.wait_for_selector(".action-note:has-text('2 job(s) reset; engine started')")
     assert launched and launched[0][-2:] == ["--date", DATE]
     page.wait_for_selector("#job-state:has-text('pending')")  # the page updated itself
+
+
+def test_an_open_page_goes_to_the_login_when_the_users_role_changes(open_page, serve, day_site):
+    base = serve(day_site)
+    page = open_page(base, "olga")
+    page.goto(base + "/jobs")
+    page.wait_for_selector("button.batch-action")
+    users.set_role(day_site.repository, "olga", "viewer")  # what `esomp users role olga viewer` does
+    page.wait_for_url(base + "/login?next=%2Fjobs")  # the live-update stream says the session ended
+    page.goto(base + "/jobs")
+    assert page.url.startswith(base + "/login")
