@@ -56,3 +56,42 @@ def test_plan_failed_processing_job_of_batch_1_skips_only_what_needs_it(tmp_path
     assert skipped == ["trust-account", "trust-send-b1-j1"]
     assert all(state == "succeeded" for name, state in states.items()
                if "-b1-j1" not in name and name != "trust-account")
+
+
+def test_plan_corrupt_input_holds_its_channel_and_the_rerun_keeps_the_other_partitions(tmp_path):
+    from pathlib import Path
+
+    from esomp_core.engine import reset_for_rerun
+
+    site, _ = new_day(tmp_path, 6, products_per_job=2, jobs_per_batch=2)
+    good = tmp_path / "zqye0105.dbf.good"  # a file, not memory: the hook runs in a worker process
+
+    class CutAfterCollection:  # the sse file arrives whole, then is damaged in the collection root
+        @hookimpl(wrapper=True)
+        def collect(self, job):
+            result = yield
+            if job.name == "collect-sse" and not good.exists():
+                path = next(Path(site.directory("collection_root")).rglob("zqye0105.dbf"))
+                good.write_bytes(path.read_bytes())
+                path.write_bytes(good.read_bytes()[:-500])
+            return result
+
+    site.pm.register(CutAfterCollection())
+    assert Engine(site, DATE, executor="local", workers=2).run().state == "failed"
+    with site.repository.session() as s:
+        rows = {name: (state, error) for name, state, error in s.execute(select(JobRow.name, JobRow.state,
+                                                                                  JobRow.error))}
+    assert rows["trust-partition-sse"][0] == "failed" and "zqye0105.dbf" in rows["trust-partition-sse"][1]
+    assert rows["trust-partition-szse"][0] == rows["trust-partition-site"][0] == "succeeded"
+    # every processing job needs the file (each product gets one): held, with what depends on them
+    assert {name for name, (state, _) in rows.items() if state == "skipped"} == {
+        name for name in rows if name.startswith(("trust-process", "trust-send")) or name == "trust-account"}
+
+    next(Path(site.directory("collection_root")).rglob("zqye0105.dbf")).write_bytes(good.read_bytes())
+    reset = reset_for_rerun(site, DATE, failed=True)
+    assert "trust-partition-sse" in reset and not {"trust-partition-szse", "trust-partition-site"} & set(reset)
+    assert Engine(site, DATE, executor="local", workers=2).run().state == "succeeded"
+    with site.repository.session() as s:
+        attempts = dict(s.execute(select(JobRow.name, JobRow.attempts)).all())
+    assert attempts["trust-partition-szse"] == attempts["trust-partition-site"] == 1
+    assert attempts["trust-partition-sse"] == 2
