@@ -42,11 +42,14 @@ def _file_type_for(name: str, channel: str, date: str, file_types: dict[str, Any
     return found[0] if found else None
 
 
-def collected_inputs(site, date: str, channels: Iterable[str]) -> tuple[list[Input], list[str]]:
+def collected_inputs(site, date: str, channels: Iterable[str], *,
+                     for_channel: str | None = None) -> tuple[list[Input], list[str]]:
     """The day's collected (or unpacked) files of known DBF types, by name; and the names of unknown files.
 
     One input per file name and per file type (unless the type takes ``many`` files a day): the collection
-    already refused or collapsed such inputs within a channel, and this refuses them across channels."""
+    already refused or collapsed such inputs within a channel, and this refuses them across channels. With
+    ``for_channel``, only two inputs of which one is that channel's are refused: the others are another
+    channel's partition to refuse."""
     channels = list(channels)
     with site.repository.session() as s:
         rows = s.execute(select(File.name, File.path, File.channel, File.sha256, File.source)
@@ -64,7 +67,7 @@ def collected_inputs(site, date: str, channels: Iterable[str]) -> tuple[list[Inp
             unknown.append(f"{row.channel}/{row.name}")
             continue
         keys = [f"file name {base}"] + ([] if ft.many else [f"file type {ft.name}"])
-        if any(_already(seen, key, row) for key in keys):
+        if any(_already(seen, key, row, for_channel) for key in keys):
             continue
         inputs[base] = Input(
             name=base, path=row.path, channel=row.channel, file_type=ft.name, split=ft.split,
@@ -73,12 +76,14 @@ def collected_inputs(site, date: str, channels: Iterable[str]) -> tuple[list[Inp
     return [inputs[n] for n in sorted(inputs)], unknown
 
 
-def _already(seen: dict[str, Any], key: str, row: Any) -> bool:
+def _already(seen: dict[str, Any], key: str, row: Any, for_channel: str | None) -> bool:
     """True when ``key`` came with an identical file before; InputError naming both when it came with another."""
     first = seen.setdefault(key, row)
     if first is row:
         return False
     if first.sha256 and first.sha256 == row.sha256:
+        return True
+    if for_channel is not None and for_channel not in (first.channel, row.channel):
         return True
     raise InputError(f"two different inputs for {key}: {_shown(first)} and {_shown(row)}; each product gets "
                      "one file of a type: remove the wrong one at its source and collect again")

@@ -65,3 +65,17 @@ def test_processing_refuses_two_inputs_for_one_file_even_past_collection(tmp_pat
         collected_inputs(site, DATE, CHANNELS)
     assert f"two different inputs for file name {fault['file']}" in str(caught.value)
     assert f"{fault['extra']}#{fault['file']}" in str(caught.value)
+
+
+def test_a_conflict_in_one_channel_holds_only_that_channels_partition(tmp_path):
+    site = make_site(tmp_path / "site", **site_tables())
+    report = generate_day(site, DATE, 10, seed=7, faults=["shadow-member"])
+    [fault] = report.faults
+    for channel in CHANNELS:
+        collect_channel(site, channel, DATE)
+    others = [c for c in CHANNELS if c != fault["channel"]]
+    for channel in others:
+        inputs, _ = collected_inputs(site, DATE, CHANNELS, for_channel=channel)
+        assert inputs and {i.channel for i in inputs} >= {channel}
+    with pytest.raises(InputError, match="two different inputs"):
+        collected_inputs(site, DATE, CHANNELS, for_channel=fault["channel"])
