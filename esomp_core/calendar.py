@@ -96,7 +96,7 @@ class TradingCalendar:
         if day in self.holidays:
             return "a site holiday ([calendar] holidays)"
         if self.closures is not None and day in self.closures.days:
-            return f"a closure of {self.closures.exchange} ({self.closures.name})"
+            return f"a closure of {self.closures.exchange}, {self.closures.name}"
         return None
 
     def is_trading_day(self, day: date) -> bool:

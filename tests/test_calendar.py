@@ -144,6 +144,10 @@ def test_a_date_beyond_the_shipped_years_is_not_covered(esomp_site_factory, esom
     assert result.exit_code == 0 and "not covered" in result.output
     assert json.loads(esomp_cli(["calendar", "--date", day, "--json"], site=site).output)["covered"] is False
     assert "not covered" in site.calendar.run_day_problem(date(last_year + 1, 1, 4))
+    year_end = esomp_cli(["calendar", "--date", f"{last_year}1231"], site=site)  # covered, but T+1 is not
+    assert "not covered" in year_end.output and f"{last_year + 1}01" in year_end.output.split("warning")[1]
+    assert json.loads(esomp_cli(["calendar", "--date", f"{last_year}1231", "--json"], site=site).output)[
+        "not_covered"] != []
     listed = esomp_site_factory(calendar={"listed_years": [last_year + 1], "holidays": [f"{last_year + 1}-01-04"]})
     assert listed.calendar.covers(date(last_year + 1, 1, 4))
     assert "site holiday" in listed.calendar.run_day_problem(date(last_year + 1, 1, 4))

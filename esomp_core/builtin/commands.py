@@ -140,19 +140,22 @@ def register_commands(cli: click.Group) -> None:
             date = parse_date(day) if day else cal.business_date(datetime.now())
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--date") from None
+        previous, following = cal.previous_trading_day(date), cal.next_trading_day(date)
         data = {"date": ymd(date), "trading_day": cal.is_trading_day(date), "closed": cal.closed_because(date),
-                "covered": cal.covers(date), "coverage": cal.coverage(),
-                "previous": ymd(cal.previous_trading_day(date)), "next": ymd(cal.next_trading_day(date))}
+                "covered": cal.covers(date), "coverage": cal.coverage(), "previous": ymd(previous),
+                "next": ymd(following),
+                "not_covered": [ymd(d) for d in sorted({previous, date, following}) if not cal.covers(d)]}
         if as_json:
             print_json(data)
             return
         state = "trading day" if data["trading_day"] else f"not a trading day ({data['closed']})"
         click.echo(f"{data['date']}: {state}; previous {data['previous']}, next {data['next']}")
-        if not data["covered"]:
+        if data["not_covered"]:
             # beyond the known closures the answer assumes no holidays: say so rather than guess quietly
-            click.echo(f"warning: {data['date']} is not covered by the trading calendar (it knows "
-                       f"{data['coverage']}): only weekends and [calendar] holidays are known closed. "
-                       "`esomp run` refuses it unless forced (docs/configuration.md).", err=True)
+            click.echo(f"warning: {', '.join(data['not_covered'])} not covered by the trading calendar (it knows "
+                       f"{data['coverage']}): only weekends and [calendar] holidays are known closed there, so "
+                       "these answers may be wrong; `esomp run` refuses such a date unless forced "
+                       "(docs/configuration.md).", err=True)
 
 
 def _site_here() -> bool:
