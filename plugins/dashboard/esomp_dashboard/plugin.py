@@ -55,11 +55,19 @@ def register_commands(cli: click.Group) -> None:
         from esomp_dashboard.app import create_app
         from esomp_dashboard.config import dashboard_options
 
+        from esomp_dashboard.secret import SecretError, open_database_warning
+
         options = dashboard_options(site)
         if not store.list_users(site.repository):
             click.echo("warning: no dashboard users yet; add one with `esomp users add NAME --role operator`",
                        err=True)
-        app = create_app(site, options)
+        open_database = open_database_warning(site.repository)
+        if open_database:
+            click.echo(f"warning: {open_database}", err=True)
+        try:
+            app = create_app(site, options)
+        except SecretError as exc:
+            raise click.ClickException(str(exc)) from None
         uvicorn.run(app, host=host or options.host, port=port or options.port, log_level="info",
                     timeout_graceful_shutdown=3)
 

@@ -12,6 +12,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from esomp_dashboard import users
 
 MIN_LENGTH = 32
@@ -67,3 +69,14 @@ def _forget_database_copy(repository) -> None:
         stale = s.get(users.Setting, "session_secret")
         if stale is not None:
             s.delete(stale)
+
+
+def open_database_warning(repository) -> str | None:
+    """A warning when group or others may read the site's SQLite file (its users, sessions and the day)."""
+    url = make_url(repository.url)
+    if url.get_backend_name() != "sqlite" or not url.database or not Path(url.database).exists():
+        return None
+    mode = stat.S_IMODE(Path(url.database).stat().st_mode)
+    if mode & 0o077:
+        return f"{url.database}: readable by group or others (mode {mode:04o}); chmod 600 {url.database}*"
+    return None

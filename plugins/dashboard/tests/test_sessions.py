@@ -88,6 +88,16 @@ def test_the_database_file_of_a_new_site_is_0600(day_site):
     assert stat.S_IMODE((day_site.root / "esomp.db").stat().st_mode) == 0o600
 
 
+def test_a_database_file_others_can_read_is_warned_about(day_site):
+    from esomp_dashboard.secret import open_database_warning
+
+    path = day_site.root / "esomp.db"
+    assert open_database_warning(day_site.repository) is None
+    os.chmod(path, 0o644)
+    assert open_database_warning(day_site.repository) == (
+        f"{path}: readable by group or others (mode 0644); chmod 600 {path}*")
+
+
 def test_a_secret_left_in_the_database_by_an_older_version_is_removed(day_site):
     users.ensure_tables(day_site.repository)
     with day_site.repository.session() as s:
