@@ -5,6 +5,7 @@ key extraction stay on bytes so the splitter can run at copy speed.
 """
 from __future__ import annotations
 
+import codecs
 import datetime
 import mmap
 import os
@@ -204,19 +205,21 @@ class DbfFile:
     """
 
     def __init__(self, source, *, name: str | None = None, encoding: str = "gbk"):
+        self.path: Path | None = Path(source) if isinstance(source, (str, os.PathLike)) else None
+        self.name = name or (str(source) if self.path is not None else "<bytes>")
+        try:
+            codecs.lookup(encoding)  # now, not at the first text value or key look-up
+        except LookupError:
+            raise DbfError(self.name, f"unknown encoding {encoding!r} (the text encoding, e.g. gbk)") from None
         self.encoding = encoding
-        self.path: Path | None = None
         self._mmap: mmap.mmap | None = None
-        if isinstance(source, (str, os.PathLike)):
-            self.path = Path(source)
-            self.name = name or str(source)
+        if self.path is not None:
             with open(self.path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 # mmap cannot map an empty file; an empty file fails validation below anyway.
                 data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             self._mmap = data or None
         else:
-            self.name = name or "<bytes>"
             data = source
         # ``data`` slices to bytes (hashable keys, cheap joins); ``buffer`` slices to zero-copy views.
         self.data = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)

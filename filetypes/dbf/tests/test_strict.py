@@ -80,6 +80,12 @@ def test_a_header_without_fields_is_refused():
         DbfFile(raw_dbf([]), name="EMPTY.DBF")
 
 
+def test_an_unknown_encoding_is_refused_at_open_naming_the_file():
+    # It used to surface as a bare LookupError at the first key look-up or text value.
+    with pytest.raises(DbfError, match=r"^ENC\.DBF: unknown encoding 'gbk2'"):
+        DbfFile(raw_dbf(KEYED), name="ENC.DBF", encoding="gbk2")
+
+
 # --- deletion flags -------------------------------------------------------------------------------------------
 def test_a_bad_deletion_flag_is_refused_by_every_reading_path():
     source = keyed(flags=b" X")
