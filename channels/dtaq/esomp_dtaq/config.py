@@ -117,15 +117,21 @@ def load_options(site: Any, table: dict[str, Any] | None = None, path: str = "dt
     """The site's ``[dtaq]`` table (or ``table``) as DtaqOptions; errors name the file and key."""
     source = site.config.source if site is not None else None
     options = structure(DtaqOptions, site.section("dtaq") if table is None else table, path=path, source=source)
+    check_services(options, path, source)
+    if options.backend == "sqlite" and not options.path and site is not None:
+        options = attrs.evolve(options, path=str(Path(site.directory("monitoring_centre")) / "dtaq.sqlite"))
+    return options
+
+
+def check_services(options: DtaqOptions, path: str, source: Any) -> None:
+    """What the attrs validators cannot see: service codes and queues shared by two services (ConfigError at
+    ``path``.services.CODE)."""
     for code in options.services:
         try:
             parse_service_code(code)
         except ValueError as exc:
             raise ConfigError(source, f"{path}.services.{code}", str(exc)) from None
     _check_queues_not_shared(options, path, source)
-    if options.backend == "sqlite" and not options.path and site is not None:
-        options = attrs.evolve(options, path=str(Path(site.directory("monitoring_centre")) / "dtaq.sqlite"))
-    return options
 
 
 def _check_queues_not_shared(options: DtaqOptions, path: str, source: Any) -> None:

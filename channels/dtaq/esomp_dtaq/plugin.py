@@ -18,7 +18,7 @@ from esomp_core.model import ChannelKind
 from esomp_direct.messages import MessageError, Request
 from esomp_dtaq.backends import open_backend
 from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged
-from esomp_dtaq.config import DtaqOptions, load_options, parse_service_code, service_code
+from esomp_dtaq.config import DtaqOptions, check_services, load_options, parse_service_code, service_code
 from esomp_dtaq.control import CATEGORIES
 from esomp_dtaq.examples import SERVICES
 from esomp_dtaq.supervisor import Supervisor, service_status
@@ -31,6 +31,7 @@ def open_channel(site: Any, options: DtaqOptions, name: str = "dtaq") -> DtaqCha
 
 def open_dtaq(name: str, options: DtaqOptions, site: Any) -> DtaqChannel:
     """The ChannelKind.open of kind ``dtaq``: ``[channels.NAME]`` takes the same keys as ``[dtaq]``."""
+    check_services(options, f"channels.{name}", site.config.source)
     if options.backend == "sqlite" and not options.path:
         options = attrs.evolve(options, path=str(Path(site.directory("monitoring_centre")) / "dtaq.sqlite"))
     return open_channel(site, options, name)

@@ -2,15 +2,18 @@
 deadline and is dropped (and recorded) rather than run after it; request queues are bounded and a full one
 falls back to direct call; a service whose queue attributes changed gets new queues when they are empty and is
 refused by name otherwise, while the other services run on."""
+import os
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from esomp_core.model import Service
 from esomp_direct import messages as m
-from esomp_direct.messages import Reply, Request
-from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged, request_entry
+from esomp_direct.messages import MessageError, Reply, Request
+from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged, open_entry, request_entry
 from esomp_dtaq.config import DtaqOptions, ServicePolicy
 from esomp_dtaq.examples import SERVICES
 from esomp_dtaq.supervisor import Supervisor, service_status
@@ -202,7 +205,6 @@ def hangs_first_time(tmp: Path):
 def test_a_leased_request_redelivered_after_its_deadline_is_dropped_not_run_again(backend, pool, tmp_path):
     if backend.kind == "memory":
         pytest.skip("memory queues cannot be shared with a worker process")
-    import os
     import signal
 
     key = ("T", "KILL", "01")
@@ -230,3 +232,23 @@ def test_a_leased_request_redelivered_after_its_deadline_is_dropped_not_run_agai
     assert (tmp_path / "calls").read_text().split() == ["called"]  # run once, by the killed worker only
     assert [d["comid"] for d in channel.control.dropped_requests()] == [88]
     assert outq.depth() == 0
+
+
+@pytest.mark.fuzz
+@settings(max_examples=int(os.environ.get("ESOMP_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.binary(max_size=2400), st.floats(allow_nan=True, allow_infinity=True))
+def test_open_entry_of_any_bytes_raises_only_message_error(data, deadline):
+    """The worker's first look at an entry: any bytes raise MessageError or give a deadline and a request;
+    an enveloped packet gives back what was put in."""
+    for entry in (data, request_entry(data, deadline)):
+        try:
+            found, request = open_entry(entry)
+        except MessageError:
+            continue
+        assert isinstance(request, Request)
+    try:
+        request = Request.decode(data)
+    except MessageError:
+        return
+    found, decoded = open_entry(request_entry(data, deadline))
+    assert decoded == request and (found == deadline or (found != found and deadline != deadline))

@@ -38,6 +38,20 @@ def test_register_channel_kinds_dtaq(esomp_site_factory, esomp_pm_factory):
         site.channel("bad")
 
 
+def test_a_dtaq_channel_table_is_checked_as_the_dtaq_table(esomp_site_factory, esomp_pm_factory):
+    site = esomp_site_factory(esomp_pm_factory(plugin, direct_plugin), channels={
+        "timeout": {"kind": "dtaq", "backend": "memory", "services": {"YHT.CTR.01": {"timeout": -1}}},
+        "code": {"kind": "dtaq", "backend": "memory", "services": {"YHTCTR01": {}}},
+        "shared": {"kind": "dtaq", "backend": "memory", "services": {"YHT.CTR.01": {"reply_queue": "R"},
+                                                                     "YHT.CTR.02": {"reply_queue": "R"}}}})
+    with pytest.raises(ConfigError, match=r"channels\.timeout\.services\.YHT\.CTR\.01\.timeout: expected"):
+        site.channel("timeout")
+    with pytest.raises(ConfigError, match=r"channels\.code\.services\.YHTCTR01: .*DOMAIN\.NAME\.TYPE"):
+        site.channel("code")
+    with pytest.raises(ConfigError, match=r"channels\.shared\.services\.YHT\.CTR\.02\.reply_queue: .*'R'"):
+        site.channel("shared")
+
+
 def test_bad_dtaq_table_names_the_key(esomp_site_factory):
     site = esomp_site_factory(dtaq={"services": {"YHT.CTR.01": {"handling": 7}}})
     with pytest.raises(ConfigError, match=r"dtaq\.services\.YHT\.CTR\.01\.handling: expected 0..3"):
