@@ -2,6 +2,8 @@
 dashboard`) and its monitor of login lockouts."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import click
 
 from esomp_core import hookimpl
@@ -21,8 +23,10 @@ def register_monitors(register) -> None:
     register(logins_monitor())
 
 
-def _user_change(site, action: str, username: str, change, detail: str | None = None) -> None:
-    """Run one change to the users, audited with its outcome; a refused change becomes the command's error."""
+def _user_change(site, action: str, username: str, change: Callable[[], Any],
+                 detail: str | Callable[[Any], str] | None = None) -> None:
+    """Run one change to the users, audited with its outcome; a refused change becomes the command's error.
+    ``detail`` is what the audit says of a done change, or a function of the change's result that says it."""
     from esomp_dashboard import audit, users
 
     try:
