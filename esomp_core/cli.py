@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Sequence
 import click
 
 from esomp_core import __version__
-from esomp_core.config import ConfigError, load_config
+from esomp_core.config import ConfigError, check_site_config, load_config
 from esomp_core.plugins import PluginManager, make_plugin_manager, call_each
 from esomp_core.site import Site, find_site
 
@@ -27,9 +27,11 @@ class Context:
     def site(self) -> Site:
         if self._site is None:
             try:
-                self._site = Site.open(self.site_path, pm=self.pm)
+                site = Site.open(self.site_path, pm=self.pm)
+                check_site_config(site)  # a bad value stops the command before it does anything
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from None
+            self._site = site
         return self._site
 
 

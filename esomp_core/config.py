@@ -313,6 +313,15 @@ def _check_core_tables(data: dict[str, Any], source: str) -> None:
             raise ConfigError(source, f"executors.{name}", f"expected a table, got {type(table).__name__} {table!r}")
 
 
+def check_site_config(site) -> None:
+    """Every table of the site's esomp.toml checked now, before any work: the core's own tables that need the
+    registered plugins ([engine], [executors]), then each plugin's through the ``check_config`` hook."""
+    from esomp_core.engine import engine_options
+
+    engine_options(site)
+    site.pm.hook.check_config(site=site)
+
+
 def load_config(path: str | os.PathLike) -> SiteConfig:
     path = Path(path)
     if path.is_dir():

@@ -57,6 +57,11 @@ def register_commands(cli: click.Group) -> None:
     """Add commands to the ``esomp`` command line (``@cli.command()`` or ``cli.add_command``)."""
 
 
+@hookspec
+def check_config(site: Site) -> None:
+    """Check your own tables of the site's esomp.toml now; raise ConfigError naming the key path. No database."""
+
+
 # --- Stages: called by the engine for each job; the plugin that owns the job answers ------------------------------
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from esomp_core import hookimpl
-from esomp_core.config import ConfigError, check_name, parse_config
+from esomp_core.config import ConfigError, check_name, check_site_config, parse_config
 from esomp_core.engine import Engine, engine_options
 from esomp_core.model import Executor
 
@@ -91,3 +91,37 @@ def test_an_executor_without_options_takes_no_keys(esomp_site_factory):
     with pytest.raises(ConfigError) as info:
         engine_options(site)
     assert info.value.path == "executors.local.workers"
+
+
+class StrictTable:
+    """A plugin whose ``[bench]`` table (a plugin table the core keeps unchecked) must hold rounds >= 1."""
+
+    @hookimpl
+    def check_config(self, site):
+        rounds = site.section("bench").get("rounds", 1)
+        if not isinstance(rounds, int) or rounds < 1:
+            raise ConfigError(site.config.source, "bench.rounds", f"expected a whole number of 1 or more, got "
+                                                                   f"{rounds!r}")
+
+
+def test_check_config_runs_every_plugins_check_when_a_command_opens_the_site(esomp_site_factory, esomp_pm_factory,
+                                                                             esomp_cli):
+    site = esomp_site_factory(esomp_pm_factory(StrictTable()), bench={"rounds": 0})
+    with pytest.raises(ConfigError, match=r"bench\.rounds: expected a whole number"):
+        check_site_config(site)
+    result = esomp_cli(["status", "--date", "20260105"], site=site, plugins=[StrictTable()])
+    assert result.exit_code == 1
+    assert result.output.strip().endswith("bench.rounds: expected a whole number of 1 or more, got 0")
+
+
+def test_check_config_covers_the_core_tables(esomp_site_factory, esomp_cli):
+    site = esomp_site_factory(engine={"executor": "dask"})
+    result = esomp_cli(["status", "--date", "20260105"], site=site)
+    assert result.exit_code == 1 and "engine.executor: unknown executor 'dask'" in result.output
+
+
+def test_a_bad_plugin_table_fails_before_the_day_not_at_the_first_alert(esomp_site_factory, esomp_cli):
+    site = esomp_site_factory(notify={"targets": {"m": {"kind": "email", "host": "h", "sender": "e@x",
+                                                         "to": ["a@b"], "port": 0}}})
+    result = esomp_cli(["status", "--date", "20260105"], site=site)
+    assert result.exit_code == 1 and "notify.targets.m.port: expected a port from 1 to 65535" in result.output

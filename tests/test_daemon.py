@@ -157,7 +157,7 @@ def test_daemon_config_errors_name_the_key(mini_site):
     with pytest.raises(ConfigError, match=r"daemon.start: expected a time HH:MM"):
         Daemon(site)
     site = mini_site(daemon={"cleanup": {"directories": {"tmp": 3}}})
-    with pytest.raises(ConfigError, match=r"daemon.cleanup: directories.tmp: unknown directory"):
+    with pytest.raises(ConfigError, match=r"daemon\.cleanup\.directories\.tmp: unknown directory"):
         Daemon(site)
 
 

@@ -176,7 +176,7 @@ def test_monitor_unmatched_accounts_reads_trust_detail(day_site):
 
 def test_monitor_options_errors_name_the_key_path(day_site):
     site = day_site(monitors={"job_late": {"batches": {"1": "25:00"}}})
-    with pytest.raises(ConfigError, match=r"monitors\.job_late: batches\.1: expected a time HH:MM"):
+    with pytest.raises(ConfigError, match=r"monitors\.job_late\.batches\.1: expected a time HH:MM"):
         builtin.check_late(site, AT("10:00"))
     site = day_site(monitors={"disk_space": {"min_free": 5}})
     with pytest.raises(ConfigError, match=r"monitors\.disk_space\.min_free: unknown key"):

@@ -19,6 +19,11 @@ log = logging.getLogger("esomp.notify")
 
 
 @hookimpl
+def check_config(site) -> None:
+    notify_options(site)  # a bad [notify] stops the command at start, not at the first alert
+
+
+@hookimpl
 def alert_raised(alert, site) -> None:
     try:
         notifier_for(site).wake()  # delivery happens on the worker's thread, never here

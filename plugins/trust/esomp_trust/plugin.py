@@ -18,6 +18,11 @@ def register_business_types(register) -> None:
 
 
 @hookimpl
+def check_config(site) -> None:
+    load_options(site)  # [business.trust] and the channels and file types it names
+
+
+@hookimpl
 def process(job: Job, site) -> JobResult | None:
     if job.business_type != BUSINESS:
         return None
