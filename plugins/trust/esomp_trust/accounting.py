@@ -1,22 +1,24 @@
-"""The day's accounting (核对): every record of every split input is in exactly one product's file or in the
+"""The day's accounting (核对): every record of every split input is in exactly one product's package or in the
 unmatched report.
 
-The count is independent of the splitter's own: it reads the record count in the header of every file the
-products' directories hold (found through ``split_path`` and the products master, not through the processing
-jobs' lists), and of each unmatched-report DBF, and compares their sum per input with the input's own header.
-Only headers are read (12 bytes and a stat per file), never records; a header whose count disagrees with the
-file's size is an error too, so a count cannot hide a short file.
+The count is independent of the splitter's own: each sending job reads the record count in the DBF header of
+every product file it packages (the bytes it reads anyway, so no file is opened again) and writes the sums per
+input (``extract_temp/{date}/trust/counted/{job}.json``). ``trust-account`` adds those up per input with the
+header count of the input's unmatched-report DBF and compares the total with the input's own header count. A header
+that does not fit its file's size is an error too, so a count cannot hide a short file. Every active product must
+have been packaged exactly once.
 """
 from __future__ import annotations
 
 import os
 import struct
+from collections import Counter
 from typing import Any
 
 from esomp_core.model import Job, JobResult
-from esomp_trust.inputs import InputError, collected_inputs
-from esomp_trust.options import OutputPaths, TrustOptions
-from esomp_trust.processing import WorkDirs, institutions_of, read_partitions
+from esomp_trust.inputs import InputError, collected_inputs, read_json
+from esomp_trust.options import TrustOptions
+from esomp_trust.processing import WorkDirs, read_partitions
 
 ERRORS_SHOWN = 20  # problems named in the error; the job's detail has the per-input counts
 
@@ -45,19 +47,26 @@ def dbf_count(path: str) -> int:
 
 def run_account(job: Job, site, options: TrustOptions) -> JobResult:
     dirs = WorkDirs(site, job.date)
-    channels = job.params["channels"]
-    split = [entry for partition in read_partitions(dirs, channels) for entry in partition["inputs"]
+    split = [entry for partition in read_partitions(dirs, job.params["channels"]) for entry in partition["inputs"]
              if entry["split"]]
     problems = _inputs_not_partitioned(site, job.date, options, {entry["name"] for entry in split})
-    products = list(job.products)
-    out = OutputPaths(options.split_path, clearing_root=dirs.clearing_root, date=job.date,
-                      institution=institutions_of(site, products))
-    result = JobResult(detail={"inputs": {}, "products": len(products)})
+    packaged = Counter()  # records per input name, in the packaged files' headers
+    products = Counter()  # how many times each product was packaged
+    for sending in job.params["sending"]:
+        counted = read_json(dirs.counted(sending), f"the job {sending} has not succeeded")
+        packaged.update(counted["records"])
+        products.update(counted["products"])
+    problems += _products_not_packaged_once(job.products, products)
+    names = {entry["name"] for entry in split}
+    problems += [f"{name}: {count} records packaged of a file that is no split input of the day"
+                 for name, count in sorted(packaged.items()) if name not in names]
+    result = JobResult(detail={"inputs": {}, "products": len(job.products)})
     for entry in split:
-        counts = _count_input(entry, products, out, problems)
+        counts = {"input": _input_count(entry, problems), "products": packaged[entry["name"]],
+                  "unmatched": _unmatched_count(entry, problems)}
         result.detail["inputs"][entry["name"]] = counts
         result.files += 1
-        result.records += counts["input"]
+        result.records += max(counts["input"], 0)
         difference = counts["input"] - counts["products"] - counts["unmatched"]
         if counts["input"] >= 0 and difference:
             problems.append(f"{entry['path']}: {counts['input']} records in the input, {counts['products']} in "
@@ -78,26 +87,31 @@ def _inputs_not_partitioned(site, date: str, options: TrustOptions, partitioned:
             for item in inputs if item.split and item.name not in partitioned]
 
 
-def _count_input(entry: dict[str, Any], products: list[str], out: OutputPaths, problems: list[str]
-                 ) -> dict[str, int]:
-    """Records of one input: in the input's header, in its products' files, in its unmatched report."""
-    name = entry["name"]
-    counts = {"input": -1, "products": 0, "unmatched": 0}
+def _products_not_packaged_once(expected, packaged: Counter) -> list[str]:
+    missing = [p for p in expected if not packaged[p]]
+    twice = sorted(p for p, n in packaged.items() if n > 1)
+    problems = []
+    if missing:
+        problems.append(f"product {missing[0]}: packaged by no sending job ({len(missing)} products so)")
+    if twice:
+        problems.append(f"product {twice[0]}: packaged {packaged[twice[0]]} times ({len(twice)} products so)")
+    return problems
+
+
+def _input_count(entry: dict[str, Any], problems: list[str]) -> int:
+    """The input's own header count, or -1 (a problem noted) when it cannot be read."""
     try:
-        counts["input"] = dbf_count(entry["path"])
+        return dbf_count(entry["path"])
     except (OSError, InputError) as exc:
-        problems.append(f"{entry['path']}: input {name} cannot be counted: {exc}")
-    for product in products:
-        path = out(product, name)
-        try:
-            counts["products"] += dbf_count(path)
-        except FileNotFoundError:
-            problems.append(f"product {product}: {path}: missing")
-        except (OSError, InputError) as exc:
-            problems.append(f"product {product}: {exc}")
-    if entry.get("unmatched"):
-        try:
-            counts["unmatched"] = dbf_count(entry["unmatched"])
-        except (OSError, InputError) as exc:
-            problems.append(f"{entry['unmatched']}: unmatched report of {name} cannot be counted: {exc}")
-    return counts
+        problems.append(f"{entry['path']}: input {entry['name']} cannot be counted: {exc}")
+        return -1
+
+
+def _unmatched_count(entry: dict[str, Any], problems: list[str]) -> int:
+    if not entry.get("unmatched"):
+        return 0
+    try:
+        return dbf_count(entry["unmatched"])
+    except (OSError, InputError) as exc:
+        problems.append(f"{entry['unmatched']}: unmatched report of {entry['name']} cannot be counted: {exc}")
+        return 0

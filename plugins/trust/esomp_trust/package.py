@@ -188,9 +188,28 @@ def _read_into(member: Member, target: memoryview) -> None:
         raise PackageError(f"{member.path}: {got} bytes, {member.size} expected (changed while packaging?)")
 
 
-def _own_bytes(run: list[tuple[bytes, Any, int]], total: int) -> bytearray:
+class Tally:
+    """Records per file name, read from the DBF header of each product file as it is packaged (no extra read):
+    the day's accounting sums them, independently of the splitter's own counts. A header that does not fit its
+    file's size is refused, naming the file."""
+
+    def __init__(self):
+        self.records: dict[str, int] = {}
+
+    def add(self, member: Member, data) -> None:
+        if len(data) < 12:
+            raise PackageError(f"{member.path}: {len(data)} bytes, too short for a DBF header")
+        count, header_length, record_length = struct.unpack_from("<IHH", data, 4)
+        if len(data) - header_length - count * record_length not in (0, 1):
+            raise PackageError(f"{member.path}: the header says {count} records of {record_length} bytes after a "
+                               f"{header_length}-byte header, but the file has {len(data)} bytes")
+        name = member.name.rpartition("/")[2]
+        self.records[name] = self.records.get(name, 0) + count
+
+
+def _own_bytes(run: list[tuple[bytes, Any, int]], total: int, tally: Tally | None = None) -> bytearray:
     """The tar bytes of a run of headers and own members, laid out in one zeroed buffer (the padding is already
-    there) and read straight into it: no copy per file."""
+    there) and read straight into it: no copy per file. Each own member's header count goes to ``tally``."""
     buffer = bytearray(total + 1)  # one byte to spare past the last file (see _read_into)
     view = memoryview(buffer)
     at = 0
@@ -204,6 +223,8 @@ def _own_bytes(run: list[tuple[bytes, Any, int]], total: int) -> bytearray:
         else:
             _read_into(source, view[at:at + size + 1])
             view[at + size] = 0  # the spare byte, were it read into padding or the next header's place
+            if tally is not None:
+                tally.add(source, view[at:at + size])
         at += size + (-size % BLOCK)
     view.release()
     del buffer[total:]
@@ -211,7 +232,7 @@ def _own_bytes(run: list[tuple[bytes, Any, int]], total: int) -> bytearray:
 
 
 def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtime: int, shared: SharedFrames,
-                  level: int, compressor: zstandard.ZstdCompressor | None = None) -> None:
+                  level: int, compressor: zstandard.ZstdCompressor | None = None, tally: Tally | None = None) -> None:
     """The package's own bytes in runs, each compressed as one frame, cut before every shared member's frame and
     after FLUSH_AT bytes; ``compressor`` (at ``level``) may be one kept for many packages (same bytes)."""
     compress = (compressor or zstandard.ZstdCompressor(level=level, write_checksum=True)).compress
@@ -223,7 +244,7 @@ def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtim
         header = tar_header(member.name, size, mtime)
         if member.shared:
             run.append((header, None, 0))
-            stream.write(compress(_own_bytes(run, run_size + BLOCK)))
+            stream.write(compress(_own_bytes(run, run_size + BLOCK, tally)))
             stream.write(shared.frame(member))
             offset += run_size + BLOCK + size + (-size % BLOCK)
             run, run_size = [], 0
@@ -231,23 +252,27 @@ def write_tar_zst(stream: BinaryIO, manifest: bytes, members: list[Member], mtim
         run.append((header, member, size))
         run_size += BLOCK + size + (-size % BLOCK)
         if run_size >= FLUSH_AT:
-            stream.write(compress(_own_bytes(run, run_size)))
+            stream.write(compress(_own_bytes(run, run_size, tally)))
             offset += run_size
             run, run_size = [], 0
     end = offset + run_size + 2 * BLOCK
     # The end-of-archive blocks, padded to a whole record as tar does: zeros the buffer already holds.
-    stream.write(compress(_own_bytes(run, run_size + 2 * BLOCK + (-end % RECORD))))
+    stream.write(compress(_own_bytes(run, run_size + 2 * BLOCK + (-end % RECORD), tally)))
 
 
-def write_zip(stream: BinaryIO, manifest: bytes, members: list[Member], date: str, level: int) -> None:
+def write_zip(stream: BinaryIO, manifest: bytes, members: list[Member], date: str, level: int,
+              tally: Tally | None = None) -> None:
     stamp = (int(date[:4]), int(date[4:6]), int(date[6:8]), 0, 0, 0)
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=min(max(level, 1), 9)) as zf:
-        for name, source in [(MANIFEST, manifest), *((m.name, m.path) for m in members)]:
+        for name, member in [(MANIFEST, None), *((m.name, m) for m in members)]:
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # unix, whatever the machine
             info.external_attr = 0o100644 << 16
-            zf.writestr(info, source if isinstance(source, bytes) else Path(source).read_bytes())
+            data = manifest if member is None else Path(member.path).read_bytes()
+            if tally is not None and member is not None and not member.shared:
+                tally.add(member, data)
+            zf.writestr(info, data)
 
 
 class _Hashing:
@@ -285,18 +310,19 @@ class Written:
 
 def build_package(path: Path, fmt: str, *, name: str, date: str, institution: str, product: str | None,
                   members: list[Member], shared: SharedFrames, level: int,
-                  compressor: zstandard.ZstdCompressor | None = None) -> Written:
+                  compressor: zstandard.ZstdCompressor | None = None, tally: Tally | None = None) -> Written:
     """Write the package atomically at ``path`` and its manifest beside it. ``compressor``: a zstd compressor at
-    ``level`` with checksums, kept by the caller for many packages (a new one per package costs its tables)."""
+    ``level`` with checksums, kept by the caller for many packages (a new one per package costs its tables);
+    ``tally``: counts the records of the package's own (not shared) members from their headers."""
     members = sorted(members, key=lambda m: m.name)
     manifest = manifest_bytes(name, date, institution, product, members)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as fh:
         if fmt == "zip":
-            write_zip(fh, manifest, members, date, level)
+            write_zip(fh, manifest, members, date, level, tally)
         else:
             hashing = _Hashing(fh)
-            write_tar_zst(hashing, manifest, members, business_mtime(date), shared, level, compressor)
+            write_tar_zst(hashing, manifest, members, business_mtime(date), shared, level, compressor, tally)
             hashing.flush()
     with atomic_open(manifest_path(path)) as fh:
         fh.write(manifest)

@@ -49,15 +49,15 @@ def build_plan(options: TrustOptions, products: list[tuple[str, str]], configure
 
     Listed batch by batch, each batch's sending jobs right after its processing jobs: the engine starts ready
     jobs in plan order, so batch 1's institutions get their packages before later batches are processed. The
-    accounting job comes last: it needs every processing job and should not take a worker from sending."""
+    accounting job comes last: it sums what every sending job counted in the files it packaged."""
     jobs = sorted(_jobs(options, products, configured_channels), key=lambda job: job.batch)  # stable
-    processing = [job.name for job in jobs if job.name.startswith("trust-process-")]
-    if processing:
+    sending = [job.name for job in jobs if job.stage == "send"]
+    if sending:
         channels = [job.channel for job in jobs if job.stage == "collect"]
         jobs.append(JobSpec(
             name=ACCOUNT, stage="post", business_type=BUSINESS, batch=0, category="信托/核对/记录数",
-            products=tuple(code for code, _ in products), depends_on=tuple(processing),
-            params={"channels": channels}))
+            products=tuple(code for code, _ in products), depends_on=tuple(sending),
+            params={"channels": channels, "sending": sending}))
     return jobs
 
 

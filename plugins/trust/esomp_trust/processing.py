@@ -58,6 +58,10 @@ class WorkDirs:
     def outputs(self, group: str) -> Path:
         return self.extract / "outputs" / f"{group}.json"
 
+    def counted(self, sending_job: str) -> Path:
+        """Records per input in the files a sending job packaged, read from their headers."""
+        return self.extract / "counted" / f"{sending_job}.json"
+
 
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()

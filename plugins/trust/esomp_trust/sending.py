@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Institution, Job as JobRow, Package, Receipt
-from esomp_trust.inputs import InputError, read_json
+from esomp_trust.inputs import InputError, read_json, write_json
 from esomp_trust.options import TrustOptions
-from esomp_trust.package import Member, SharedFrames, build_package, manifest_path, remove_leftovers
+from esomp_trust.package import Member, SharedFrames, Tally, build_package, manifest_path, remove_leftovers
 from esomp_trust.processing import WorkDirs, read_partitions, sha256_file
 from esomp_trust.plan import process_name
 
@@ -80,22 +80,27 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
     by = job.params.get("package_by", options.package_by)
     ext = "zip" if options.package_format == "zip" else "tar.zst"
     packages: list[tuple[str, str, str | None, list[Member]]] = []  # name, institution, product, members
+    packaged: list[str] = []  # the products whose files go out in this job's packages
     if by == "institution":
         for institution in job.params["institutions"]:
-            members = [m for code in sorted(products) if products[code]["institution"] == institution
-                       for m in _members(products[code]["files"], f"{code}/", shared)]
+            codes = [code for code in sorted(products) if products[code]["institution"] == institution]
+            members = [m for code in codes for m in _members(products[code]["files"], f"{code}/", shared)]
             packages.append((f"{institution}_{job.date}.{ext}", institution, None, members))
+            packaged += codes
     else:
         for code in job.products:
             if code not in products:
                 raise InputError(f"product {code}: no outputs from its processing job; rerun it")
             packages.append((f"{code}_{job.date}.{ext}", products[code]["institution"], code,
                              _members(products[code]["files"], "", shared)))
+            packaged.append(code)
 
+    dirs.counted(job.name).unlink(missing_ok=True)  # counts of an earlier run never stand for this one
     # A sending worker killed while writing left a temporary package (named by its process id): removed here.
     leftovers = remove_leftovers(dirs.send, [name for name, _, _, _ in packages])
     frames = SharedFrames(dirs.compressed, options.compression_level)
     compressor = zstandard.ZstdCompressor(level=options.compression_level, write_checksum=True)
+    tally = Tally()  # records per input name, from the headers of the files packaged, for trust-account
     targets = DeliveryTargets(site, options, {institution for _, institution, _, _ in packages})
     with site.repository.session() as s:
         job_id = _existing_job(s, job.id)  # asked once, not per chunk
@@ -112,7 +117,7 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
             path = dirs.send / name
             package = build_package(path, options.package_format, name=name, date=job.date,
                                     institution=institution, product=product, members=members, shared=frames,
-                                    level=options.compression_level, compressor=compressor)
+                                    level=options.compression_level, compressor=compressor, tally=tally)
             built.append(Built(name, institution, product, path, package.size, package.sha256, len(members),
                                hashlib.sha256(package.manifest).hexdigest()))
             result.files += 1
@@ -138,6 +143,7 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
             result.detail["delivered"] += 1
         _record_receipts(site, receipts)
     result.detail["shared_frames"] = {"made": frames.made, "reused": frames.reused}
+    write_json(dirs.counted(job.name), {"job": job.name, "products": packaged, "records": tally.records})
     if failures:
         raise DeliveryFailed(f"{len(failures)} of {len(packages)} package(s) not delivered: " + "; ".join(failures))
     return result

@@ -41,20 +41,29 @@ def test_account_a_record_the_splitter_dropped_fails_the_day_naming_the_file(tmp
     assert name in str(failure) and "1 not accounted for" in str(failure)
 
 
-def test_account_a_missing_unmatched_report_or_product_file_is_named(tmp_path):
+def test_account_a_missing_unmatched_report_is_named_with_the_difference(tmp_path):
     site, report = new_day(tmp_path / "missing", 6)
     results = run_plan(site)
     assert not [r for r in results.values() if isinstance(r, Exception)]
     unowned = next(f for f in report.files if f["split"] and f["unowned"])
     monitor = Path(site.directory("monitoring_centre")) / DATE / "unmatched"
     next(monitor.rglob(unowned["name"])).unlink()
-    product_file = max((Path(site.directory("clearing_root")) / DATE).rglob("zqye0105.dbf"), key=dbf_count)
-    product_file.write_bytes(product_file.read_bytes()[:-2])  # a record cut short: the header no longer fits
     failure = run_plan(site, only=("post",))["trust-account"]
     assert isinstance(failure, RecordsUnaccounted)
-    text = str(failure)
-    assert f"{unowned['unowned']} not accounted for" in text and unowned["name"] in text
-    assert str(product_file) in text and "the header says" in text
+    assert f"{unowned['unowned']} not accounted for" in str(failure) and unowned["name"] in str(failure)
+
+
+def test_account_a_product_file_cut_short_is_refused_by_its_sending_job(tmp_path):
+    site, report = new_day(tmp_path / "cut", 6)
+    results = run_plan(site)
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    product_file = max((Path(site.directory("clearing_root")) / DATE).rglob("zqye0105.dbf"), key=dbf_count)
+    product_file.write_bytes(product_file.read_bytes()[:-2])  # a record cut short: the header no longer fits
+    results = run_plan(site, only=("send", "post"))
+    failed = {name: str(r) for name, r in results.items() if isinstance(r, Exception)}
+    sender = next(name for name, text in failed.items() if name.startswith("trust-send"))
+    assert str(product_file) in failed[sender] and "the header says" in failed[sender]
+    assert "has not succeeded" in failed["trust-account"]  # its count is gone with the failed run
 
 
 def test_account_counts_headers_checked_against_the_file_size(tmp_path):
@@ -70,3 +79,11 @@ def test_account_counts_headers_checked_against_the_file_size(tmp_path):
         assert "the header says" in str(exc) and str(path) in str(exc)
     else:
         raise AssertionError("a file longer than its header says was counted")
+
+
+def test_account_of_zip_packages_by_institution(tmp_path):
+    site, report = new_day(tmp_path / "zip", 6, package_format="zip", package_by="institution")
+    results = run_plan(site)
+    assert not [r for r in results.values() if isinstance(r, Exception)], results
+    counted = results["trust-account"].detail["inputs"]
+    assert all(counted[f["name"]]["products"] == f["records"] - f["unowned"] for f in report.files if f["split"])

@@ -72,10 +72,11 @@ def test_register_business_types_plan_for_4000_products():
     # order only: a failure there skips nothing of this batch.
     assert named["trust-process-b1-j3"].after == ()
     assert named["trust-process-b3-j2"].after == tuple(f"trust-process-b2-j{n}" for n in range(1, 6))
-    # Last, the accounting of every input record, after every processing job.
+    # Last, the accounting of every input record, from what every sending job counted in the files it packaged.
     account = jobs[-1]
     assert (account.name, account.stage, account.batch) == ("trust-account", "post", 0)
-    assert account.depends_on == tuple(j.name for j in process) and len(account.products) == 4000
+    assert account.depends_on == tuple(j.name for j in send) == tuple(account.params["sending"])
+    assert len(account.products) == 4000
 
 
 def test_register_business_types_stagger_none_and_uneven_sizes():
