@@ -63,20 +63,22 @@ def valid_dbfs(draw):
         flag = draw(st.sampled_from([b" ", b" ", b"*"]))
         records.append(flag + b"".join(draw(value_bytes(kind, length)) for _, kind, length, _ in shapes))
     header_length = 32 + 32 * len(shapes) + 1
+    record_length = 1 + sum(s[2] for s in shapes)
     head = bytearray(32)
     head[0] = 0x03
-    struct.pack_into("<IHH", head, 4, len(records), header_length, 1 + sum(s[2] for s in shapes))
+    struct.pack_into("<IHH", head, 4, len(records), header_length, record_length)
     for name, kind, length, decimals in shapes:
         head += name.encode().ljust(11, b"\x00") + kind.encode() + bytes(4) + bytes((length, decimals)) + bytes(14)
     head.append(0x0D)
-    return bytes(head) + b"".join(records) + (b"\x1a" if draw(st.booleans()) else b""), header_length
+    data = bytes(head) + b"".join(records) + (b"\x1a" if draw(st.booleans()) else b"")
+    return data, header_length, record_length
 
 
 @st.composite
 def mutated_dbfs(draw):
     """A valid file with a few of: a byte set in the header or anywhere, a deletion flag, a descriptor's name,
     length or decimals, the record count, header or record length, or the file cut or extended."""
-    data, header_length = draw(valid_dbfs())
+    data, header_length, record_length = draw(valid_dbfs())
     data = bytearray(data)
     for _ in range(draw(st.integers(0, 3))):
         size = len(data)
@@ -87,8 +89,9 @@ def mutated_dbfs(draw):
             data[draw(st.integers(0, header_length - 1))] = draw(st.integers(0, 255))
         elif kind == "any":
             data[draw(st.integers(0, size - 1))] = draw(st.integers(0, 255))
-        elif kind == "flag":
-            data[draw(st.integers(header_length, size - 1))] = draw(st.sampled_from(b"\x00#?X\x1a*"))
+        elif kind == "flag" and size >= header_length + record_length:
+            record = draw(st.integers(0, (size - header_length) // record_length - 1))
+            data[header_length + record * record_length] = draw(st.sampled_from(b"\x00#?X\x1a*"))
         elif kind == "name" and header_length >= 33 + 2 * 32:  # two fields at least: rename one after the first
             victim = 32 + 32 * draw(st.integers(1, (header_length - 33) // 32 - 1))
             data[victim : victim + 11] = draw(st.sampled_from([b"K", b"k", b"F0", b"A B", b"\xb9\xc9"])).ljust(11, b"\0")
@@ -223,7 +226,7 @@ def test_any_mutated_dbf_is_read_split_and_written_or_refused_by_name(data):
 @fuzz
 @given(valid_dbfs())
 def test_every_valid_dbf_opens_and_accounts_for_every_record(generated):
-    data, _ = generated
+    data, _, _ = generated
     with DbfFile(data, name=NAME) as source:
         assert source.check_flags() is None
         check_typed_values(source)
