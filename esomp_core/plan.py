@@ -6,6 +6,7 @@ from typing import Iterable
 
 from sqlalchemy import select
 
+from esomp_core.config import name_problem
 from esomp_core.model import STAGES, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import Run
@@ -31,6 +32,9 @@ def check_plan(specs: Iterable[JobSpec]) -> list[JobSpec]:
     specs = list(specs)
     by_name: dict[str, JobSpec] = {}
     for spec in specs:
+        problem = name_problem(spec.name)
+        if problem:  # job names reach paths (per-job reports under the monitoring centre)
+            raise PlanError(f"job name {problem}")
         if spec.name in by_name:
             raise PlanError(f"job name {spec.name!r} planned twice")
         if spec.stage not in STAGES:

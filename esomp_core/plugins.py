@@ -16,6 +16,7 @@ import attrs
 import pluggy
 
 from esomp_core import __version__, hookspecs
+from esomp_core.config import check_name
 
 ENTRY_POINT_GROUP = "esomp"
 ENV_LOAD = "ESOMP_LOAD_PLUGINS"
@@ -155,6 +156,8 @@ class Registry:
                     """``replace=True``: this object stands in for any other of its name, whichever registers
                     first (a site's own declaration of a file type replaces the one a plugin ships)."""
                     key = _key_of(obj)
+                    if _what == "file type":  # file type names reach paths (BCP and report files)
+                        check_name(key, "file type name")
                     if key in _table and not replace:
                         if (_what, key) in replaced:
                             return

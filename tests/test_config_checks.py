@@ -1,4 +1,6 @@
 """Everything checkable when a site's esomp.toml is loaded is checked then, naming the key path."""
+import re
+
 import pytest
 
 from esomp_core import hookimpl
@@ -125,3 +127,27 @@ def test_a_bad_plugin_table_fails_before_the_day_not_at_the_first_alert(esomp_si
                                                          "to": ["a@b"], "port": 0}}})
     result = esomp_cli(["status", "--date", "20260105"], site=site)
     assert result.exit_code == 1 and "notify.targets.m.port: expected a port from 1 to 65535" in result.output
+
+
+@pytest.mark.parametrize("name", ["../x", "..", "a/b"])
+def test_a_job_name_like_a_path_is_refused_when_the_plan_is_checked(name):
+    from esomp_core.model import JobSpec
+    from esomp_core.plan import PlanError, check_plan
+
+    with pytest.raises(PlanError, match=f"job name {re.escape(repr(name))} cannot be used in a path"):
+        check_plan([JobSpec("collect-x", "collect", "t"), JobSpec(name, "process", "t")])
+
+
+def test_a_file_type_name_like_a_path_is_refused_at_registration(esomp_pm_factory):
+    from esomp_core.model import FileType
+    from esomp_core.plugins import Registry
+
+    class Types:
+        @hookimpl
+        def register_file_types(self, register):
+            register(FileType("OK1", family="t", patterns=("ok1*.dbf",)))
+            register(FileType("../evil", family="t", patterns=("evil*.dbf",)))
+
+    registry = Registry.collect(esomp_pm_factory(Types()))
+    assert "OK1" in registry.file_types and "../evil" not in registry.file_types
+    assert any("file type name '../evil' cannot be used in a path" in e for e in registry.errors), registry.errors
