@@ -5,6 +5,7 @@ Every error names the file, the key path and what was expected. Plugins parse th
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import sys
@@ -147,6 +148,16 @@ def check_name(value: Any, what: str) -> str:
     problem = name_problem(value)
     if problem:
         raise ValueError(f"{what} {problem}")
+    return value
+
+
+def check_encoding(value: str, what: str) -> str:
+    """``value`` when Python's codecs know it; else ValueError naming ``what``."""
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"{what}: unknown encoding {value!r} (a name Python's codecs know: gbk, gb18030, "
+                         "utf-8 ...)") from None
     return value
 
 

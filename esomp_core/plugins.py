@@ -16,7 +16,7 @@ import attrs
 import pluggy
 
 from esomp_core import __version__, hookspecs
-from esomp_core.config import check_name
+from esomp_core.config import check_encoding, check_name
 
 ENTRY_POINT_GROUP = "esomp"
 ENV_LOAD = "ESOMP_LOAD_PLUGINS"
@@ -158,6 +158,7 @@ class Registry:
                     key = _key_of(obj)
                     if _what == "file type":  # file type names reach paths (BCP and report files)
                         check_name(key, "file type name")
+                        check_encoding(obj.encoding, f"file type {key}")
                     if key in _table and not replace:
                         if (_what, key) in replaced:
                             return

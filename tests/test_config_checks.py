@@ -151,3 +151,17 @@ def test_a_file_type_name_like_a_path_is_refused_at_registration(esomp_pm_factor
     registry = Registry.collect(esomp_pm_factory(Types()))
     assert "OK1" in registry.file_types and "../evil" not in registry.file_types
     assert any("file type name '../evil' cannot be used in a path" in e for e in registry.errors), registry.errors
+
+
+def test_a_file_type_with_an_unknown_encoding_is_refused_at_registration(esomp_pm_factory):
+    from esomp_core.model import FileType
+    from esomp_core.plugins import Registry
+
+    class Types:
+        @hookimpl
+        def register_file_types(self, register):
+            register(FileType("TZXX", family="t", patterns=("tzxx*.dbf",), encoding="klingon"))
+
+    registry = Registry.collect(esomp_pm_factory(Types()))
+    assert "TZXX" not in registry.file_types
+    assert any("file type TZXX: unknown encoding 'klingon'" in e for e in registry.errors), registry.errors
