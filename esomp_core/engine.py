@@ -114,7 +114,8 @@ def _executor_options(executor, table: dict[str, Any], path: str, source: str) -
     if options_class is not None:
         return structure(options_class, table, path=path, source=source)
     if table:
-        raise ConfigError(source, f"{path}.{sorted(table)[0]}", f"unknown key (executor {executor.name} has no options)")
+        raise ConfigError(source, f"{path}.{sorted(table)[0]}",
+                          f"unknown key (executor {executor.name} has no options)")
     return None
 
 

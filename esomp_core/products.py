@@ -28,7 +28,8 @@ COLUMNS = ("product", "name", "institution", "institution_name", "classification
 MARKETS = {"sz_accounts": "SZ", "sh_accounts": "SH"}
 # Securities account (证券账户) formats per market, as CSDC issues them (docs/configuration.md gives the source).
 ACCOUNT_FORMATS = {
-    "SZ": (re.compile(r"[02]\d{9}"), "10 digits starting with 0 (A-share and fund accounts: 00, 08 ...) or 2 (B-share)"),
+    "SZ": (re.compile(r"[02]\d{9}"),
+           "10 digits starting with 0 (A-share and fund accounts: 00, 08 ...) or 2 (B-share)"),
     "SH": (re.compile(r"[A-Z]\d{9}"), "a capital letter and 9 digits (A-share: A individuals, B institutions ...)"),
 }
 
@@ -87,7 +88,7 @@ def _decode(source: str, data: bytes, encoding: str, problem: str, advice: str =
 
 def _nul_lines(text: str) -> list[str]:
     return [f"line {i}: contains a NUL character (a binary or damaged file?)"
-            for i, line in enumerate(text.splitlines(), start=1) if "\0" in line]
+            for i, line in enumerate(text.split("\n"), start=1) if "\0" in line]
 
 
 def _account_problem(market: str, account: str) -> str | None:
