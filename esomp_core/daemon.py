@@ -42,6 +42,8 @@ UNFINISHED = ("pending", "waiting", "paused", "running")
 CLEANUP_NAME = "daemon:cleanup"
 CALENDAR_SOURCE = "daemon:calendar"
 NOT_COVERED_RULE = "calendar.not_covered"
+ENDING_RULE = "calendar.ending"
+COVERAGE_NOTICE_DAYS = 30  # warn this long before the known closures run out, while there is time to add them
 
 
 def _keep_days(instance, attribute, value):
@@ -122,6 +124,11 @@ class Daemon:
         findings = []
         if now >= self.start_moment(day) and calendar.is_trading_day(day) and not calendar.covers(day):
             findings.append(Finding(NOT_COVERED_RULE, ymd(day), "error", calendar.run_day_problem(day)))
+        ahead = day + timedelta(days=COVERAGE_NOTICE_DAYS)
+        if calendar.covers(day) and not calendar.covers(ahead):
+            findings.append(Finding(ENDING_RULE, str(ahead.year), "warning",
+                                    f"the trading calendar ends before {ahead.year} (it knows {calendar.coverage()}): "
+                                    f"add {ahead.year}'s closures before its first day (docs/configuration.md)"))
         seen = [(f.rule, f.subject) for f in findings]
         if seen != self.calendar_alerts:  # write only when the condition changes, not every tick
             alerts.sync(self.site, CALENDAR_SOURCE, findings, now)

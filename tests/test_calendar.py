@@ -248,3 +248,19 @@ def test_the_daemon_alerts_a_weekday_the_calendar_does_not_cover(one_site):
                              calendar={"listed_years": [year]})[0], clock=lambda: now[0])
     assert listed.tick()["date"] == f"{year}0104"
     listed.wait_for_engine(60)
+
+
+def test_the_daemon_warns_a_month_before_the_calendar_runs_out(one_site):
+    last = shipped_closures()["XSHG"].last_year
+    site, _ = one_site(daemon={"start": "09:00", "executor": "inline"})
+    now = [datetime(last, 11, 20, 8, 0)]
+    daemon = Daemon(site, clock=lambda: now[0])
+    daemon.tick()
+    with site.repository.session() as s:
+        assert s.scalars(select(AlertRow)).all() == []  # more than 30 days of closures still known
+    now[0] = datetime(last, 12, 2, 8, 0)
+    daemon.tick()
+    with site.repository.session() as s:
+        alert = s.scalar(select(AlertRow).where(AlertRow.rule == "calendar.ending"))
+        assert alert.subject == str(last + 1) and alert.severity == "warning"
+        assert f"ends before {last + 1}" in alert.message
