@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS dtaq_counters (name TEXT PRIMARY KEY, value INTEGER N
 ORDER_SQL = {Order.EQ: "key = ?", Order.NE: "key != ?", Order.LT: "key < ?", Order.LE: "key <= ?",
              Order.GT: "key > ?", Order.GE: "key >= ?"}
 INSERT = "INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) VALUES (?, ?, ?, ?, ?)"
+# INSERT unless the queue already holds max_entries (the count stops at the limit: a deep queue costs no more)
+INSERT_BOUNDED = ("INSERT INTO dtaq_entries (queue, key, data, sender, sent_at) SELECT ?, ?, ?, ?, ? "
+                  "WHERE (SELECT count(*) FROM (SELECT 1 FROM dtaq_entries WHERE queue = ? LIMIT ?)) < ?")
 COLUMNS = "seq, key, data, sender, sent_at"
 HANDED = b"E"  # a datagram carrying an entry handed over (an empty one is a ring)
 HAND_OVER_MAX = 1 + 10 + 2 + 256 + 65536  # marker, sent time and sender length, sender, data
@@ -89,10 +92,14 @@ class SqliteQueue(DataQueue):
             with self.backend.writing(transaction=len(rows) > 1 or a.force, force=a.force) as db:
                 db.executemany(INSERT, rows) if len(rows) > 1 else db.execute(INSERT, rows[0])
             sent = [True] * len(rows)
+        elif len(items) == 1 and items[0][2] is None:  # a client's request: counted and inserted in one statement
+            data, key, _ = items[0]
+            with self.backend.writing(force=a.force, transaction=a.force) as db:
+                inserted = db.execute(INSERT_BOUNDED, (self.name, key, data, sender, now, self.name, a.max_entries,
+                                                       a.max_entries)).rowcount == 1
+            sent, full = ([True], False) if inserted else ([], True)
         else:
-            # one entry alone needs no transaction: the writers' lock keeps other sends out between count and insert
-            alone = len(items) == 1 and items[0][2] is None
-            with self.backend.writing(transaction=not alone, force=a.force) as db:
+            with self.backend.writing(transaction=True, force=a.force) as db:
                 count = None
                 if a.max_entries:  # counting stops at the limit: a deep queue costs no more than a full one
                     (count,) = db.execute("SELECT count(*) FROM (SELECT 1 FROM dtaq_entries WHERE queue = ? "
