@@ -143,7 +143,7 @@ def register_commands(cli: click.Group) -> None:
                                       "breaker", "dropped"],
                     [(r["service"], "Y" if r["financial"] else "", "running" if r["running"] else "stopped",
                       f"{r['request_queue']}/{r['reply_queue']}" if not r["error"] else "held back",
-                      r["depth"], r["max_entries"] or "-", r["workers"], r["abnormal"], r["breaker"]["state"],
+                      "-" if r["depth"] is None else r["depth"], r["max_entries"] or "-", r["workers"], r["abnormal"], r["breaker"]["state"],
                       r["expired_requests"]) for r in rows])
         for row in rows:
             if row["error"]:
