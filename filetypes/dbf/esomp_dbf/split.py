@@ -133,7 +133,15 @@ class EncodedKeys(dict):
     def of(cls, key_to_group: Mapping[str, Hashable], encoding: str) -> "EncodedKeys":
         if isinstance(key_to_group, EncodedKeys):  # encoded for another encoding: back to text first
             key_to_group = {k.decode(key_to_group.encoding): dest for k, dest in key_to_group.items()}
-        encoded = cls((str(k).encode(encoding).strip(_STRIP), dest) for k, dest in key_to_group.items())
+        encoded = cls()
+        texts: dict[bytes, str] = {}
+        for key, dest in key_to_group.items():
+            raw = str(key).encode(encoding).strip(_STRIP)
+            if raw in encoded and encoded[raw] != dest:
+                # keys are compared stripped: these two are one key, and the later one would silently win
+                raise ValueError(f"keys {texts[raw]!r} and {key!r} are the same key once stripped of spaces and "
+                                 f"NULs, for two destinations {encoded[raw]!r} and {dest!r}")
+            encoded[raw], texts[raw] = dest, str(key)
         encoded.encoding = encoding
         return encoded
 

@@ -131,6 +131,13 @@ def test_the_splitter_names_the_first_bad_record_among_many():
         partition_codes(source, "ZQZH", KeyCodes(EncodedKeys.of({"A1": 0}, "gbk")), 1)
 
 
+def test_two_keys_that_strip_to_one_for_two_destinations_are_refused():
+    # "A1" and "A1 " are one key to the splitter: the later destination used to win without a word.
+    with pytest.raises(ValueError, match=r"keys 'A1' and 'A1 ' are the same key .* destinations 'p1' and 'p2'"):
+        EncodedKeys.of({"A1": "p1", "A1 ": "p2"}, "gbk")
+    assert EncodedKeys.of({"A1": "p1", " A1": "p1"}, "gbk") == {b"A1": "p1"}  # one destination: no conflict
+
+
 # --- typed values ---------------------------------------------------------------------------------------------
 N = Field("QTY", "N", 10, 0, 1)
 N2 = Field("AMT", "N", 12, 2, 1)
