@@ -122,6 +122,11 @@ def show_status(site: Site, date: str, as_json: bool) -> None:
         click.echo(f"FAILED job {failed['id']} {failed['name']}: {failed['error']}", err=True)
 
 
+def _names(jobs) -> str:
+    """A job list short enough for a table cell."""
+    return ", ".join(jobs) if len(jobs) <= 3 else f"{len(jobs)} jobs"
+
+
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     @cli.command()
@@ -140,13 +145,12 @@ def register_commands(cli: click.Group) -> None:
         if as_json:
             print_json([{"name": s.name, "stage": s.stage, "business_type": s.business_type, "batch": s.batch,
                          "category": s.category, "channel": s.channel, "products": len(s.products),
-                         "depends_on": list(s.depends_on)} for s in specs])
+                         "depends_on": list(s.depends_on), "after": list(s.after)} for s in specs])
             return
         print_table(f"plan for {date}: {len(specs)} jobs", ["job", "stage", "batch", "category", "products",
-                                                            "depends on"],
-                    [(s.name, s.stage, s.batch, s.category, len(s.products) or "",
-                      ", ".join(s.depends_on) if len(s.depends_on) <= 3 else f"{len(s.depends_on)} jobs")
-                     for s in specs])
+                                                            "depends on", "after"],
+                    [(s.name, s.stage, s.batch, s.category, len(s.products) or "", _names(s.depends_on),
+                      _names(s.after)) for s in specs])
 
     @cli.command()
     @date_option

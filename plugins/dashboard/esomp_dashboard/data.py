@@ -234,6 +234,8 @@ def job_detail(site, job_id: int) -> dict[str, Any]:
         events = s.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)).all()
         upstream = s.execute(select(JobRow.id, JobRow.name, JobRow.state).where(
             JobRow.run_id == row.run_id, JobRow.name.in_(row.depends_on or ()))).all()
+        before = s.execute(select(JobRow.id, JobRow.name, JobRow.state).where(
+            JobRow.run_id == row.run_id, JobRow.name.in_(row.after or ()))).all()
         return {
             "id": row.id, "date": run.date, "name": row.name, "stage": row.stage,
             "business_type": row.business_type, "batch": row.batch, "category": row.category,
@@ -242,6 +244,7 @@ def job_detail(site, job_id: int) -> dict[str, Any]:
             "seconds": seconds(row.started_at, row.finished_at, now), "files": row.files, "records": row.records,
             "bytes": row.bytes, "error": row.error, "products": list(row.products or ()),
             "depends_on": [{"id": u.id, "name": u.name, "state": u.state} for u in upstream],
+            "after": [{"id": u.id, "name": u.name, "state": u.state} for u in before],
             "detail": row.detail or {},
             "file_list": [{"role": f.role, "name": f.name, "size": f.size, "records": f.records,
                            "file_type": f.file_type, "sha256": f.sha256} for f in files],
