@@ -71,7 +71,10 @@ def dbf_group() -> None:
 def info_command(file: str, as_json: bool, encoding: str) -> None:
     """Header, fields, record and deleted counts, EOF byte and language driver of FILE."""
     with _open(file, encoding) as f:
-        info = info_dict(f)
+        try:
+            info = info_dict(f)  # counting deleted records checks every deletion flag
+        except DbfError as exc:
+            raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return

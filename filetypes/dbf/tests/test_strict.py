@@ -138,6 +138,17 @@ def test_two_keys_that_strip_to_one_for_two_destinations_are_refused():
     assert EncodedKeys.of({"A1": "p1", " A1": "p1"}, "gbk") == {b"A1": "p1"}  # one destination: no conflict
 
 
+def test_info_and_cat_report_a_bad_flag_by_name(tmp_path):
+    path = tmp_path / "FLAGS.DBF"
+    path.write_bytes(keyed(flags=b" X").data)
+    cli = __import__("click").Group("esomp")
+    register_commands(cli)
+    for command in ("info", "cat"):
+        result = CliRunner().invoke(cli, ["dbf", command, str(path)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (command, result.exception)
+        assert "FLAGS.DBF: record 1 has deletion flag b'X'" in result.output, (command, result.output)
+
+
 # --- typed values ---------------------------------------------------------------------------------------------
 N = Field("QTY", "N", 10, 0, 1)
 N2 = Field("AMT", "N", 12, 2, 1)
