@@ -13,28 +13,11 @@ from hypothesis import strategies as st
 from esomp_core.model import Service
 from esomp_direct import messages as m
 from esomp_direct.messages import MessageError, Reply, Request
-from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged, open_entry, request_entry
-from esomp_dtaq.config import DtaqOptions, ServicePolicy
-from esomp_dtaq.examples import SERVICES
+from esomp_dtaq.channel import CallTimeout, QueuesChanged, open_entry, request_entry
+from esomp_dtaq.testing import ECHO, SLOW, make_channel
 from esomp_dtaq.supervisor import Supervisor, service_status
 
-ECHO = ("ECHO", "ECHO", "01")
-SLOW = ("T", "SLOW", "01")
 POST = ("T", "POST", "01")
-
-
-def slow(request):
-    time.sleep(float(request.data or b"0.3"))
-    return b"slept"
-
-
-def make_channel(backend, services=None, **policies):
-    table = {(s.domain, s.name, s.type): s for s in SERVICES}
-    table[SLOW] = Service(*SLOW, slow, financial=False)
-    table.update(services or {})
-    options = DtaqOptions(backend=backend.kind, interval=0.1, heartbeat=0.1, state_ttl=0.0,
-                          services={code: ServicePolicy(**p) for code, p in policies.items()})
-    return DtaqChannel(backend, table, options)
 
 
 @pytest.fixture
