@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import tarfile
 import time
 import zipfile
@@ -20,13 +21,13 @@ import attrs
 import zstandard
 import calendar
 
-from esomp_core.model import FileType, expand_date_tokens
+from esomp_core.model import FieldSpec, FileType, expand_date_tokens
 from esomp_core.products import ImportError_, import_products, sync_classifications
 
 from esomp_dbf import atomic_open, header_bytes
 from esomp_gen.faults import inject
 from esomp_gen import master
-from esomp_gen.records import TEMPLATES, offsets, templates
+from esomp_gen.records import TEMPLATES, offsets, running_number, templates
 
 # Profile-wide settings; each file type's own ``profile`` dict says how many records it gets and its quirks.
 PROFILES: dict[str, dict[str, Any]] = {
@@ -54,6 +55,7 @@ class GenReport:
     files: list[dict[str, Any]] = attrs.field(factory=list)
     deliveries: list[dict[str, Any]] = attrs.field(factory=list)
     faults: list[dict[str, Any]] = attrs.field(factory=list)
+    left_out: dict[str, str] = attrs.field(factory=dict)
     bytes: int = 0
     records: dict[str, int] = attrs.field(factory=dict)
     seconds: float = 0.0
@@ -122,8 +124,7 @@ def _write_records(out: _Hashing, ft: FileType, pool: list[bytes], count: int, *
     cycle = b"".join(pool)
     where = offsets(ft.fields)
     key_at = where[ft.key_fields[0].upper()] if keys is not None else None
-    seq_at = where[seq_field.upper()] if seq_field else None
-    seq_numeric = seq_field and next(f for f in ft.fields if f.name.upper() == seq_field.upper()).type in "NF"
+    seq = _field(ft, seq_field) if seq_field else None
     for start in range(0, count, BLOCK):
         n = min(BLOCK, count - start)
         buf = bytearray((cycle * -(-n // len(pool)))[: n * size])
@@ -132,19 +133,37 @@ def _write_records(out: _Hashing, ft: FileType, pool: list[bytes], count: int, *
             for i, key in enumerate(keys[start:start + n]):
                 o = i * size
                 buf[o + k0:o + k1] = key
-        if seq_at is not None:
-            s0, s1 = seq_at
-            w = s1 - s0
-            form = b"%*d" if seq_numeric else b"%0*d"
+        if seq is not None:
+            s0, s1 = where[seq.name.upper()]
             for i in range(n):
                 o = i * size
-                buf[o + s0:o + s1] = form % (w, start + i + 1)
+                buf[o + s0:o + s1] = running_number(seq, start + i + 1)
         if patch is not None:
             patch(buf, start, n, size)
         for index in deleted:
             if start <= index < start + n:
                 buf[(index - start) * size] = 0x2A
         out.write(buf)
+
+
+def _field(ft: FileType, name: str) -> FieldSpec:
+    return next(f for f in ft.fields if f.name.upper() == name.upper())
+
+
+def check_profile(ft: FileType) -> None:
+    """Refuse a profile the generator cannot honour, naming the file type and the profile key."""
+    seq = ft.profile.get("seq")
+    if seq:
+        names = [f.name.upper() for f in ft.fields]
+        if str(seq).upper() not in names:
+            raise GenError(f"file type {ft.name}: profile.seq: no field {seq!r} (fields: {', '.join(names)})")
+        if running_number(_field(ft, seq), 0) is None:
+            raise GenError(f"file type {ft.name}: profile.seq: field {seq} is of type {_field(ft, seq).type}; "
+                           f"a running number needs a C, N or F field")
+    for key in ("records", "total"):
+        value = ft.profile.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
+            raise GenError(f"file type {ft.name}: profile.{key}: expected a number of 0 or more, got {value!r}")
 
 
 def _chosen(rng: random.Random, count: int, share: float) -> set[int]:
@@ -155,25 +174,26 @@ def _chosen(rng: random.Random, count: int, share: float) -> set[int]:
 def _market_patch(ft: FileType, date: str):
     """Quirks of the market-data files, applied to each block: codes, the 000000 date record, odd numerics."""
     where = offsets(ft.fields)
-    code_at = where[ft.fields[0].name.upper()]
+    code = ft.fields[0]  # the security code: 000000 (the date record), 000001, ... (a D or L field is left alone)
+    code_at = where[code.name.upper()] if running_number(code, 0) is not None else None
     quirks = set(ft.profile.get("quirks", ()))
     names = {f.name.upper(): f for f in ft.fields}
     dashes = [where[f.name.upper()] for f in ft.fields if f.type == "N" and f.decimals == 3][:4]
-    zero_dates = [where[n] for n in ("XXDJRQ",) if n in where]
-    nul_numeric = where.get("XXMGMZ")
+    zero_dates = [where[n] for n in ("XXDJRQ",) if n in where and names[n].length >= 8]
+    nul_numeric = where.get("XXMGMZ") if "XXMGMZ" in names and names["XXMGMZ"].length >= 5 else None
 
     def patch(buf: bytearray, start: int, n: int, size: int) -> None:
-        c0, c1 = code_at
         for i in range(n):
             o = i * size
             index = start + i
-            buf[o + c0:o + c1] = b"%06d" % index  # codes run 000000 (the date record), 000001, ...
-            if "dash-numeric" in quirks and index % 13 == 5:
+            if code_at is not None:
+                buf[o + code_at[0]:o + code_at[1]] = running_number(code, index)
+            if "dash-numeric" in quirks and dashes and index % 13 == 5:
                 d0, d1 = dashes[index % len(dashes)]
                 buf[o + d0:o + d1] = b"-.---".rjust(d1 - d0)
             if "zero-date" in quirks and index % 3 == 1:
                 for d0, d1 in zero_dates:
-                    buf[o + d0:o + d1] = b"       0"
+                    buf[o + d0:o + d1] = b"0".rjust(d1 - d0)
             if "nul-padded-numeric" in quirks and nul_numeric:
                 m0, m1 = nul_numeric
                 buf[o + m0:o + m1] = b"1.00\x00".rjust(m1 - m0)
@@ -191,12 +211,15 @@ def _date_record(ft: FileType, names: dict, where: dict, date: str) -> bytes:
         a, b = where[f.name.upper()]
         if f.type in "NF":
             rec[a:b] = (b"0." + b"0" * f.decimals if f.decimals else b"0").rjust(f.length)
-    first = ft.fields[0].name.upper()
-    rec[where[first][0]:where[first][1]] = b"000000"
+    first = ft.fields[0]
+    zero = running_number(first, 0)
+    if zero is not None:
+        a, b = where[first.name.upper()]
+        rec[a:b] = zero
     for name, value in (("HQZQJC", date), ("HQCJBS", "153033"), ("XXZQJC", date), ("S2", "151923"),
                         ("S6", date), ("XXSSRQ", date)):
-        if name in where:
-            a, b = where[name]
+        a, b = where.get(name, (0, 0))
+        if b - a >= len(value):  # a field too narrow for the value keeps its blank or zero
             text = value.encode("ascii")
             rec[a:b] = text.rjust(b - a) if names[name].type in "NF" else text.ljust(b - a)
     return bytes(rec)
@@ -226,7 +249,7 @@ def _write_dbf(out: _Hashing, ft: FileType, date: str, count: int, write_body) -
 def _generate_file(out: _Hashing, ft: FileType, date: str, people, weights, settings, seed: int) -> dict[str, Any]:
     rng = random.Random(f"esomp-gen {seed} {date} {ft.name}")
     market = ft.market or "SZ"
-    pool = templates(ft.fields, rng, date, market)
+    pool = templates(ft.fields, rng, date, market, encoding=ft.encoding or "gbk")
     entry: dict[str, Any] = {"type": ft.name, "family": ft.family, "channel": ft.channel or ft.family,
                              "split": ft.split, "eof": bool(ft.profile.get("eof", True))}
     if ft.split:
@@ -253,7 +276,7 @@ def _generate_file(out: _Hashing, ft: FileType, date: str, people, weights, sett
         deleted = _chosen(rng, count, float(ft.profile.get("deleted", 0.0))) - {0}
         patch = _market_patch(ft, date)
         _write_dbf(out, ft, date, count, lambda o: _write_records(
-            o, ft, pool, count, keys=None, deleted=deleted, seq_field=None, patch=patch))
+            o, ft, pool, count, keys=None, deleted=deleted, seq_field=ft.profile.get("seq"), patch=patch))
     entry.update(records=count, deleted=len(deleted), bytes=out.size, sha256=out.sha256.hexdigest())
     return entry
 
@@ -292,27 +315,75 @@ def check_inputs(date: str, products: int, profile: str) -> None:
         raise GenError(f"unknown profile {profile!r} (available: {', '.join(PROFILES)})")
 
 
+def _not_generated(ft: FileType) -> str | None:
+    """Why the generator cannot write ``ft`` (None when it can): it writes DBF files with a field layout."""
+    if ft.format != "dbf":
+        return f"format {ft.format}: only DBF types are generated"
+    return None if ft.fields else "no field layout"
+
+
+def _names_in(option: str, names: Iterable[str], known: dict[str, FileType]) -> set[str]:
+    """``names`` checked against the known types; an unknown one is an error listing the known ones."""
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        raise GenError(f"{option}: unknown file type{plural} {', '.join(unknown)} "
+                       f"(known: {', '.join(sorted(known, key=str.lower))})")
+    unable = [f"{n} ({_not_generated(known[n])})" for n in names if _not_generated(known[n])]
+    if unable and option == "--types":
+        raise GenError(f"--types: cannot generate {', '.join(unable)}")
+    return set(names)
+
+
+def select_types(available: Iterable[FileType], types: Iterable[str] | None = None,
+                 exclude: Iterable[str] = ()) -> tuple[list[FileType], dict[str, str]]:
+    """The file types to write (all generatable ones, or only ``types``, minus ``exclude``), sorted by name,
+    and the registered ones left out with the reason. Names are exact: SSE has both ZGH and Zgh."""
+    known = {ft.name: ft for ft in available}
+    if all(_not_generated(ft) for ft in known.values()):
+        raise GenError("no DBF file types are registered: install esomp-szse, esomp-sse or esomp-sitetypes")
+    only = _names_in("--types", types, known) if types is not None else None
+    excluded = _names_in("--exclude", exclude, known)
+    chosen, left_out = [], {}
+    for name, ft in sorted(known.items()):
+        reason = _not_generated(ft)
+        if reason is None and only is not None and name not in only:
+            reason = "not in --types"
+        if reason is None and name in excluded:
+            reason = "in --exclude"
+        if reason is None:
+            chosen.append(ft)
+        else:
+            left_out[name] = reason
+    if not chosen:
+        raise GenError(f"no file type left to generate (left out: {', '.join(sorted(left_out))})")
+    return chosen, left_out
+
+
 def generate_day(site: Any, date: str, products: int, *, profile: str = "seed-day", seed: int = 0,
                  file_types: Iterable[FileType] | None = None, import_master: bool = True,
-                 faults: Iterable[str] = ()) -> GenReport:
+                 faults: Iterable[str] = (), types: Iterable[str] | None = None,
+                 exclude: Iterable[str] = ()) -> GenReport:
     """Write a synthetic exchange day for ``site`` and import its product master; return what was written.
     ``faults`` (names of ``esomp_gen.faults.FAULTS``) are injected after and listed in the manifest.
 
-    Each registered DBF file type (or ``file_types``) goes to its channel's directory (see
-    ``channel_directory``); ``{site.root}/exchange/products.csv`` holds the master and
-    ``{site.root}/exchange/{date}.json`` the manifest (per file: records, deleted, accounts, products, sha256).
+    Each registered DBF file type (or ``file_types``; only those named in ``types``, none named in ``exclude``)
+    goes to its channel's directory (see ``channel_directory``); ``{site.root}/exchange/products.csv`` holds
+    the master and ``{site.root}/exchange/{date}.json`` the manifest (per file: records, deleted, accounts,
+    products, sha256; ``left_out``: the registered types not written, with the reason).
     """
     date = date.replace("-", "")
     check_inputs(date, products, profile)
     began = time.perf_counter()
     settings = PROFILES[profile]
-    types = sorted((ft for ft in (site.registry.file_types.values() if file_types is None else file_types)
-                    if ft.format == "dbf" and ft.fields), key=lambda ft: ft.name)
-    if not types:
-        raise GenError("no DBF file types are registered: install esomp-szse, esomp-sse or esomp-sitetypes")
+    available = site.registry.file_types.values() if file_types is None else file_types
+    types, left_out = select_types(available, types, exclude)
+    for ft in types:
+        check_profile(ft)
     people = master.make_products(products, seed)
     weights = activity(products, float(settings["skew"]), random.Random(f"esomp-gen {seed} {date} activity"))
-    report = GenReport(date, products, profile, seed)
+    report = GenReport(date, products, profile, seed, left_out=left_out)
     exchange = site.root / "exchange"
     exchange.mkdir(parents=True, exist_ok=True)
     archives: dict[tuple[Path, str], list[tuple[str, bytes, dict[str, Any]]]] = collections.defaultdict(list)
@@ -356,7 +427,8 @@ def generate_day(site: Any, date: str, products: int, *, profile: str = "seed-da
     _write_file(Path(report.products_csv), master.products_csv(people).encode("utf-8"))
     report.manifest = str(exchange / f"{date}.json")
     manifest = {"date": date, "products": products, "profile": profile, "seed": seed,
-                "files": report.files, "deliveries": report.deliveries, "faults": report.faults}
+                "files": report.files, "deliveries": report.deliveries, "faults": report.faults,
+                "left_out": report.left_out}
     _write_file(Path(report.manifest), json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
     if import_master:
         report.imported = import_master_file(site, report.products_csv)
@@ -376,8 +448,9 @@ def import_master_file(site: Any, path: str) -> dict[str, int]:
 
 
 def _default_filename(ft: FileType) -> str:
-    pattern = ft.patterns[0]
-    return pattern.replace("*", "{mmdd}", 1).replace("*", "").replace("?", "0") if "*" in pattern else pattern
+    """A name the type's first pattern matches: the first ``*`` takes the date, ``?`` a 0, ``[..]`` its first."""
+    name = ft.patterns[0].replace("*", "{mmdd}", 1).replace("*", "").replace("?", "0")
+    return re.sub(r"\[([^!\]])[^\]]*\]", r"\1", name)
 
 
 def _relative(site: Any, path: Path) -> str:

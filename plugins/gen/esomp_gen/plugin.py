@@ -11,6 +11,11 @@ from esomp_gen.faults import FAULTS
 from esomp_gen.generator import PROFILES, GenError, generate_day
 
 
+def type_names(values: tuple[str, ...]) -> list[str]:
+    """``("A,B", "C")`` -> ``["A", "B", "C"]``: an option given comma-separated, repeated, or both."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
 @hookimpl
 def register_commands(cli: click.Group) -> None:
     @cli.command("gen")
@@ -20,13 +25,18 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
     @click.option("--fault", "faults", multiple=True, type=click.Choice(sorted(FAULTS)),
                   help="Inject this fault (repeatable); the manifest lists each with what should catch it.")
+    @click.option("--types", "types", multiple=True, metavar="A,B",
+                  help="Only these file types (comma-separated or repeated; exact names). Default: all.")
+    @click.option("--exclude", "exclude", multiple=True, metavar="A,B",
+                  help="All file types but these (comma-separated or repeated).")
     @json_option
     @pass_site
     def gen(site: Site, date: str, products: int, profile: str, seed: int, faults: tuple[str, ...],
-            as_json: bool) -> None:
+            types: tuple[str, ...], exclude: tuple[str, ...], as_json: bool) -> None:
         """Write a synthetic exchange day (every registered file type) and import its product master."""
         try:
-            report = generate_day(site, date, products, profile=profile, seed=seed, faults=faults)
+            report = generate_day(site, date, products, profile=profile, seed=seed, faults=faults,
+                                  types=type_names(types) if types else None, exclude=type_names(exclude))
         except GenError as exc:
             raise click.ClickException(str(exc)) from None
         if as_json:
@@ -39,5 +49,7 @@ def register_commands(cli: click.Group) -> None:
         click.echo(f"products: {report.products_csv} ({report.imported.get('created', 0)} created, "
                    f"{report.imported.get('updated', 0)} updated)")
         click.echo(f"manifest: {report.manifest}")
+        if report.left_out:
+            click.echo(f"left out: {', '.join(sorted(report.left_out))}")
         for fault in report.faults:
             click.echo(f"fault {fault['fault']}: {fault['file']} (channel {fault['channel']})")

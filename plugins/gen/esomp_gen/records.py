@@ -38,7 +38,30 @@ def number_text(field: FieldSpec, rng: random.Random) -> bytes:
     return text.encode("ascii").rjust(field.length)
 
 
-def field_value(field: FieldSpec, rng: random.Random, date: str, market: str) -> bytes:
+def fit_text(text: str, length: int, encoding: str = "gbk") -> bytes:
+    """``text`` encoded and cut to at most ``length`` bytes on a character boundary (never half a character)."""
+    data = b""
+    for char in text:
+        piece = char.encode(encoding)
+        if len(data) + len(piece) > length:
+            break
+        data += piece
+    return data
+
+
+def running_number(field: FieldSpec, number: int) -> bytes | None:
+    """``number`` as exactly ``field.length`` bytes of a valid value of ``field``, wrapping at its width.
+
+    A code or running number must never change the record's length, whatever the field's width; a date or
+    logical field holds no running number (None).
+    """
+    if field.type not in "CNF":
+        return None
+    number %= 10 ** field.length
+    return b"%0*d" % (field.length, number) if field.type == "C" else b"%*d" % (field.length, number)
+
+
+def field_value(field: FieldSpec, rng: random.Random, date: str, market: str, encoding: str = "gbk") -> bytes:
     name = field.name.upper()
     if field.type == "D":
         return date.encode("ascii")
@@ -52,7 +75,7 @@ def field_value(field: FieldSpec, rng: random.Random, date: str, market: str) ->
     if "ZQDM" in name and field.length >= 6:
         return security_code(rng, market).encode("ascii")
     if name.endswith("JC") or name == "S2":
-        return rng.choice(SHORT_NAMES).encode("gbk")[: field.length]
+        return fit_text(rng.choice(SHORT_NAMES), field.length, encoding)
     if name.endswith(("SJ",)) and field.length == 6:
         return f"{rng.randrange(9, 15):02d}{rng.randrange(60):02d}{rng.randrange(60):02d}".encode("ascii")
     if name.endswith("BZ") or field.length == 1:
@@ -64,8 +87,9 @@ def field_value(field: FieldSpec, rng: random.Random, date: str, market: str) ->
 
 
 def templates(fields: Sequence[FieldSpec], rng: random.Random, date: str, market: str,
-              count: int = TEMPLATES) -> list[bytes]:
-    return [encode_record(fields, [field_value(f, rng, date, market) for f in fields]) for _ in range(count)]
+              count: int = TEMPLATES, encoding: str = "gbk") -> list[bytes]:
+    return [encode_record(fields, [field_value(f, rng, date, market, encoding) for f in fields], encoding)
+            for _ in range(count)]
 
 
 def offsets(fields: Sequence[FieldSpec]) -> dict[str, tuple[int, int]]:
