@@ -40,7 +40,8 @@ class Site:
     @property
     def pm(self) -> PluginManager:
         if self._pm is None:
-            self._pm = make_plugin_manager(load=self.config.plugins.load, disable=self.config.plugins.disable)
+            self._pm = make_plugin_manager(load=self.config.plugins.load, disable=self.config.plugins.disable,
+                                           source=self.config.source)
         return self._pm
 
     @cached_property
@@ -99,6 +100,7 @@ class Site:
 
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / CONFIG_NAME
+TEMPLATE_BASE = ("site", "database", "directories", "plugins", "calendar", "classifications")
 
 
 def init_site(path: str | Path, *, name: str | None = None, force: bool = False) -> Site:
@@ -109,13 +111,9 @@ def init_site(path: str | Path, *, name: str | None = None, force: bool = False)
     if config_path.exists() and not force:
         raise FileExistsError(f"{config_path} exists (use --force to keep it and only create what is missing)")
     if not config_path.exists():
-        config_path.write_text(TEMPLATE.read_text(encoding="utf-8").replace("{name}", name or root.name),
-                               encoding="utf-8")
+        config_path.write_text(template_text(name or root.name), encoding="utf-8")
     site = Site.open(root)
-    for key in DIRECTORIES:
-        target = site.directory(key)
-        if "://" not in target:
-            Path(target).mkdir(parents=True, exist_ok=True)
+    _make_local_directories(site)
     site.repository.upgrade()
     from esomp_core.products import sync_classifications
 
@@ -123,13 +121,35 @@ def init_site(path: str | Path, *, name: str | None = None, force: bool = False)
     return site
 
 
+def template_text(name: str) -> str:
+    """The commented esomp.toml a new site starts from, named ``name``. Only the site name's placeholder is
+    filled: channels use ``{name}`` and ``{date}`` of their own (a package's file name, the business date)."""
+    import json
+
+    placeholder = 'name = "{name}"'
+    text = TEMPLATE.read_text(encoding="utf-8")
+    # a JSON string is a valid TOML basic string, quotes and backslashes escaped
+    return text.replace(placeholder, f"name = {json.dumps(name, ensure_ascii=False)}", 1)
+
+
+def _make_local_directories(site: Site) -> None:
+    """The working directories that are local paths; fsspec URLs are left to their filesystems."""
+    for key in DIRECTORIES:
+        target = site.directory(key)
+        if "://" not in target:
+            Path(target).mkdir(parents=True, exist_ok=True)
+
+
 def create_site(root: Path, pm: PluginManager | None = None, **tables: Any) -> Site:
-    """Initialise a site at ``root`` whose esomp.toml is the template plus ``tables`` (same-named tables merge)."""
+    """Initialise a site at ``root`` whose esomp.toml is the template's core tables plus ``tables`` (same-named
+    tables merge)."""
     import tomllib
 
     from esomp_core.config import dump_toml
 
-    base = tomllib.loads(TEMPLATE.read_text(encoding="utf-8").replace("{name}", root.name))
+    # Only the template's core tables: its channels and business tables are a fresh site's day, which a made
+    # site (tests, benchmarks, the demo) declares itself.
+    base = {key: value for key, value in tomllib.loads(template_text(root.name)).items() if key in TEMPLATE_BASE}
     for key, value in tables.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
