@@ -29,6 +29,19 @@ class DeliveryFailed(RuntimeError):
     """One or more packages could not be delivered; the message names each target and reason."""
 
 
+class NoChannel(DeliveryFailed):
+    """An institution has no delivery channel: reported once for all such institutions, not per package."""
+
+
+def without_channel(institutions: list[str], shown: int = 3) -> str:
+    """One sentence for every institution without a delivery channel: how many, and the first few codes."""
+    fix = "set [business.trust] delivery_channel, or a channel for each in the institutions table"
+    if len(institutions) == 1:
+        return f"institution {institutions[0]} has no delivery channel: {fix}"
+    more = ", ..." if len(institutions) > shown else ""
+    return f"{len(institutions)} institutions have no delivery channel ({', '.join(institutions[:shown])}{more}): {fix}"
+
+
 def _members(files: list[dict[str, Any]], prefix: str, shared: dict[str, dict[str, Any]]) -> list[Member]:
     members = []
     stat = os.stat
@@ -105,6 +118,7 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
     with site.repository.session() as s:
         job_id = _existing_job(s, job.id)  # asked once, not per chunk
     failures: list[str] = []
+    no_channel: list[str] = []  # the institution of each package that has nowhere to go
     result = JobResult(detail={"packages": 0, "delivered": 0, "already_delivered": 0, "format": ext})
     if leftovers:
         result.detail["removed_leftovers"] = leftovers
@@ -136,6 +150,9 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
                 receipt = target.deliver(package.path, institution=package.institution, date=job.date,
                                          manifest_path=manifest_path(package.path), name=package.name,
                                          sha256=package.sha256, manifest_sha256=package.manifest_sha256)
+            except NoChannel:
+                no_channel.append(package.institution)
+                continue
             except Exception as exc:  # one target down must not stop the other institutions' packages
                 failures.append(f"{package.name}: {exc}")
                 continue
@@ -144,8 +161,10 @@ def _send(job: Job, site, options: TrustOptions) -> JobResult:
         _record_receipts(site, receipts)
     result.detail["shared_frames"] = {"made": frames.made, "reused": frames.reused}
     write_json(dirs.counted(job.name), {"job": job.name, "products": packaged, "records": tally.records})
-    if failures:
-        raise DeliveryFailed(f"{len(failures)} of {len(packages)} package(s) not delivered: " + "; ".join(failures))
+    if failures or no_channel:
+        reasons = ([without_channel(sorted(set(no_channel)))] if no_channel else []) + failures
+        raise DeliveryFailed(f"{len(failures) + len(no_channel)} of {len(packages)} package(s) not delivered: "
+                             + "; ".join(reasons))
     return result
 
 
@@ -176,8 +195,7 @@ class DeliveryTargets:
     def channel(self, institution: str) -> Any:
         name = self.own.get(institution) or self.default
         if not name:
-            raise DeliveryFailed(f"institution {institution} has no channel in the institutions table and "
-                                 "business.trust.delivery_channel is not set")
+            raise NoChannel(without_channel([institution]))
         if name not in self.opened:
             self.opened[name] = self.site.channel(name)
         return self.opened[name]
