@@ -165,9 +165,9 @@ def _pre_scan_site(argv: Sequence[str]) -> str | None:
 def plugin_manager_for(site_path: str | None) -> PluginManager:
     try:
         config = load_config(find_site(site_path))
-        return make_plugin_manager(load=config.plugins.load, disable=config.plugins.disable)
     except ConfigError:
         return make_plugin_manager()  # the command itself reports a bad or missing site
+    return make_plugin_manager(load=config.plugins.load, disable=config.plugins.disable, source=config.source)
 
 
 def make_cli(pm: PluginManager) -> click.Group:
@@ -201,5 +201,10 @@ def make_cli(pm: PluginManager) -> click.Group:
 
 def main(argv: Sequence[str] | None = None) -> Any:
     argv = list(sys.argv[1:] if argv is None else argv)
-    cli = make_cli(plugin_manager_for(_pre_scan_site(argv)))
+    try:
+        pm = plugin_manager_for(_pre_scan_site(argv))
+    except ConfigError as exc:  # an unknown plugin name: no command may run with the wrong set of plugins
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    cli = make_cli(pm)
     return cli.main(args=argv, prog_name="esomp")

@@ -1,11 +1,14 @@
 """The plugin manager: loads the core's default plugins and every installed ``esomp`` entry point.
 
 A site's ``[plugins]`` table and the ESOMP_LOAD_PLUGINS environment variable (comma-separated names; empty for
-none) restrict which installed plugins load. A plugin that fails to import is recorded with its error and the
-others load as usual.
+none) restrict which installed plugins load; a name no installed plugin has is a configuration error. A plugin that
+fails to import, or implements a hook the core does not define (a misspelling), is recorded with its error and the
+others load as usual. Wherever the core calls implementations one by one it keeps pluggy's order: wrappers around
+everything, then tryfirst, the others newest registration first, then trylast.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -16,7 +19,7 @@ import attrs
 import pluggy
 
 from esomp_core import __version__, hookspecs
-from esomp_core.config import check_encoding, check_name
+from esomp_core.config import ConfigError, check_encoding, check_name
 
 ENTRY_POINT_GROUP = "esomp"
 ENV_LOAD = "ESOMP_LOAD_PLUGINS"
@@ -57,6 +60,26 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
 
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """pluggy's register, then refuse a plugin that implements a hook no spec defines (check_pending, per
+        plugin, so the error names it and the others still load)."""
+        plugin_name = super().register(plugin, name)
+        unknown = self.unknown_hooks(plugin) if plugin_name is not None else []
+        if unknown:
+            self.unregister(plugin)
+            raise pluggy.PluginValidationError(plugin, unknown_hook_message(plugin_name, unknown[0]))
+        return plugin_name
+
+    def unknown_hooks(self, plugin: Any) -> list[str]:
+        """The hooks ``plugin`` implements that no spec defines, unless marked ``optionalhook=True``."""
+        return sorted(caller.name for caller in self.get_hookcallers(plugin) or ()
+                      if not caller.has_spec() and any(impl.plugin is plugin and not impl.optionalhook
+                                                       for impl in caller.get_hookimpls()))
+
+    def hook_names(self) -> list[str]:
+        return sorted(name for name in vars(self.hook) if not name.startswith("_")
+                      and getattr(self.hook, name).has_spec())
+
     def records_with_hooks(self) -> list[PluginRecord]:
         for record in self.records.values():
             plugin = self.get_plugin(record.name)
@@ -64,13 +87,25 @@ class PluginManager(pluggy.PluginManager):
         return sorted(self.records.values(), key=lambda r: (not r.default, r.name))
 
 
+def unknown_hook_message(plugin_name: str, hook: str) -> str:
+    known = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "esomp_spec")]
+    close = difflib.get_close_matches(hook, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"plugin {plugin_name}: unknown hook {hook!r}{hint}; the hooks are listed in docs/hooks.md"
+
+
+def env_names() -> set[str] | None:
+    """The names in ESOMP_LOAD_PLUGINS, or None when it is not set."""
+    env = os.environ.get(ENV_LOAD)
+    return None if env is None else {n.strip() for n in env.split(",") if n.strip()}
+
+
 def allowed_names(config_load: Iterable[str] | None, config_disable: Iterable[str] = ()) -> set[str] | None:
     """The names allowed to load, or None for all: the site's list narrowed by ESOMP_LOAD_PLUGINS."""
     allow = set(config_load) if config_load is not None else None
-    env = os.environ.get(ENV_LOAD)
-    if env is not None:
-        env_names = {n.strip() for n in env.split(",") if n.strip()}
-        allow = env_names if allow is None else allow & env_names
+    from_env = env_names()
+    if from_env is not None:
+        allow = from_env if allow is None else allow & from_env
     if allow is not None:
         allow -= set(config_disable)
     return allow
@@ -78,19 +113,56 @@ def allowed_names(config_load: Iterable[str] | None, config_disable: Iterable[st
 
 def make_plugin_manager(
     *, load: Iterable[str] | None = None, disable: Iterable[str] = (), entry_points: bool = True,
+    source: str | os.PathLike | None = None,
 ) -> PluginManager:
+    """The core's default plugins and, with ``entry_points``, every installed plugin the site allows. ``load`` and
+    ``disable`` are the site's ``[plugins]`` lists, ``source`` its esomp.toml (named in errors); a name there or
+    in ESOMP_LOAD_PLUGINS that no installed plugin has is a ConfigError listing the installed ones."""
     pm = PluginManager()
     for module_name in DEFAULT_PLUGINS:
         module = importlib.import_module(module_name)
-        pm.register(module, name=module_name)
+        pm.register(module, name=module_name)  # a misspelled hook in the core itself is a bug: it raises
         pm.records[module_name] = PluginRecord(module_name, module_name, "esomp-core", __version__, default=True)
     if entry_points:
-        _load_entry_points(pm, allowed_names(load, disable), set(disable))
+        installed = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        load = None if load is None else list(load)
+        check_plugin_names({ep.name for ep in installed}, load, list(disable), source)
+        _load_entry_points(pm, installed, allowed_names(load, disable), set(disable))
+    pm.check_pending()  # every plugin left registered implements only hooks the core defines
     return pm
 
 
-def _load_entry_points(pm: PluginManager, allow: set[str] | None, disable: set[str]) -> None:
-    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+def check_plugin_names(installed: set[str], load: list[str] | None, disable: list[str],
+                       source: str | os.PathLike | None) -> None:
+    """A typo in a plugin list would silently load or keep the wrong set: refuse names no installed plugin has."""
+    lists = [(f"{source or '<config>'}", "plugins.load", load or []),
+             (f"{source or '<config>'}", "plugins.disable", disable),
+             (ENV_LOAD, "", sorted(env_names() or ()))]
+    for where, key, names in lists:
+        unknown = [name for name in names if name not in installed]
+        if unknown:
+            raise UnknownPluginName(where, key, unknown[0], installed)
+
+
+class UnknownPluginName(ConfigError):
+    """A name in ``[plugins] load``/``disable`` or ESOMP_LOAD_PLUGINS that no installed plugin has."""
+
+    def __init__(self, where: str, key: str, name: str, installed: set[str]):
+        hint = ""
+        if name in DEFAULT_PLUGINS:
+            hint = " (the core's own plugins always load)"
+        close = difflib.get_close_matches(name, sorted(installed), n=1)
+        if close:
+            hint += f" (did you mean {close[0]!r}?)"
+        message = f"unknown plugin {name!r}{hint}; installed: {', '.join(sorted(installed)) or 'none'}"
+        super().__init__(where, key, message)
+        if not key:  # the environment variable: no key path inside it
+            self.args = (f"{where}: {message}",)
+
+
+def _load_entry_points(pm: PluginManager, installed: list[importlib.metadata.EntryPoint],
+                       allow: set[str] | None, disable: set[str]) -> None:
+    for ep in installed:
         if ep.name in pm.records:
             continue
         dist = ep.dist.name if ep.dist else "?"
@@ -108,19 +180,70 @@ def _load_entry_points(pm: PluginManager, allow: set[str] | None, disable: set[s
             record.traceback = traceback.format_exc()
 
 
-def call_each(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, BaseException]]:
-    """Call a hook's implementations one by one so a failure is pinned on its plugin; return the failures."""
-    failures = []
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order: defaults first
+def call_each(pm: PluginManager, hook_name: str, *, bind: Callable[[str], dict[str, Any]] | None = None,
+              **kwargs: Any) -> list[tuple[str, BaseException]]:
+    """Call a hook through pluggy (its order, its wrappers) with each implementation's failure caught and pinned
+    on its plugin, so one broken plugin does not stop the others; return the failures. ``bind(plugin_name)``
+    gives arguments of that plugin's own (a ``register`` callback that records who registered what)."""
+    failures: list[tuple[str, BaseException]] = []
+    raised_by: dict[int, str] = {}  # id of an exception a wrapper let out -> the first wrapper's plugin
+    hook = getattr(pm.hook, hook_name)
+    impls = [_pinned(impl, failures, raised_by, bind) for impl in hook.get_hookimpls()]
+    firstresult = bool(hook.spec and hook.spec.opts.get("firstresult"))
+    try:
+        pm._hookexec(hook_name, impls, kwargs, firstresult)  # pluggy's own call loop: order, wrappers, tracing
+    except Exception as exc:  # only a wrapper lets one out: the others' failures are caught where they happen
+        failures.append((raised_by.get(id(exc), f"a wrapper of {hook_name}"), exc))
+    return failures
+
+
+def _pinned(impl: pluggy.HookImpl, failures: list[tuple[str, BaseException]], raised_by: dict[int, str],
+            bind: Callable[[str], dict[str, Any]] | None) -> pluggy.HookImpl:
+    """A stand-in for ``impl`` that pluggy calls in its place: with its plugin's own arguments and, unless it is a
+    wrapper (whose failure must reach the wrappers around it), its failure recorded instead of raised."""
+    own = bind(impl.plugin_name) if bind else {}
+    is_wrapper = impl.wrapper or impl.hookwrapper
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        values = [own.get(name, value) for name, value in zip(impl.argnames, args)]
+        kwargs = {name: own.get(name, value) for name, value in kwargs.items()}
+        if is_wrapper:
+            return _tagged(impl.function(*values, **kwargs), impl.plugin_name, raised_by)
         try:
-            impl.function(*[kwargs[name] for name in impl.argnames])
+            return impl.function(*values, **kwargs)
         except Exception as exc:
             failures.append((impl.plugin_name, exc))
-    return failures
+            return None
+
+    stand_in = pluggy.HookImpl(impl.plugin, impl.plugin_name, call, impl.opts)
+    # pluggy reads the parameter names to pass from these: the original function's, not call's
+    stand_in.argnames, stand_in.kwargnames = impl.argnames, impl.kwargnames  # type: ignore[misc]
+    return stand_in
+
+
+def _tagged(wrapper: Any, plugin_name: str, raised_by: dict[int, str]) -> Any:
+    """The wrapper's generator, unchanged, except that what it raises is pinned on its plugin (once: a wrapper
+    outside it that lets the exception through is not to blame)."""
+    try:
+        return (yield from wrapper)
+    except Exception as exc:
+        raised_by.setdefault(id(exc), plugin_name)
+        raise
 
 
 class RegistrationError(ValueError):
     pass
+
+
+# The registration hooks: (hook, what is registered, its key, the Registry table it goes to)
+REGISTRATIONS: tuple[tuple[str, str, Callable[[Any], Any], str], ...] = (
+    ("register_channel_kinds", "channel kind", lambda o: o.name, "channel_kinds"),
+    ("register_file_types", "file type", lambda o: o.name, "file_types"),
+    ("register_business_types", "business type", lambda o: o.name, "business_types"),
+    ("register_executors", "executor", lambda o: o.name, "executors"),
+    ("register_monitors", "monitor", lambda o: o.name, "monitors"),
+    ("register_services", "service", lambda o: (o.domain, o.name, o.type), "services"),
+)
 
 
 @attrs.define
@@ -135,43 +258,38 @@ class Registry:
     services: dict[tuple[str, str, str], Any] = attrs.field(factory=dict)
     owners: dict[tuple[str, Any], str] = attrs.field(factory=dict)
     errors: list[str] = attrs.field(factory=list)
+    _replaced: set[tuple[str, Any]] = attrs.field(factory=set, repr=False)
 
     @classmethod
     def collect(cls, pm: PluginManager, site: Any = None) -> "Registry":
+        """Call every registration hook in pluggy's order; each plugin gets a ``register`` of its own, so the
+        registry knows who registered what and a failure is pinned on its plugin."""
         reg = cls()
-        kinds: list[tuple[str, str, Callable[[Any], Any], dict[str, Any]]] = [
-            ("register_channel_kinds", "channel kind", lambda o: o.name, reg.channel_kinds),
-            ("register_file_types", "file type", lambda o: o.name, reg.file_types),
-            ("register_business_types", "business type", lambda o: o.name, reg.business_types),
-            ("register_executors", "executor", lambda o: o.name, reg.executors),
-            ("register_monitors", "monitor", lambda o: o.name, reg.monitors),
-            ("register_services", "service", lambda o: (o.domain, o.name, o.type), reg.services),
-        ]
-        replaced: set[tuple[str, Any]] = set()
-        for hook_name, what, key_of, table in kinds:
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order: first one wins
-                def register(obj: Any, *, replace: bool = False, _plugin: str = impl.plugin_name,
-                             _what: str = what, _key_of: Callable[[Any], Any] = key_of,
-                             _table: dict[str, Any] = table) -> None:
-                    """``replace=True``: this object stands in for any other of its name, whichever registers
-                    first (a site's own declaration of a file type replaces the one a plugin ships)."""
-                    key = _key_of(obj)
-                    if _what == "file type":  # file type names reach paths (BCP and report files)
-                        check_name(key, "file type name")
-                        check_encoding(obj.encoding, f"file type {key}")
-                    if key in _table and not replace:
-                        if (_what, key) in replaced:
-                            return
-                        raise RegistrationError(f"{_what} {key!r} registered by both "
-                                                f"{reg.owners[(_what, key)]} and {_plugin}")
-                    if replace:
-                        replaced.add((_what, key))
-                    _table[key] = obj
-                    reg.owners[(_what, key)] = _plugin
+        for hook_name, what, key_of, table in REGISTRATIONS:
+            def bind(plugin: str, what: str = what, key_of: Callable[[Any], Any] = key_of,
+                     table: str = table) -> dict[str, Any]:
+                return {"register": reg._register_for(plugin, what, key_of, getattr(reg, table))}
 
-                args = {"register": register, "site": site}
-                try:
-                    impl.function(*[args[name] for name in impl.argnames])
-                except Exception as exc:
-                    reg.errors.append(f"plugin {impl.plugin_name}: {hook_name} failed: {type(exc).__name__}: {exc}")
+            for plugin, exc in call_each(pm, hook_name, bind=bind, register=None, site=site):
+                reg.errors.append(f"plugin {plugin}: {hook_name} failed: {type(exc).__name__}: {exc}")
         return reg
+
+    def _register_for(self, plugin: str, what: str, key_of: Callable[[Any], Any],
+                      table: dict[Any, Any]) -> Callable[..., None]:
+        def register(obj: Any, *, replace: bool = False) -> None:
+            """``replace=True``: this object stands in for any other of its name, whichever registers first (a
+            site's own declaration of a file type replaces the one a plugin ships)."""
+            key = key_of(obj)
+            if what == "file type":  # file type names reach paths (BCP and report files)
+                check_name(key, "file type name")
+                check_encoding(obj.encoding, f"file type {key}")
+            if key in table and not replace:
+                if (what, key) in self._replaced:
+                    return
+                raise RegistrationError(f"{what} {key!r} registered by both {self.owners[(what, key)]} and {plugin}")
+            if replace:
+                self._replaced.add((what, key))
+            table[key] = obj
+            self.owners[(what, key)] = plugin
+
+        return register

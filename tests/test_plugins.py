@@ -3,8 +3,10 @@ import json
 import textwrap
 
 import pytest
+from pluggy import PluginValidationError
 
 from esomp_core import hookimpl
+from esomp_core.config import ConfigError
 from esomp_core.model import BusinessType, Executor, FileType, Monitor, Service
 from esomp_core.plugins import DEFAULT_PLUGINS, Registry, make_plugin_manager
 
@@ -128,9 +130,9 @@ def test_register_channel_kinds_duplicate_names_both_plugins(esomp_pm_factory):
     pm = esomp_pm_factory()
     pm.register(A(), name="first")
     pm.register(A(), name="second")
-    reg = Registry.collect(pm)
-    assert reg.errors == ["plugin second: register_channel_kinds failed: RegistrationError: "
-                          "channel kind 'fs' registered by both first and second"]
+    reg = Registry.collect(pm)  # pluggy calls the newer registration first: the older one finds the name taken
+    assert reg.errors == ["plugin first: register_channel_kinds failed: RegistrationError: "
+                          "channel kind 'fs' registered by both second and first"]
 
 
 def test_register_commands_failure_does_not_break_cli(esomp_cli):
@@ -181,4 +183,94 @@ def test_register_file_types_replace_wins_in_either_order(esomp_pm_factory):
     twice = esomp_pm_factory()
     twice.register(Shipped(), name="a")
     twice.register(Shipped(), name="b")
-    assert "registered by both a and b" in Registry.collect(twice).errors[0]
+    assert "registered by both b and a" in Registry.collect(twice).errors[0]
+
+
+# --- hooks checked at load: a misspelled hook is refused -----------------------------------------------------------
+
+
+def test_misspelled_hook_is_refused_naming_plugin_hook_and_the_likely_one(fake_dists, tmp_path):
+    (tmp_path / "esomp_t_typo-0.3.dist-info").mkdir()
+    (tmp_path / "esomp_t_typo-0.3.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: esomp-t-typo\n"
+                                                                      "Version: 0.3\n")
+    (tmp_path / "esomp_t_typo-0.3.dist-info" / "entry_points.txt").write_text("[esomp]\ntypo = esomp_t_typo\n")
+    (tmp_path / "esomp_t_typo.py").write_text(textwrap.dedent("""
+        from esomp_core import hookimpl
+
+        @hookimpl
+        def proces(job, site):
+            return None
+    """))
+    pm = make_plugin_manager()
+    record = pm.records["typo"]
+    assert record.enabled is False and pm.get_plugin("typo") is None
+    assert "plugin typo" in record.error and "unknown hook 'proces'" in record.error
+    assert "did you mean 'process'?" in record.error
+    assert pm.records["good"].enabled is True  # the others load as usual
+    pm.check_pending()
+
+
+def test_unknown_hook_far_from_any_name_has_no_suggestion(esomp_pm_factory):
+    class Odd:
+        @hookimpl
+        def frobnicate(self):
+            pass
+
+    with pytest.raises(PluginValidationError, match=r"unknown hook 'frobnicate'") as info:
+        esomp_pm_factory(Odd())
+    assert "did you mean" not in str(info.value)
+
+
+def test_optional_hook_of_another_spec_is_allowed(esomp_pm_factory):
+    class Optional:
+        @hookimpl(optionalhook=True)
+        def some_other_plugins_hook(self):
+            pass
+
+    esomp_pm_factory(Optional()).check_pending()
+
+
+def test_every_installed_plugin_passes_the_hook_check(monkeypatch):
+    monkeypatch.delenv("ESOMP_LOAD_PLUGINS", raising=False)
+    pm = make_plugin_manager()
+    refused = {r.name: r.error for r in pm.records.values() if r.error and "hook" in r.error}
+    assert refused == {}
+    assert len([r for r in pm.records.values() if r.enabled and not r.default]) > 5
+    pm.check_pending()
+
+
+# --- plugin names in [plugins] and ESOMP_LOAD_PLUGINS ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["load", "disable"])
+def test_unknown_plugin_name_in_site_config_names_the_key_and_the_known_names(fake_dists, key):
+    with pytest.raises(ConfigError) as info:
+        make_plugin_manager(**{key: ["god"]}, source="/site/esomp.toml")
+    message = str(info.value)
+    assert message.startswith(f"/site/esomp.toml: plugins.{key}: unknown plugin 'god'")
+    assert "broken" in message and "good" in message
+
+
+def test_unknown_plugin_name_in_environment_names_the_variable(fake_dists, monkeypatch):
+    monkeypatch.setenv("ESOMP_LOAD_PLUGINS", "good,brokn")
+    with pytest.raises(ConfigError) as info:
+        make_plugin_manager()
+    message = str(info.value)
+    assert message.startswith("ESOMP_LOAD_PLUGINS: unknown plugin 'brokn'") and "good" in message
+
+
+def test_known_plugin_names_still_load(fake_dists, monkeypatch):
+    monkeypatch.setenv("ESOMP_LOAD_PLUGINS", " good , ")
+    assert make_plugin_manager(load=["good", "broken"], disable=["broken"]).records["good"].enabled
+
+
+def test_unknown_plugin_name_stops_the_command_line(fake_dists, esomp_site_factory, capsys):
+    from esomp_core.cli import main
+
+    site = esomp_site_factory(plugins={"disable": ["godo"]})
+    config = site.root / "esomp.toml"
+    with pytest.raises(SystemExit) as info:
+        main(["--site", str(site.root), "status"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert f"{config}: plugins.disable: unknown plugin 'godo'" in err and "good" in err
