@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -43,9 +44,9 @@ class Operator:
     def json(self, *args: str):
         return json.loads(self.ok(*args, "--json"))
 
-    def init(self) -> None:
+    def init(self, site: str | None = None) -> None:
         # `esomp init` comes before the site exists, so ESOMP_SITE is not needed for it
-        self.ok("init", str(self.site), env={k: v for k, v in self.env.items() if k != "ESOMP_SITE"})
+        self.ok("init", site or str(self.site), env={k: v for k, v in self.env.items() if k != "ESOMP_SITE"})
 
 
 @pytest.fixture
@@ -70,10 +71,30 @@ def delivered_packages(outbox: Path) -> dict[str, str]:
     return delivered
 
 
+def readme_site_commands() -> list[list[str]]:
+    """The commands of README.md's "A site" example, in order, each split as the shell would."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## A site\n"):]
+    block = section[section.index("```sh\n") + len("```sh\n"):]
+    block = block[:block.index("```")]
+    return [words for line in block.splitlines() if (words := shlex.split(line, comments=True))]
+
+
 def test_readme_site_runs_its_day_and_delivers_every_package(operator):
-    operator.init()
-    operator.ok("gen", "--date", DATE, "--products", str(PRODUCTS))
-    operator.ok("run", "--date", DATE)
+    readme_site = "/srv/esomp/site1"
+    commands = readme_site_commands()
+    assert ["export", f"ESOMP_SITE={readme_site}"] in commands  # the example names its site once, here
+    for words in commands:
+        words = [operator.site.as_posix() if w == readme_site else w for w in words]
+        if words[0] == "export":
+            continue  # the operator's environment already holds ESOMP_SITE
+        assert words[0] == "esomp", words
+        if words[1] == "init":
+            operator.init(*words[2:])
+            continue
+        if words[1] == "gen":  # the README's seed-sized day, scaled down
+            words[words.index("--products") + 1] = str(PRODUCTS)
+        operator.ok(*words[1:])
 
     status = operator.json("status", "--date", DATE)
     assert status["state"] == "succeeded", status
