@@ -76,10 +76,6 @@ class PluginManager(pluggy.PluginManager):
                       if not caller.has_spec() and any(impl.plugin is plugin and not impl.optionalhook
                                                        for impl in caller.get_hookimpls()))
 
-    def hook_names(self) -> list[str]:
-        return sorted(name for name in vars(self.hook) if not name.startswith("_")
-                      and getattr(self.hook, name).has_spec())
-
     def records_with_hooks(self) -> list[PluginRecord]:
         for record in self.records.values():
             plugin = self.get_plugin(record.name)
@@ -88,6 +84,7 @@ class PluginManager(pluggy.PluginManager):
 
 
 def unknown_hook_message(plugin_name: str, hook: str) -> str:
+    """Names the plugin and the hook, and the hook it probably meant when one is close."""
     known = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "esomp_spec")]
     close = difflib.get_close_matches(hook, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -125,8 +122,8 @@ def make_plugin_manager(
         pm.records[module_name] = PluginRecord(module_name, module_name, "esomp-core", __version__, default=True)
     if entry_points:
         installed = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-        load = None if load is None else list(load)
-        check_plugin_names({ep.name for ep in installed}, load, list(disable), source)
+        load, disable = (None if load is None else list(load)), list(disable)
+        check_plugin_names({ep.name for ep in installed}, load, disable, source)
         _load_entry_points(pm, installed, allowed_names(load, disable), set(disable))
     pm.check_pending()  # every plugin left registered implements only hooks the core defines
     return pm
@@ -135,8 +132,7 @@ def make_plugin_manager(
 def check_plugin_names(installed: set[str], load: list[str] | None, disable: list[str],
                        source: str | os.PathLike | None) -> None:
     """A typo in a plugin list would silently load or keep the wrong set: refuse names no installed plugin has."""
-    lists = [(f"{source or '<config>'}", "plugins.load", load or []),
-             (f"{source or '<config>'}", "plugins.disable", disable),
+    lists = [(source, "plugins.load", load or []), (source, "plugins.disable", disable),
              (ENV_LOAD, "", sorted(env_names() or ()))]
     for where, key, names in lists:
         unknown = [name for name in names if name not in installed]
@@ -147,7 +143,7 @@ def check_plugin_names(installed: set[str], load: list[str] | None, disable: lis
 class UnknownPluginName(ConfigError):
     """A name in ``[plugins] load``/``disable`` or ESOMP_LOAD_PLUGINS that no installed plugin has."""
 
-    def __init__(self, where: str, key: str, name: str, installed: set[str]):
+    def __init__(self, where: str | os.PathLike | None, key: str, name: str, installed: set[str]):
         hint = ""
         if name in DEFAULT_PLUGINS:
             hint = " (the core's own plugins always load)"

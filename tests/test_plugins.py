@@ -274,3 +274,9 @@ def test_unknown_plugin_name_stops_the_command_line(fake_dists, esomp_site_facto
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert f"{config}: plugins.disable: unknown plugin 'godo'" in err and "good" in err
+
+
+def test_core_plugin_name_in_a_plugin_list_says_the_core_always_loads(fake_dists):
+    with pytest.raises(ConfigError, match=r"plugins\.disable: unknown plugin 'esomp_core\.builtin\.bench' "
+                                          r"\(the core's own plugins always load\)"):
+        make_plugin_manager(disable=["esomp_core.builtin.bench"], source="esomp.toml")
