@@ -328,8 +328,11 @@ def _names_in(option: str, names: Iterable[str], known: dict[str, FileType]) -> 
     unknown = [n for n in names if n not in known]
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
+        # Names are case-sensitive (ZGH and Zgh are two types): point at the spelling that was probably meant.
+        near = [k for n in unknown for k in sorted(known) if k.lower() == n.lower()]
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
         raise GenError(f"{option}: unknown file type{plural} {', '.join(unknown)} "
-                       f"(known: {', '.join(sorted(known, key=str.lower))})")
+                       f"(known: {', '.join(sorted(known, key=str.lower))}){hint}")
     unable = [f"{n} ({_not_generated(known[n])})" for n in names if _not_generated(known[n])]
     if unable and option == "--types":
         raise GenError(f"--types: cannot generate {', '.join(unable)}")

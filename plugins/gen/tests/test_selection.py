@@ -55,6 +55,8 @@ def test_gen_refuses_unknown_type_names_listing_the_known_ones(site, esomp_cli):
     assert "known: " in result.output and "SJSMX1" in result.output and "zqye" in result.output
     with pytest.raises(GenError, match=r"--exclude: unknown file types nope, zgh \(known: .*Zgh"):
         generate_day(site, DATE, 3, exclude=["nope", "zgh"])
+    with pytest.raises(GenError, match=r"did you mean ZGH or Zgh\?"):
+        generate_day(site, DATE, 3, types=["zgh"])
 
 
 def test_gen_refuses_a_selection_that_leaves_nothing(site):
