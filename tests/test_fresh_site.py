@@ -148,6 +148,8 @@ def test_init_writes_valid_toml_filling_only_the_site_name(tmp_path, esomp_cli):
     trust = config["business"]["trust"]
     assert trust["delivery_channel"] in config["channels"]
     assert set(trust["collect_channels"]) <= set(config["channels"])
+    listed = json.loads(esomp_cli(["channels", "list", "--json"], site=tmp_path / "s").output)
+    assert {c["name"]: c["config"] for c in listed} == {name: "ok" for name in config["channels"]}
 
 
 def test_made_site_starts_without_the_fresh_site_day(esomp_site):
