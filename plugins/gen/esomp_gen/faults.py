@@ -7,7 +7,6 @@ import io
 import struct
 import zipfile
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Callable
 
 from esomp_core.model import expand_date_tokens
