@@ -1,4 +1,5 @@
 """A fresh site runs its day: the README's "A site" commands, run as an operator would, on the installed CLI."""
+import hashlib
 import json
 import os
 import re
@@ -57,8 +58,6 @@ def operator(tmp_path) -> Operator:
 def delivered_packages(outbox: Path) -> dict[str, str]:
     """product -> institution of every package in the outbox, read from the manifests delivered beside them;
     each package must be there whole (its flag holds its sha256)."""
-    import hashlib
-
     delivered = {}
     for manifest_path in sorted(outbox.rglob("*.manifest.json")):
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
