@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from esomp_direct.messages import REPLY_HEADER_LEN, REPLY_MAXLEN, REQUEST_HEADER_LEN, REQUEST_MAXLEN, Request
+from esomp_direct import REPLY_HEADER_LEN, REPLY_MAXLEN, REQUEST_HEADER_LEN, REQUEST_MAXLEN, Request
 from esomp_dtaq.backends import open_backend
 from esomp_dtaq.channel import END, DtaqChannel
 from esomp_dtaq.config import DtaqOptions, ServicePolicy

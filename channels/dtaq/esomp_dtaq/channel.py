@@ -16,9 +16,8 @@ from typing import Any, Mapping
 
 import attrs
 
-from esomp_direct import messages as m
-from esomp_direct.direct import DirectChannel, answer, invoke
-from esomp_direct.messages import MessageError, Reply, Request
+import esomp_direct as m
+from esomp_direct import DirectChannel, MessageError, Reply, Request, answer, invoke
 from esomp_dtaq.backends import FORKS, Backend
 from esomp_dtaq.config import DtaqOptions, ServicePolicy, service_code
 from esomp_dtaq.control import Control

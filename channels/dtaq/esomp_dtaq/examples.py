@@ -10,8 +10,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from esomp_core.model import Service
-from esomp_direct.direct import ServiceError
-from esomp_direct.messages import ENCODING, REPLY_HEADER_LEN, REPLY_MAXLEN, Request
+from esomp_direct import ENCODING, REPLY_HEADER_LEN, REPLY_MAXLEN, Request, ServiceError
 
 REPLY_DATA_MAX = REPLY_MAXLEN - REPLY_HEADER_LEN
 RC_INVALID = "1001"

@@ -15,7 +15,7 @@ from esomp_core.cli import json_option, pass_site, print_json, print_table
 from esomp_core.config import ConfigError
 from esomp_core.model import ChannelKind
 
-from esomp_direct.messages import MessageError, Request
+from esomp_direct import MessageError, Request
 from esomp_dtaq.backends import open_backend
 from esomp_dtaq.channel import CallTimeout, DtaqChannel, QueuesChanged
 from esomp_dtaq.config import DtaqOptions, check_services, load_options, parse_service_code, service_code

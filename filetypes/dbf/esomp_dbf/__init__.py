@@ -1,5 +1,5 @@
 """E-SOMP DBF engine: read, write and split dBase III exchange files at the byte level."""
-from esomp_dbf.reader import DbfError, DbfFile, Field, Invalid
+from esomp_dbf.reader import EOF_BYTE, DbfError, DbfFile, Field, Invalid
 from esomp_dbf.split import (
     CodedPartition,
     EncodedKeys,
@@ -27,6 +27,7 @@ from esomp_dbf.writer import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "EOF_BYTE",
     "DbfError",
     "CodedPartition",
     "DbfFile",

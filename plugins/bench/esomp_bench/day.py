@@ -86,7 +86,7 @@ def products_of(site: Site) -> list[str]:
 def bench_storage(storage: str, products: int, profile: str, workers: int | None, naive_products: int,
                   scratch: "Scratch") -> dict[str, Any]:
     """One measurement of one storage: a fresh site, the day, the floor and (if asked) the naive way."""
-    from esomp_demo.plugin import create_demo_site
+    from esomp_demo import create_demo_site
 
     root = scratch.new(storage, products)
     site = create_demo_site(root / "site", products)

@@ -15,8 +15,7 @@ from typing import Any
 
 import zstandard
 
-from esomp_trust.inputs import account_maps, collected_inputs
-from esomp_trust.options import load_options
+from esomp_trust import account_maps, collected_inputs, load_options
 
 
 def sample(products: list[str], size: int) -> list[str]:

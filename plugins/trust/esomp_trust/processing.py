@@ -25,9 +25,8 @@ from sqlalchemy import select
 
 from esomp_core.model import Job, JobResult
 from esomp_core.repository.models import Product
-from esomp_dbf import (DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, partition_codes, patched_header,
-                       record_view)
-from esomp_dbf.reader import EOF_BYTE
+from esomp_dbf import (EOF_BYTE, DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, partition_codes,
+                       patched_header, record_view)
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
 from esomp_trust.plan import partition_name
