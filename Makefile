@@ -19,7 +19,9 @@ venv: $(VENV)/.installed
 demo: venv
 	$(BIN)/esomp demo
 
+# The import contracts in .importlinter first (docs/plugins.md, "Boundaries"), then every test.
 test: venv
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 # The fuzz targets, longer than in `make test`: ESOMP_FUZZ_EXAMPLES examples per target.

@@ -137,6 +137,8 @@ def test_undeclared_imports_accepts_a_declared_dependency_and_the_test_kit_extra
 # --- contracts 1 and 2: import-linter ------------------------------------------------------------------------
 
 def lint_imports(config: Path, cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    if not LINT_IMPORTS.exists():
+        pytest.fail(f"{LINT_IMPORTS} is missing: install the test extra (pip install -e '.[test]')")
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
