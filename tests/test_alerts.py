@@ -38,7 +38,7 @@ def late(subject="20261120/batch 1", severity="warning"):
     return Finding("batch.late", subject, severity, f"{subject} is late")
 
 
-def test_alert_raised_fires_once_per_condition_and_repeats_update_count(site):
+def test_hook_alert_raised_fires_once_per_condition_and_repeats_update_count(site):
     first = alerts.sync(site, "late", [late()], T0)
     second = alerts.sync(site, "late", [late(), late()], T0 + timedelta(minutes=1))
     assert [a.rule for a in first.raised] == ["batch.late"] and not second.raised
@@ -62,7 +62,7 @@ def test_other_monitors_alerts_are_left_alone(site):
     assert alerts.list_alerts(site)[0]["state"] == "open"
 
 
-def test_alert_acknowledged_records_who_and_why_and_the_condition_keeps_counting(site):
+def test_hook_alert_acknowledged_records_who_and_why_and_the_condition_keeps_counting(site):
     [alert] = alerts.sync(site, "late", [late()], T0).raised
     acked = alerts.acknowledge(site, alert.id, "zhang.wei", "exchange file late; called SZSE")
     assert (acked.state, acked.acknowledged_by, acked.comment) == ("acknowledged", "zhang.wei",

@@ -106,7 +106,7 @@ class StrictTable:
                                                                    f"{rounds!r}")
 
 
-def test_check_config_runs_every_plugins_check_when_a_command_opens_the_site(esomp_site_factory, esomp_pm_factory,
+def test_hook_check_config_runs_every_plugins_check_when_a_command_opens_the_site(esomp_site_factory, esomp_pm_factory,
                                                                              esomp_cli):
     site = esomp_site_factory(esomp_pm_factory(StrictTable()), bench={"rounds": 0})
     with pytest.raises(ConfigError, match=r"bench\.rounds: expected a whole number"):
@@ -116,7 +116,7 @@ def test_check_config_runs_every_plugins_check_when_a_command_opens_the_site(eso
     assert result.output.strip().endswith("bench.rounds: expected a whole number of 1 or more, got 0")
 
 
-def test_check_config_covers_the_core_tables(esomp_site_factory, esomp_cli):
+def test_hook_check_config_covers_the_core_tables(esomp_site_factory, esomp_cli):
     site = esomp_site_factory(engine={"executor": "dask"})
     result = esomp_cli(["status", "--date", "20260105"], site=site)
     assert result.exit_code == 1 and "engine.executor: unknown executor 'dask'" in result.output

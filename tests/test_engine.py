@@ -86,7 +86,7 @@ def toy_site(esomp_site_factory, esomp_pm_factory):
     return make
 
 
-def test_run_inline_commits_every_state_and_fires_job_started_job_finished(toy_site):
+def test_hook_job_started_and_job_finished_fire_as_run_inline_commits_every_state(toy_site):
     site, toy = toy_site()
     started = []
 
@@ -135,7 +135,7 @@ def test_failure_skips_downstream_only_and_rerun_completes(toy_site):
     assert Engine(site, DATE, executor="inline").run().state == "succeeded"
 
 
-def test_batch_paused_holds_its_jobs_batch_resumed_releases_them(toy_site):
+def test_hook_batch_paused_holds_its_jobs_batch_resumed_releases_them(toy_site):
     seen = {}
 
     def on_finish(job, site):
@@ -292,7 +292,7 @@ class Threads:
         self.pool.shutdown()
 
 
-def test_an_executor_with_only_submit_runs_the_day_its_workers_recording_each_start(toy_site):
+def test_hook_register_executors_with_only_submit_runs_the_day_its_workers_recording_each_start(toy_site):
     class ThreadedToy(Toy):
         @hookimpl
         def register_executors(self, register):
@@ -380,7 +380,7 @@ def test_an_executor_error_that_is_not_a_lost_worker_stops_the_run_and_frees_the
     assert states(site)["collect-x"] == "running"  # left to the lease, as a crashed engine would
 
 
-def test_a_job_finished_listener_that_raises_does_not_stop_the_day(toy_site, caplog):
+def test_hook_job_finished_listener_that_raises_does_not_stop_the_day(toy_site, caplog):
     def on_finish(job, site):
         raise LookupError("listener bug")
 

@@ -49,7 +49,7 @@ def test_collect_process_send_post_dispatch_to_the_owner(stage, esomp_pm_factory
     assert hook(job=job(stage, "gold"), site=None) is None  # nobody owns it: the engine reports that
 
 
-def test_monitor_asks_every_plugin(esomp_pm_factory):
+def test_hook_monitor_asks_every_plugin(esomp_pm_factory):
     class Disk:
         @hookimpl
         def monitor(self, now):

@@ -242,7 +242,7 @@ class Custom:
         return [Finding("custom.hook", f"at {now:%H}", "info", "seen by the monitor hook")]
 
 
-def test_register_monitors_plugin_schedule_business_type_and_failure(day_site, esomp_pm_factory,
+def test_hook_register_monitors_plugin_schedule_business_type_and_failure(day_site, esomp_pm_factory,
                                                                     esomp_site_factory):
     custom = Custom()
     site = esomp_site_factory(esomp_pm_factory(custom), monitors={"funds.overdraft": {"at": "15:30"}})
@@ -260,7 +260,7 @@ def test_register_monitors_plugin_schedule_business_type_and_failure(day_site, e
     assert monitoring.last_runs(site)["funds.overdraft"].error == "RuntimeError: ledger unreachable"
 
 
-def test_monitor_hook_findings_become_alerts(esomp_pm_factory, esomp_site_factory):
+def test_hook_monitor_findings_become_alerts(esomp_pm_factory, esomp_site_factory):
     site = esomp_site_factory(esomp_pm_factory(Custom()))
     outcomes = {o.name: o for o in monitoring.run_due(site, AT("09:00"))}
     assert outcomes["hooks"].raised == 1

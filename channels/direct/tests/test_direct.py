@@ -46,7 +46,7 @@ class ServicesPlugin:
         register(SERVICES[("T", "UP", "01")])
 
 
-def test_register_channel_kinds_direct(esomp_site_factory, esomp_pm_factory):
+def test_hook_register_channel_kinds_direct(esomp_site_factory, esomp_pm_factory):
     pm = esomp_pm_factory(plugin, ServicesPlugin())
     site = esomp_site_factory(pm, channels={"counter": {"kind": "direct", "services": ["T.UP.01"]}})
     channel = site.channel("counter")

@@ -18,7 +18,7 @@ def site(esomp_site_factory, esomp_pm_factory):
                               dtaq={"interval": 0.1, "heartbeat": 0.1, "state_ttl": 0.0})
 
 
-def test_register_services_ships_the_seed_table(site):
+def test_hook_register_services_ships_the_seed_table(site):
     services = site.registry.services
     codes = {".".join(k) for k in services}
     assert {"YHT.CTR.01", "YHT.CTR.02", "YHT.CTR.03", "YHT.BOA.01", "YHT.FLT.01", "YHT.PRT.01",
@@ -28,7 +28,7 @@ def test_register_services_ships_the_seed_table(site):
     assert card(Request("YHT", "CTR", "03", data=b"4111111111111111|5500000000000004")).startswith("REPLACED")
 
 
-def test_register_channel_kinds_dtaq(esomp_site_factory, esomp_pm_factory):
+def test_hook_register_channel_kinds_dtaq(esomp_site_factory, esomp_pm_factory):
     site = esomp_site_factory(esomp_pm_factory(plugin, direct_plugin),
                               channels={"counter": {"kind": "dtaq", "backend": "memory"},
                                         "bad": {"kind": "dtaq", "backend": "oracle"}})
@@ -61,7 +61,7 @@ def test_bad_dtaq_table_names_the_key(esomp_site_factory):
         load_options(site)
 
 
-def test_register_commands_call_status_blacklist_cutoff(site, esomp_cli):
+def test_hook_register_commands_call_status_blacklist_cutoff(site, esomp_cli):
     plugins = [plugin, direct_plugin]
     channel = plugin.open_channel(site, load_options(site))
     supervisor = Supervisor(channel, [("YHT", "CTR", "01"), ("ECHO", "ECHO", "01")])
@@ -106,7 +106,7 @@ def test_register_commands_call_status_blacklist_cutoff(site, esomp_cli):
     assert result.exit_code == 1 and "9002" in result.output
 
 
-def test_register_commands_stop_and_start(site, esomp_cli):
+def test_hook_register_commands_stop_and_start(site, esomp_cli):
     plugins = [plugin, direct_plugin]
     result = esomp_cli(["dtaq", "stop", "ECHO.ECHO.01"], site=site, plugins=plugins)
     assert result.exit_code == 0 and "stopped" in result.output
@@ -116,7 +116,7 @@ def test_register_commands_stop_and_start(site, esomp_cli):
     assert result.exit_code == 1 and "DOMAIN.NAME.TYPE" in result.output
 
 
-def test_register_commands_bench_runs_briefly(site, esomp_cli):
+def test_hook_register_commands_bench_runs_briefly(site, esomp_cli):
     result = esomp_cli(["dtaq", "bench", "--backend", "memory", "--seconds", "0.5", "--clients", "2",
                         "--workers", "1", "--json"], site=site, plugins=[plugin, direct_plugin])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,7 @@ from esomp_fs import plugin
 DATE = "20261120"
 
 
-def test_register_commands_channels_list(site_with, esomp_cli, tmp_path, password):
+def test_hook_register_commands_channels_list(site_with, esomp_cli, tmp_path, password):
     site = site_with(szse={"kind": "fs", "url": str(tmp_path / "in")},
                      trust={"kind": "fs", "url": "sftp://ops@10.0.0.5:2222/inbox", "password_env": "TRUST_PW"},
                      broken={"kind": "fs", "url": f"ftp://ops:{password}@10.0.0.6/x"})
@@ -26,7 +26,7 @@ def test_register_commands_channels_list(site_with, esomp_cli, tmp_path, passwor
     assert password not in table.output
 
 
-def test_register_commands_channels_check_and_collect(site_with, esomp_cli, tmp_path):
+def test_hook_register_commands_channels_check_and_collect(site_with, esomp_cli, tmp_path):
     source = tmp_path / "in"
     source.mkdir()
     (source / f"SJSMX1{DATE}.DBF").write_bytes(b"m" * 70)
@@ -51,7 +51,7 @@ def test_register_commands_channels_check_and_collect(site_with, esomp_cli, tmp_
     assert f"skipped   SJSMX1{DATE}.DBF: already collected; source unchanged" in again.output
 
 
-def test_register_commands_errors_are_clear(site_with, esomp_cli, tmp_path):
+def test_hook_register_commands_errors_are_clear(site_with, esomp_cli, tmp_path):
     site = site_with(szse={"kind": "fs", "url": "ftp://127.0.0.1:1/x", "retries": 0},
                      queue={"kind": "fs", "url": str(tmp_path), "colour": "red"})
     unknown = esomp_cli(["channels", "check", "nope"], site=site, plugins=[plugin])

@@ -225,7 +225,7 @@ def test_dated_source_directory(tmp_path):
     assert other.collected == [] and "does not exist" in other.pending[0].reason
 
 
-def test_collect_hook_collects_a_configured_channel(site_with, tmp_path):
+def test_hook_collect_collects_a_configured_channel(site_with, tmp_path):
     source = tmp_path / "source"
     _write(source / "a.dbf", b"abc")
     site = site_with(szse={"kind": "fs", "url": str(source)}, queue={"kind": "dtaq"})
@@ -236,14 +236,14 @@ def test_collect_hook_collects_a_configured_channel(site_with, tmp_path):
     assert Path(site.directory("collection_root"), DATE, "szse", "a.dbf").read_bytes() == b"abc"
 
 
-def test_collect_hook_ignores_jobs_that_are_not_its_own(site_with, tmp_path):
+def test_hook_collect_ignores_jobs_that_are_not_its_own(site_with, tmp_path):
     site = site_with(szse={"kind": "fs", "url": str(tmp_path)}, queue={"kind": "dtaq"})
     for stage, channel in (("process", "szse"), ("collect", ""), ("collect", "queue"), ("collect", "nope")):
         job = Job(id=1, date=DATE, name="j", stage=stage, business_type="core", channel=channel)
         assert plugin.collect(job, site) is None
 
 
-def test_collect_hook_fails_the_job_on_missing_files(site_with, tmp_path):
+def test_hook_collect_fails_the_job_on_missing_files(site_with, tmp_path):
     site = site_with(szse={"kind": "fs", "url": str(tmp_path), "expected": ["SJSMX1*.DBF"], "deadline": "00:00"})
     job = Job(id=1, date=DATE, name="collect-szse", stage="collect", business_type="core", channel="szse")
     with pytest.raises(CollectError, match=r"channel szse: expected files missing past the deadline .*SJSMX1\*\.DBF"):

@@ -8,7 +8,7 @@ from esomp_core.plugins import Registry
 from esomp_fs import FsChannel, FsOptions, mask_url
 
 
-def test_register_channel_kinds_registers_fs(pm, site_with, tmp_path):
+def test_hook_register_channel_kinds_registers_fs(pm, site_with, tmp_path):
     registry = Registry.collect(pm)
     assert registry.errors == []
     kind = registry.channel_kinds["fs"]

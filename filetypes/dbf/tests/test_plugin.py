@@ -19,7 +19,7 @@ def make_cli(with_bench=False):
     return cli
 
 
-def test_register_commands():
+def test_hook_register_commands_dbf_info_and_cat():
     cli = make_cli()
     assert set(cli.commands["dbf"].commands) == {"info", "cat"}
     assert "dbf" in cli.commands["bench"].commands  # created when the core has no bench group

@@ -22,7 +22,7 @@ def collect(pm_factory, site=None, *plugins):
     return Registry.collect(pm_factory(sitetypes, *plugins), site)
 
 
-def test_register_file_types_ships_placeholders_for_the_unpublished_layouts(esomp_pm_factory):
+def test_hook_register_file_types_ships_placeholders_for_the_unpublished_layouts(esomp_pm_factory):
     registry = collect(esomp_pm_factory)
     assert not registry.errors
     assert set(registry.file_types) == DEFAULTS
@@ -30,7 +30,7 @@ def test_register_file_types_ships_placeholders_for_the_unpublished_layouts(esom
         assert ft.placeholder and ft.split and ft.family == "site" and ft.market in ("SZ", "SH")
 
 
-def test_register_file_types_new_type_declared_in_config(esomp_site_factory, esomp_pm_factory):
+def test_hook_register_file_types_new_type_declared_in_config(esomp_site_factory, esomp_pm_factory):
     site = esomp_site_factory(filetypes={"KCBMX": KCB})
     registry = collect(esomp_pm_factory, site)
     assert not registry.errors
@@ -54,7 +54,7 @@ def test_register_file_types_new_type_declared_in_config(esomp_site_factory, eso
     ({"patern": ["x"]}, "filetypes.KCBMX.patern", "unknown key"),
     ({"patterns": []}, "filetypes.KCBMX.patterns", "at least one"),
 ])
-def test_register_file_types_bad_declaration_names_the_key(esomp_site_factory, esomp_pm_factory, change, path,
+def test_hook_register_file_types_bad_declaration_names_the_key(esomp_site_factory, esomp_pm_factory, change, path,
                                                            words):
     site = esomp_site_factory(filetypes={"KCBMX": {**KCB, **change}})
     registry = collect(esomp_pm_factory, site)
@@ -70,7 +70,7 @@ def test_file_type_error_is_a_config_error():
     assert caught.value.path == "filetypes.X.fields"
 
 
-def test_register_file_types_site_overrides_a_placeholder(esomp_site_factory, esomp_pm_factory):
+def test_hook_register_file_types_site_overrides_a_placeholder(esomp_site_factory, esomp_pm_factory):
     site = esomp_site_factory(filetypes={
         "TZXX": {"fields": ["TZZH C 20", "TZJE N 17 2"], "key": "TZZH"},
         "zhzl": {"description": "still unknown here"},
@@ -91,13 +91,13 @@ def all_plugins():
     return [szse, sse, sitetypes]
 
 
-def test_register_file_types_all_families_cover_the_seed_day(esomp_pm_factory):
+def test_hook_register_file_types_all_families_cover_the_seed_day(esomp_pm_factory):
     registry = Registry.collect(esomp_pm_factory(*all_plugins()), None)
     assert not registry.errors
     assert set(registry.file_types) == SEED_FILES and len(registry.file_types) == 32
 
 
-def test_register_file_types_each_generated_name_matches_exactly_one_type(esomp_pm_factory):
+def test_hook_register_file_types_each_generated_name_matches_exactly_one_type(esomp_pm_factory):
     from esomp_core.model import expand_date_tokens
 
     types = Registry.collect(esomp_pm_factory(*all_plugins()), None).file_types
@@ -109,7 +109,7 @@ def test_register_file_types_each_generated_name_matches_exactly_one_type(esomp_
             assert [n for n, other in types.items() if other.matches(name)] == [ft.name], name
 
 
-def test_register_commands_filetypes_lists_32(esomp_site, esomp_cli):
+def test_hook_register_commands_filetypes_lists_32(esomp_site, esomp_cli):
     result = esomp_cli(["filetypes", "--json"], site=esomp_site, plugins=all_plugins())
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
@@ -122,7 +122,7 @@ def test_register_commands_filetypes_lists_32(esomp_site, esomp_cli):
     assert "PLACE" in table.output and "SJSMX1" in table.output
 
 
-def test_register_commands_filetypes_reports_a_bad_declaration(esomp_site_factory, esomp_cli):
+def test_hook_register_commands_filetypes_reports_a_bad_declaration(esomp_site_factory, esomp_cli):
     site = esomp_site_factory(filetypes={"KCBMX": {**KCB, "key": "NOPE"}})
     result = esomp_cli(["filetypes", "--json"], site=site, plugins=all_plugins())
     assert result.exit_code == 1

@@ -15,7 +15,7 @@ def registered(pm_factory, site=None):
     return registry.file_types
 
 
-def test_register_file_types_registers_the_twelve_sse_files(esomp_pm_factory):
+def test_hook_register_file_types_registers_the_twelve_sse_files(esomp_pm_factory):
     types = registered(esomp_pm_factory)
     assert sorted(types) == sorted(["zqye", "zqbd", "jsmx", "gh", "Dgh", "Bgh", "ZGH", "Zgh", "IPO_GH", "WDQ",
                                     "ZQY", "show2003"])
@@ -25,16 +25,16 @@ def test_register_file_types_registers_the_twelve_sse_files(esomp_pm_factory):
 
 
 @pytest.mark.parametrize("name, length", [("zqye", 93), ("gh", 114), ("jsmx", 513), ("show2003", 265)])
-def test_register_file_types_record_lengths_match_the_reference(esomp_pm_factory, name, length):
+def test_hook_register_file_types_record_lengths_match_the_reference(esomp_pm_factory, name, length):
     assert 1 + sum(f.length for f in registered(esomp_pm_factory)[name].fields) == length
 
 
-def test_register_file_types_jsmx_is_all_character_fields(esomp_pm_factory):
+def test_hook_register_file_types_jsmx_is_all_character_fields(esomp_pm_factory):
     jsmx = registered(esomp_pm_factory)["jsmx"]
     assert len(jsmx.fields) == 48 and {f.type for f in jsmx.fields} == {"C"}
 
 
-def test_register_file_types_zgh_and_Zgh_are_told_apart_by_case(esomp_pm_factory):
+def test_hook_register_file_types_zgh_and_Zgh_are_told_apart_by_case(esomp_pm_factory):
     types = registered(esomp_pm_factory)
 
     def owners(filename):
@@ -48,7 +48,7 @@ def test_register_file_types_zgh_and_Zgh_are_told_apart_by_case(esomp_pm_factory
     assert owners("Dgh0612.DBF") == ["Dgh"]
 
 
-def test_register_file_types_jsmx_mdd_extension(esomp_pm_factory):
+def test_hook_register_file_types_jsmx_mdd_extension(esomp_pm_factory):
     jsmx = registered(esomp_pm_factory)["jsmx"]
     assert jsmx.matches("jsmx01_JS123.612", "20240612")
     assert jsmx.matches("jsmx01_JS123.C05", "20241205")
@@ -59,7 +59,7 @@ def test_register_file_types_jsmx_mdd_extension(esomp_pm_factory):
 
 
 @pytest.mark.skipif(not (REAL / "show2003.dbf").exists(), reason="shared/realdata/show2003.dbf is not here")
-def test_register_file_types_show2003_layout_is_the_real_header(esomp_pm_factory):
+def test_hook_register_file_types_show2003_layout_is_the_real_header(esomp_pm_factory):
     from esomp_dbf import DbfFile
 
     with DbfFile(REAL / "show2003.dbf") as real:

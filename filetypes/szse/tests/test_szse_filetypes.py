@@ -19,7 +19,7 @@ def record_length(ft):
     return 1 + sum(f.length for f in ft.fields)
 
 
-def test_register_file_types_registers_the_twelve_szse_files(esomp_pm_factory):
+def test_hook_register_file_types_registers_the_twelve_szse_files(esomp_pm_factory):
     types = registered(esomp_pm_factory)
     assert sorted(types) == sorted(["SJSMX0", "SJSMX1", "SJSMX2", "SJSJG", "SJSFW", "SJSGF", "SJSHB", "SJSKS",
                                     "SJSDZ", "SJSXX", "LOFJS", "SJSHQ"])
@@ -30,13 +30,13 @@ def test_register_file_types_registers_the_twelve_szse_files(esomp_pm_factory):
     ("SJSMX0", 478, 48), ("SJSMX1", 478, 48), ("SJSMX2", 478, 48), ("SJSJG", 555, 50), ("SJSDZ", 64, 8),
     ("SJSHQ", 352, 35), ("SJSXX", 199, 31),
 ])
-def test_register_file_types_record_lengths_match_the_reference(esomp_pm_factory, name, length, fields):
+def test_hook_register_file_types_record_lengths_match_the_reference(esomp_pm_factory, name, length, fields):
     ft = registered(esomp_pm_factory)[name]
     assert record_length(ft) == length
     assert len(ft.fields) == fields
 
 
-def test_register_file_types_split_keys_and_market_data(esomp_pm_factory):
+def test_hook_register_file_types_split_keys_and_market_data(esomp_pm_factory):
     types = registered(esomp_pm_factory)
     assert types["SJSMX1"].key_fields == ("MXZQZH",)
     assert types["SJSJG"].key_fields == ("JGZQZH",)
@@ -49,7 +49,7 @@ def test_register_file_types_split_keys_and_market_data(esomp_pm_factory):
     assert "PLACEHOLDER" in types["SJSKS"].description
 
 
-def test_register_file_types_patterns(esomp_pm_factory):
+def test_hook_register_file_types_patterns(esomp_pm_factory):
     types = registered(esomp_pm_factory)
     mx1 = types["SJSMX1"]
     assert mx1.matches("SJSMX10612.DBF", "20240612") and mx1.matches("sjsmx1.dbf", "20240612")
@@ -60,14 +60,14 @@ def test_register_file_types_patterns(esomp_pm_factory):
 
 
 @pytest.mark.skipif(not (REAL / "sjshq.dbf").exists(), reason="shared/realdata/sjshq.dbf is not on this machine")
-def test_register_file_types_sjshq_layout_is_the_real_header(esomp_pm_factory):
+def test_hook_register_file_types_sjshq_layout_is_the_real_header(esomp_pm_factory):
     from esomp_dbf import DbfFile
 
     with DbfFile(REAL / "sjshq.dbf") as real:
         assert registered(esomp_pm_factory)["SJSHQ"].fields == tuple(f.spec for f in real.fields)
 
 
-def test_register_file_types_yields_to_a_site_declaration(esomp_site_factory, esomp_pm_factory):
+def test_hook_register_file_types_yields_to_a_site_declaration(esomp_site_factory, esomp_pm_factory):
     from esomp_core.plugins import Registry
     from esomp_sitetypes import plugin as sitetypes
     from esomp_szse import plugin as szse

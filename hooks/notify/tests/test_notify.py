@@ -177,7 +177,7 @@ def test_routes_send_webhook_and_email_exactly_the_routed_alerts(esomp_site_fact
     assert deliver_once(site, T0 + timedelta(minutes=1))["queued"] == 0  # nothing new, no repeat yet
 
 
-def test_alert_raised_and_alert_acknowledged_reach_the_routes_through_the_worker(esomp_site_factory,
+def test_hook_alert_raised_and_alert_acknowledged_reach_the_routes_through_the_worker(esomp_site_factory,
                                                                                  esomp_pm_factory, receiver, smtp):
     hook = receiver()
     site = site_with(esomp_site_factory, esomp_pm_factory,
@@ -245,7 +245,7 @@ class FailingDay:
                     datetime.now())
 
 
-def test_alert_raised_during_a_run_does_not_wait_for_a_hanging_webhook(esomp_site_factory, esomp_pm_factory,
+def test_hook_alert_raised_during_a_run_does_not_wait_for_a_hanging_webhook(esomp_site_factory, esomp_pm_factory,
                                                                        receiver):
     hook = receiver()
     hook.release.clear()  # the receiver holds every request until released
@@ -288,7 +288,7 @@ def test_notify_options_errors_name_the_key(esomp_site_factory):
         notify_options(site)
 
 
-def test_register_monitors_and_commands_of_notify(esomp_site_factory, esomp_pm_factory, esomp_cli, receiver):
+def test_hook_register_monitors_and_commands_of_notify(esomp_site_factory, esomp_pm_factory, esomp_cli, receiver):
     hook = receiver()
     site = site_with(esomp_site_factory, esomp_pm_factory, {"ops": {"kind": "webhook", "url": hook.url}},
                      [{"targets": ["ops"]}])

@@ -18,7 +18,7 @@ LABELS = ["machine load (1 min) before / after", "total wall time s", "CPU time 
           "naive: total s", "naive / ours", "extrapolated linearly"]
 
 
-def test_register_commands_bench_day_prints_every_line_and_writes_every_key(tmp_path, esomp_cli, monkeypatch):
+def test_hook_register_commands_bench_day_prints_every_line_and_writes_every_key(tmp_path, esomp_cli, monkeypatch):
     from esomp_bench.day import Scratch
 
     monkeypatch.setattr(Scratch, "REUSE_DELAY", 0.0)  # a tiny day's removal delays nothing (tested apart)

@@ -35,7 +35,7 @@ def test_login_refuses_a_wrong_password_and_a_missing_csrf_token(client_for):
     assert client.get("/api/me").status_code == 401
 
 
-def test_batch_paused_and_batch_resumed_from_the_api_hold_and_release_batch_3(client_for, day_site, heard):
+def test_hook_batch_resumed_after_batch_paused_from_the_api_releases_batch_3(client_for, day_site, heard):
     olga = client_for("olga")
     response = olga.post("/api/batches/3/pause", json={"date": DATE})
     assert response.status_code == 200 and response.json()["paused_batches"] == [3]
@@ -67,7 +67,7 @@ def test_changes_need_the_csrf_header(client_for, day_site):
     assert job_states(day_site, 3) == {"pending"}
 
 
-def test_alert_acknowledged_with_a_comment(client_for, day_site, heard):
+def test_hook_alert_acknowledged_with_a_comment_from_the_api(client_for, day_site, heard):
     olga = client_for("olga")
     open_alerts = olga.get("/api/alerts?state=open").json()
     assert len(open_alerts) == 4

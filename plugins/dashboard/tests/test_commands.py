@@ -16,7 +16,7 @@ from esomp_dashboard.config import dashboard_options
 from esomp_dashboard.testing import free_port
 
 
-def test_register_commands_users_add_passwd_list(esomp_cli, esomp_site):
+def test_hook_register_commands_users_add_passwd_list(esomp_cli, esomp_site):
     add = esomp_cli(["users", "add", "olga", "--role", "operator"], site=esomp_site, plugins=[plugin],
                     input="s3cret-pass\ns3cret-pass\n")
     assert add.exit_code == 0, add.output
@@ -59,7 +59,7 @@ def test_dashboard_config_defaults_to_localhost_and_names_bad_keys(esomp_site_fa
         dashboard_options(esomp_site_factory(dashboard={"colour": "red"}))
 
 
-def test_register_commands_serve_answers_on_the_configured_port(esomp_site_factory):
+def test_hook_register_commands_serve_answers_on_the_configured_port(esomp_site_factory):
     port = free_port()
     site = esomp_site_factory(dashboard={"port": port})
     esomp = shutil.which("esomp", path=str(Path(sys.executable).parent))
@@ -82,7 +82,7 @@ def test_register_commands_serve_answers_on_the_configured_port(esomp_site_facto
     assert "no dashboard users yet" in output
 
 
-def test_register_commands_bench_dashboard(esomp_cli):
+def test_hook_register_commands_bench_dashboard(esomp_cli):
     result = esomp_cli(["bench", "dashboard", "--products", "120", "--requests", "3", "--json"], plugins=[plugin])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

@@ -1,7 +1,7 @@
 """`esomp demo` end to end: a fresh site, a generated day, the whole plan through the engine."""
 
 
-def test_register_commands_demo_runs_a_whole_day(tmp_path, esomp_cli):
+def test_hook_register_commands_demo_runs_a_whole_day(tmp_path, esomp_cli):
     site = tmp_path / "demo"
     result = esomp_cli(["demo", "--dir", site, "--products", 20, "--date", "20261120", "--workers", 2])
     assert result.exit_code == 0, result.output

@@ -10,7 +10,7 @@ from esomp_trust.shares import Share
 from esomp_trust.testing import DATE, new_day, run_plan
 
 
-def test_account_every_record_of_the_day_is_counted(day):
+def test_hook_post_account_counts_every_record_of_the_day(day):
     site, report, results = day
     counted = results["trust-account"].detail["inputs"]
     split = [f for f in report.files if f["split"]]
@@ -41,7 +41,7 @@ def test_account_a_record_the_splitter_dropped_fails_the_day_naming_the_file(tmp
     assert name in str(failure) and "1 not accounted for" in str(failure)
 
 
-def test_account_a_missing_unmatched_report_is_named_with_the_difference(tmp_path):
+def test_hook_post_account_names_a_missing_unmatched_report_with_the_difference(tmp_path):
     site, report = new_day(tmp_path / "missing", 6)
     results = run_plan(site)
     assert not [r for r in results.values() if isinstance(r, Exception)]

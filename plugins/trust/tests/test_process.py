@@ -22,7 +22,7 @@ def product_dirs(site):
     return {p.name: p for inst in root.iterdir() if not inst.name.startswith(".") for p in inst.iterdir()}
 
 
-def test_process_every_product_gets_32_files(day):
+def test_hook_process_every_product_gets_32_files(day):
     site, report, _ = day
     dirs = product_dirs(site)
     assert len(dirs) == 50
@@ -34,7 +34,7 @@ def test_process_every_product_gets_32_files(day):
             DbfFile(path).close()  # a valid DBF, header included, even with no records
 
 
-def test_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
+def test_hook_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
     site, report, results = day
     dirs = product_dirs(site)
     monitor = Path(site.directory("monitoring_centre")) / DATE
@@ -73,7 +73,7 @@ def test_process_every_record_lands_in_one_product_or_the_unmatched_report(day):
         assert detail.get("unmatched", {}).get("records", 0) == entry["unowned"]
 
 
-def test_process_market_data_is_hard_linked(day):
+def test_hook_process_market_data_is_hard_linked(day):
     site, report, results = day
     dirs = product_dirs(site)
     market = [f for f in report.files if not f["split"]]
@@ -90,7 +90,7 @@ def test_process_market_data_is_hard_linked(day):
     assert "copied_across_devices" not in results["trust-process-b1-j1"].detail
 
 
-def test_process_rerun_is_idempotent(day):
+def test_hook_process_rerun_is_idempotent(day):
     site, _, _ = day
     before = {p: {f.name: (f.read_bytes(), f.stat().st_ino) for f in d.iterdir()} for p, d in product_dirs(site).items()}
     results = run_plan(site, only=("process",))
@@ -102,7 +102,7 @@ def test_process_rerun_is_idempotent(day):
     assert not [p for p in Path(site.directory("clearing_root")).rglob("*") if ".tmp" in p.name or ".link" in p.name]
 
 
-def test_process_bcp_for_listed_types(tmp_path):
+def test_hook_process_bcp_for_listed_types(tmp_path):
     site, report = new_day(tmp_path / "bcp", 6, bcp_types=["SJSJG", "SJSXX"])
     results = run_plan(site, only=("collect", "process"))
     assert not [r for r in results.values() if isinstance(r, Exception)]
@@ -117,7 +117,7 @@ def test_process_bcp_for_listed_types(tmp_path):
     assert len(text) == xx["records"] - xx["deleted"] and text[0].count("\t") == 30
 
 
-def test_process_corrupt_input_fails_naming_the_file(tmp_path):
+def test_hook_process_corrupt_input_fails_naming_the_file(tmp_path):
     site, report = new_day(tmp_path / "corrupt", 8)
     run_plan(site, only=("collect",))
     mx = next(f for f in report.files if f["type"] == "SJSMX1")
@@ -146,7 +146,7 @@ def test_process_corrupt_input_fails_naming_the_file(tmp_path):
     assert not [r for r in results.values() if isinstance(r, Exception)]
 
 
-def test_process_path_traversal_is_refused(tmp_path):
+def test_hook_process_path_traversal_is_refused(tmp_path):
     with pytest.raises(PathTraversal, match=r"product \.\./x"):
         split_path("{clearing_root}/{date}/{institution}/{product}/{name}", clearing_root=str(tmp_path),
                    date=DATE, institution="T1", product="../x", name="a.dbf")
@@ -158,7 +158,7 @@ def test_process_path_traversal_is_refused(tmp_path):
         out("P00001", "a.dbf")
 
 
-def test_process_missing_key_field_names_file_and_field(tmp_path):
+def test_hook_process_missing_key_field_names_file_and_field(tmp_path):
     site, report = new_day(tmp_path / "field", 3)
     run_plan(site, only=("collect",))
     spec = next(s for s in site.registry.business_types["trust"].plan(site, DATE) if s.name == "trust-partition-sse")
@@ -174,7 +174,7 @@ def test_process_missing_key_field_names_file_and_field(tmp_path):
         plugin.process(job=as_job(0, spec), site=site)
 
 
-def test_process_refuses_an_input_recollected_after_the_partition(tmp_path):
+def test_hook_process_refuses_an_input_recollected_after_the_partition(tmp_path):
     site, report = new_day(tmp_path / "changed", 6)
     results = run_plan(site, only=("collect", "process"))
     assert not [r for r in results.values() if isinstance(r, Exception)]
@@ -191,7 +191,7 @@ def test_process_refuses_an_input_recollected_after_the_partition(tmp_path):
     assert not [r for r in results.values() if isinstance(r, Exception)]
 
 
-def test_process_rerun_removes_what_a_killed_worker_left(day):
+def test_hook_process_rerun_removes_what_a_killed_worker_left(day):
     site, _, _ = day
     directory = next(iter(product_dirs(site).values()))
     (directory / ".SJSMX10105.DBF.tmp").write_bytes(b"")  # killed between create and write

@@ -19,7 +19,7 @@ def by_name(jobs):
     return {j.name: j for j in jobs}
 
 
-def test_register_business_types_registers_trust(esomp_pm_factory, esomp_site_factory):
+def test_hook_register_business_types_registers_trust(esomp_pm_factory, esomp_site_factory):
     registered = []
     plugin.register_business_types(registered.append)
     assert [(b.name, b.title) for b in registered] == [("trust", "信托文件管理")]
@@ -106,7 +106,7 @@ def test_register_business_types_package_by_institution():
     assert max(len(j.depends_on) for j in send) <= 2
 
 
-def test_register_business_types_bad_options_name_the_key(esomp_pm_factory, esomp_site_factory):
+def test_hook_register_business_types_bad_options_name_the_key(esomp_pm_factory, esomp_site_factory):
     site = esomp_site_factory(esomp_pm_factory(plugin), business={"trust": {"products_per_jobs": 10}})
     with pytest.raises(ConfigError, match=r"business\.trust\.products_per_jobs: unknown key"):
         site.registry.business_types["trust"].plan(site, "20240105")

@@ -20,7 +20,7 @@ def counts(site):
         return s.scalar(select(func.count(Package.id))), s.scalar(select(func.count(Receipt.id)))
 
 
-def test_send_every_package_verifies_against_its_manifest(day):
+def test_hook_send_every_package_verifies_against_its_manifest(day):
     site, report, results = day
     send_dir = Path(site.directory("trust_send_temp")) / DATE
     packages = sorted(send_dir.glob("*.tar.zst"))
@@ -37,7 +37,7 @@ def test_send_every_package_verifies_against_its_manifest(day):
     assert sum(r.detail["delivered"] for n, r in results.items() if n.startswith("trust-send")) == 50
 
 
-def test_send_reuses_compressed_market_data(day):
+def test_hook_send_reuses_compressed_market_data(day):
     site, _, results = day
     frames = sorted((Path(site.directory("compressed_root")) / DATE / "trust").glob("*.zst"))
     assert len(frames) == 3  # one per market-data file for the whole day
@@ -48,7 +48,7 @@ def test_send_reuses_compressed_market_data(day):
         assert all(frame.read_bytes() in data for frame in frames), package.name
 
 
-def test_send_rerun_gives_identical_packages_and_no_duplicate_receipt(day):
+def test_hook_send_rerun_gives_identical_packages_and_no_duplicate_receipt(day):
     site, _, _ = day
     send_dir = Path(site.directory("trust_send_temp")) / DATE
     before = digests(send_dir)
@@ -59,7 +59,7 @@ def test_send_rerun_gives_identical_packages_and_no_duplicate_receipt(day):
     assert sum(r.detail["already_delivered"] for n, r in results.items() if n.startswith("trust-send")) == 50
 
 
-def test_send_failed_delivery_names_target_and_reason(tmp_path):
+def test_hook_send_failed_delivery_names_target_and_reason(tmp_path):
     site, _ = new_day(tmp_path / "fail", 4, products_per_job=2,
                       extra_channels={"broken": {"kind": "fs", "url": "blocked/inbox", "retries": 0}})
     blocker = Path(site.root) / "blocked"
@@ -80,7 +80,7 @@ def test_send_failed_delivery_names_target_and_reason(tmp_path):
     assert counts(site) == (4, 4)
 
 
-def test_send_zip_by_institution(tmp_path):
+def test_hook_send_zip_by_institution(tmp_path):
     site, _ = new_day(tmp_path / "zip", 12, package_by="institution", package_format="zip", products_per_job=5)
     results = run_plan(site)
     assert not [r for r in results.values() if isinstance(r, Exception)]
@@ -142,7 +142,7 @@ def test_send_package_digest_is_the_written_files(day):
                for name, (size, _) in recorded.items())
 
 
-def test_send_rehashes_a_product_file_changed_after_processing(tmp_path):
+def test_hook_send_rehashes_a_product_file_changed_after_processing(tmp_path):
     site, _ = new_day(tmp_path / "changed", 4, products_per_job=2)
     results = run_plan(site, only=("collect", "process"))
     assert not [r for r in results.values() if isinstance(r, Exception)]
@@ -318,7 +318,7 @@ def test_send_pauses_the_cyclic_collector_only_for_the_job():
         gc.enable()
 
 
-def test_send_rerun_removes_the_temporary_package_of_a_killed_sender(tmp_path, monkeypatch):
+def test_hook_send_rerun_removes_the_temporary_package_of_a_killed_sender(tmp_path, monkeypatch):
     import os
 
     from esomp_trust import package as package_module
