@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
 import sys
@@ -48,6 +49,21 @@ class ReportingGroup(click.Group):
     """The ``esomp`` group: an error a command does not handle becomes one line and exit code 1, no traceback
     (``--debug`` or ESOMP_DEBUG=1 lets it through)."""
 
+    pm: PluginManager | None = None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """"No such command" names the plugin that has it when that plugin is installed but not enabled."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            provider = disabled_provider(self.pm, args[0]) if args and self.pm is not None else None
+            if provider is None:
+                raise
+            raise click.UsageError(
+                f"No such command {args[0]!r}: it comes from plugin {provider.name} ({provider.distribution}), "
+                "installed but not enabled for this site ([plugins] load or disable in esomp.toml, or "
+                "ESOMP_LOAD_PLUGINS)", ctx) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -57,6 +73,22 @@ class ReportingGroup(click.Group):
             if debug_wanted(ctx):
                 raise
             raise click.ClickException(describe_error(exc, ctx.obj)) from None
+
+
+def disabled_provider(pm: PluginManager, command: str) -> Any:
+    """The record of an installed plugin, not enabled here, whose ``register_commands`` adds ``command``."""
+    for record in pm.records.values():
+        if record.enabled or record.error:
+            continue
+        try:
+            module = importlib.import_module(record.module.split(":")[0])
+            scratch = click.Group()
+            module.register_commands(cli=scratch)
+        except Exception:  # a plugin that cannot even say its commands is not the answer
+            continue
+        if command in scratch.commands:
+            return record
+    return None
 
 
 def describe_error(exc: BaseException, context: "Context | None" = None) -> str:
@@ -194,6 +226,7 @@ def make_cli(pm: PluginManager) -> click.Group:
                 raise click.UsageError("name a benchmark: " + ", ".join(sorted(bench.commands)))
             ctx.invoke(day)
 
+    cli.pm = pm
     for plugin, error in call_each(pm, "register_commands", cli=cli):
         click.echo(f"warning: plugin {plugin} failed to add its commands: {error}", err=True)
     return cli

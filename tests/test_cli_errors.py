@@ -149,3 +149,14 @@ def test_the_installed_command_exits_non_zero_without_a_traceback(esomp_site, tm
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "line 1: contains a NUL character" in done.stderr
+
+
+def test_a_command_of_an_installed_plugin_not_enabled_names_that_plugin(tmp_path):
+    env = {**os.environ, "ESOMP_LOAD_PLUGINS": "fs", "ESOMP_SITE": str(tmp_path)}
+    esomp = Path(sys.executable).with_name("esomp")
+    result = subprocess.run([str(esomp), "gen", "--date", "20261120"], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "No such command 'gen': it comes from plugin gen (esomp-gen), installed but not enabled" in result.stderr
+    unknown = subprocess.run([str(esomp), "nosuch"], capture_output=True, text=True, env=env, timeout=60)
+    assert unknown.returncode == 2 and "No such command 'nosuch'." in unknown.stderr
