@@ -1,7 +1,96 @@
-"""E-SOMP core: hookspecs, plugin manager, config, repository and CLI."""
+"""E-SOMP core: hookspecs, plugin manager, config, repository and CLI.
+
+What plugins may use is listed in ``__all__`` and documented in docs/plugins.md ("The core's public API"); a
+plugin imports those names from ``esomp_core`` itself, never from the core's modules. The names are resolved on
+first use (module ``__getattr__``) so that ``import esomp_core`` stays cheap for ``esomp --help`` and the core's
+own modules can import this package without cycles.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 import pluggy
 
 __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("esomp")
 """Decorator for plugin hook implementations: ``@hookimpl def register_file_types(register): ...``"""
+
+# Public name -> (core module, name in that module). Rows of the database carry a ``Row`` suffix so they never
+# shadow the model's classes of the same name (``Job`` is what a stage receives, ``JobRow`` what the database holds).
+_EXPORTS: dict[str, tuple[str, str]] = {
+    # Registration and job types (esomp_core.model)
+    "BusinessType": ("model", "BusinessType"),
+    "ChannelKind": ("model", "ChannelKind"),
+    "FileType": ("model", "FileType"),
+    "FieldSpec": ("model", "FieldSpec"),
+    "layout": ("model", "layout"),
+    "expand_date_tokens": ("model", "expand_date_tokens"),
+    "Executor": ("model", "Executor"),
+    "Monitor": ("model", "Monitor"),
+    "Service": ("model", "Service"),
+    "JobSpec": ("model", "JobSpec"),
+    "Job": ("model", "Job"),
+    "JobResult": ("model", "JobResult"),
+    "Finding": ("model", "Finding"),
+    "Alert": ("model", "Alert"),
+    "JOB_STATES": ("model", "JOB_STATES"),
+    "STAGES": ("model", "STAGES"),
+    # Checked configuration (esomp_core.config)
+    "ConfigError": ("config", "ConfigError"),
+    "structure": ("config", "structure"),
+    "secret": ("config", "secret"),
+    "check_name": ("config", "check_name"),
+    # The site and the plugin registries
+    "Site": ("site", "Site"),
+    "create_site": ("site", "create_site"),
+    "Registry": ("plugins", "Registry"),
+    "make_plugin_manager": ("plugins", "make_plugin_manager"),
+    # Command-line helpers for plugins' commands (esomp_core.cli)
+    "pass_site": ("cli", "pass_site"),
+    "pass_context": ("cli", "pass_context"),
+    "CliContext": ("cli", "Context"),
+    "json_option": ("cli", "json_option"),
+    "print_json": ("cli", "print_json"),
+    "print_table": ("cli", "print_table"),
+    # Business dates (esomp_core.calendar)
+    "parse_date": ("calendar", "parse_date"),
+    "ymd": ("calendar", "ymd"),
+    "TradingCalendar": ("calendar", "TradingCalendar"),
+    # The products master (esomp_core.products)
+    "PRODUCT_COLUMNS": ("products", "COLUMNS"),
+    "ProductImportError": ("products", "ImportError_"),
+    "import_products": ("products", "import_products"),
+    "sync_classifications": ("products", "sync_classifications"),
+    "query_products": ("products", "query_products"),
+    "account_map": ("products", "account_map"),
+    # Core database rows plugins read (esomp_core.repository.models)
+    "InstitutionRow": ("repository.models", "Institution"),
+    "ProductRow": ("repository.models", "Product"),
+    "AccountRow": ("repository.models", "Account"),
+    "RunRow": ("repository.models", "Run"),
+    "JobRow": ("repository.models", "Job"),
+    "JobEventRow": ("repository.models", "JobEvent"),
+    "FileRow": ("repository.models", "File"),
+    "AlertRow": ("repository.models", "Alert"),
+    # Test kit (esomp_core.testing, also a pytest plugin; importing it imports pytest)
+    "StageHooks": ("testing", "StageHooks"),
+}
+
+__all__ = ["__version__", "hookimpl", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'esomp_core' has no attribute {name!r}; "
+                             f"the public names are listed in docs/plugins.md") from None
+    value = getattr(importlib.import_module(f"esomp_core.{module_name}"), attribute)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -6,8 +6,8 @@ from typing import Any
 import attrs
 
 from esomp_core import hookimpl
-from esomp_core.config import ConfigError
-from esomp_core.model import ChannelKind
+from esomp_core import ConfigError
+from esomp_core import ChannelKind
 
 from esomp_direct.direct import DirectChannel
 

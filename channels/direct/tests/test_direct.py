@@ -1,7 +1,7 @@
 """Direct call: the handler runs in-process and answers like a DTAQ worker would."""
 import pytest
 
-from esomp_core.model import Service
+from esomp_core import Service
 from esomp_direct import DirectChannel, Request, ServiceError, invoke
 from esomp_direct import messages as m
 from esomp_direct import plugin

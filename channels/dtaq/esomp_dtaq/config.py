@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import attrs
 
-from esomp_core.config import ConfigError, structure
+from esomp_core import ConfigError, structure
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_#@$]{1,64}")  # IBM i style: it names Redis keys and SQLite rows
 DEFAULT_MAX_ENTRIES = 10_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from esomp_core.model import Service
+from esomp_core import Service
 from esomp_direct import ENCODING, REPLY_HEADER_LEN, REPLY_MAXLEN, Request, ServiceError
 
 REPLY_DATA_MAX = REPLY_MAXLEN - REPLY_HEADER_LEN

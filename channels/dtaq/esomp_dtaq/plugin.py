@@ -11,9 +11,9 @@ import attrs
 import click
 
 from esomp_core import hookimpl
-from esomp_core.cli import json_option, pass_site, print_json, print_table
-from esomp_core.config import ConfigError
-from esomp_core.model import ChannelKind
+from esomp_core import json_option, pass_site, print_json, print_table
+from esomp_core import ConfigError
+from esomp_core import ChannelKind
 
 from esomp_direct import MessageError, Request
 from esomp_dtaq.backends import open_backend

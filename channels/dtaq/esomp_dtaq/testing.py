@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from esomp_core.model import Service
+from esomp_core import Service
 from esomp_dtaq.channel import DtaqChannel
 from esomp_dtaq.config import DtaqOptions, ServicePolicy
 from esomp_dtaq.examples import SERVICES

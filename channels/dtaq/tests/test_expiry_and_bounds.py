@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esomp_core.model import Service
+from esomp_core import Service
 from esomp_direct import messages as m
 from esomp_direct.messages import MessageError, Reply, Request
 from esomp_dtaq.channel import CallTimeout, QueuesChanged, open_entry, request_entry

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from esomp_core.config import ConfigError
+from esomp_core import ConfigError
 from esomp_direct import plugin as direct_plugin
 from esomp_direct.messages import Request
 from esomp_dtaq import plugin

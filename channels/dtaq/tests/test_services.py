@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from esomp_core.model import Service
+from esomp_core import Service
 from esomp_direct import messages as m
 from esomp_direct.messages import Reply, Request
 from esomp_dtaq.channel import CallTimeout, request_entry

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import attrs
 from sqlalchemy import select
 
-from esomp_core.model import Finding, expand_date_tokens
+from esomp_core import Finding, expand_date_tokens
 from esomp_core.repository import models
 from esomp_fs import remote, transfer
 from esomp_fs.inputs import DayInput, date_of, dbf_shortfall, has_date_token, identify

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from esomp_core.model import FileType, expand_date_tokens
+from esomp_core import FileType, expand_date_tokens
 
 DATE_TOKEN = re.compile(r"\{(date|yyyymmdd|mmdd|mdd)\}")
 

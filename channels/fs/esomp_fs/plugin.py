@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from esomp_core import hookimpl
-from esomp_core.calendar import parse_date, ymd
-from esomp_core.config import ConfigError
-from esomp_core.model import ChannelKind, Job, JobResult
+from esomp_core import parse_date, ymd
+from esomp_core import ConfigError
+from esomp_core import ChannelKind, Job, JobResult
 from esomp_fs.channel import CollectError, DeliveryError, FsChannel
 from esomp_fs.options import FsOptions, mask_url
 
@@ -75,7 +75,7 @@ def _date(text: str) -> str:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    from esomp_core.cli import json_option, pass_site, print_json, print_table
+    from esomp_core import json_option, pass_site, print_json, print_table
 
     @cli.group()
     def channels() -> None:

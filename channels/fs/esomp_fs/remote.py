@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import fsspec
 
-from esomp_core.config import secret
+from esomp_core import secret
 from esomp_fs.options import FsOptions, mask_url
 
 CHUNK = 1 << 20

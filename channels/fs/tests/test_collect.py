@@ -12,8 +12,8 @@ import fsspec
 import pytest
 from sqlalchemy import select
 
-from esomp_core.model import FileType, Job
-from esomp_core.repository.models import File
+from esomp_core import FileType, Job
+from esomp_core import FileRow as File
 from esomp_fs import CollectError, FsChannel, FsOptions, UnpackOptions
 from esomp_fs import plugin
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from esomp_core.config import ConfigError
-from esomp_core.plugins import Registry
+from esomp_core import ConfigError
+from esomp_core import Registry
 from esomp_fs import FsChannel, FsOptions, mask_url
 
 

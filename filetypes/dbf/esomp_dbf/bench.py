@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from esomp_core.model import layout
+from esomp_core import layout
 
 from esomp_dbf.reader import DbfFile
 from esomp_dbf.split import split, split_to_dir

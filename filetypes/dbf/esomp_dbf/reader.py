@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import attrs
 import numpy as np
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 
 HEADER_SIZE = 32
 DESCRIPTOR_SIZE = 32

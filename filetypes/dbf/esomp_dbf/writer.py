@@ -12,7 +12,7 @@ import os
 import struct
 from typing import BinaryIO, Iterable, Mapping, Sequence
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 
 from esomp_dbf.reader import (
     DELETED,

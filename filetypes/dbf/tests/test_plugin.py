@@ -4,7 +4,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 from esomp_dbf import encode_record, write_dbf
 from esomp_dbf.plugin import register_commands
 

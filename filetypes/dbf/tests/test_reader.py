@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 from esomp_dbf import DbfError, DbfFile, Invalid, encode_record, write_dbf
 from esomp_dbf.values import decode_value
 

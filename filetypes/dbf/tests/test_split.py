@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 from esomp_dbf import DbfError, DbfFile, encode_record, partition, record_bytes, split, split_to_dir, write_dbf
 from esomp_dbf import write_records
 

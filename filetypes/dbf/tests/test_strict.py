@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 from esomp_dbf import (DbfError, DbfFile, EncodedKeys, Field, Invalid, KeyCodes, encode_record, partition,
                        partition_codes, record_bytes, record_view, split, write_dbf, write_like, write_records)
 from esomp_dbf.plugin import register_commands

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 from esomp_dbf import DbfFile, encode_record, header_bytes, record_length, write_dbf, write_like
 
 TEXT = st.text(alphabet="ABCxyz0189 证券账户清算", max_size=12).map(str.rstrip)

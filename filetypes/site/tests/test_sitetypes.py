@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from esomp_core.config import ConfigError
-from esomp_core.plugins import Registry
+from esomp_core import ConfigError
+from esomp_core import Registry
 
 import esomp_sitetypes.plugin as sitetypes
 from esomp_sitetypes import file_type
@@ -98,7 +98,7 @@ def test_hook_register_file_types_all_families_cover_the_seed_day(esomp_pm_facto
 
 
 def test_hook_register_file_types_each_generated_name_matches_exactly_one_type(esomp_pm_factory):
-    from esomp_core.model import expand_date_tokens
+    from esomp_core import expand_date_tokens
 
     types = Registry.collect(esomp_pm_factory(*all_plugins()), None).file_types
     for date in ("20240612", "20241205"):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from esomp_core.plugins import Registry
+from esomp_core import Registry
 
 import esomp_sse.plugin as sse
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from esomp_core.plugins import Registry
+from esomp_core import Registry
 
 import esomp_szse.plugin as szse
 
@@ -68,7 +68,7 @@ def test_hook_register_file_types_sjshq_layout_is_the_real_header(esomp_pm_facto
 
 
 def test_hook_register_file_types_yields_to_a_site_declaration(esomp_site_factory, esomp_pm_factory):
-    from esomp_core.plugins import Registry
+    from esomp_core import Registry
     from esomp_sitetypes import plugin as sitetypes
     from esomp_szse import plugin as szse
 

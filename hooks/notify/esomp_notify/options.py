@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
-from esomp_core.config import structure
+from esomp_core import structure
 
 SEVERITIES = ("info", "warning", "error", "critical")
 

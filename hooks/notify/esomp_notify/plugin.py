@@ -8,7 +8,7 @@ import click
 from sqlalchemy import func, select, update
 
 from esomp_core import hookimpl
-from esomp_core.model import Finding, Monitor
+from esomp_core import Finding, Monitor
 from esomp_core.repository.monitoring_models import Delivery
 
 from esomp_notify.delivery import SENDERS, DeliveryError, deliver_once, enqueue_acknowledgement
@@ -66,7 +66,7 @@ def register_monitors(register) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    from esomp_core.cli import json_option, pass_site, print_json, print_table
+    from esomp_core import json_option, pass_site, print_json, print_table
 
     @cli.group()
     def notify() -> None:

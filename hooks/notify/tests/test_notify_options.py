@@ -1,7 +1,7 @@
 """``[notify]`` values that cannot work are refused when the options are loaded, by key path."""
 import pytest
 
-from esomp_core.config import ConfigError
+from esomp_core import ConfigError
 from esomp_notify.options import notify_options
 
 EMAIL = {"kind": "email", "host": "smtp.example", "sender": "esomp@example.com", "to": ["ops@example.com"]}

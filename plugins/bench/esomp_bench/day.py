@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from esomp_bench.measure import PeakMemory, Stopwatch, filesystem, shell, tree_size
-from esomp_core.site import Site
+from esomp_core import Site
 
 DATE = "20261120"
 RAMDISK = Path("/dev/shm")
@@ -77,7 +77,7 @@ def run_floor(site: Site, scratch: Path) -> dict[str, Any]:
 def products_of(site: Site) -> list[str]:
     from sqlalchemy import select
 
-    from esomp_core.repository.models import Product
+    from esomp_core import ProductRow as Product
 
     with site.repository.session() as s:
         return list(s.scalars(select(Product.code).order_by(Product.code)))

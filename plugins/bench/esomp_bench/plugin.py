@@ -72,7 +72,7 @@ def summary_rows(storages: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def print_report(data: dict[str, Any]) -> None:
-    from esomp_core.cli import print_table
+    from esomp_core import print_table
 
     storages = data["storages"]
     for storage, result in storages.items():

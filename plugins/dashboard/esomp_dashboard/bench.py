@@ -21,7 +21,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_bench(products: int = 4000, requests: int = 200, repeats: int = 10) -> dict[str, Any]:
-    from esomp_core.site import create_site
+    from esomp_core import create_site
 
     from esomp_dashboard import data, users
     from esomp_dashboard.app import create_app
@@ -59,7 +59,7 @@ def run_bench(products: int = 4000, requests: int = 200, repeats: int = 10) -> d
         with site.repository.session() as s:
             from sqlalchemy import func, select
 
-            from esomp_core.repository.models import Job
+            from esomp_core import JobRow as Job
 
             jobs = s.scalar(select(func.count()).select_from(Job))
         site.repository.dispose()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import attrs
 
-from esomp_core.config import structure
+from esomp_core import structure
 
 
 def _at_least_one(instance, attribute, value) -> None:

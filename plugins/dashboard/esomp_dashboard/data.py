@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 
 from esomp_core.repository.models import Alert, File, JobEvent, Package, Product, Receipt, Run
-from esomp_core.repository.models import Job as JobRow
+from esomp_core import JobRow
 
 from esomp_dashboard import alerts
 

@@ -10,7 +10,7 @@ from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from esomp_core import alerts
-from esomp_core.model import Finding
+from esomp_core import Finding
 
 from esomp_dashboard.tables import LoginLimit, ensure_tables
 

@@ -1,7 +1,7 @@
 """The JSON API's OpenAPI 3.0 document, written out by hand so it says exactly what the API answers."""
 from __future__ import annotations
 
-from esomp_core.model import JOB_STATES
+from esomp_core import JOB_STATES
 
 DATE = {"name": "date", "in": "query", "required": False, "description": "Business date CCYYMMDD (default: latest run)",
         "schema": {"type": "string", "pattern": "^[0-9]{8}$"}}

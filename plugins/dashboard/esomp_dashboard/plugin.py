@@ -7,8 +7,8 @@ from typing import Any, Callable
 import click
 
 from esomp_core import hookimpl
-from esomp_core.cli import json_option, pass_site, print_json, print_table
-from esomp_core.model import Monitor
+from esomp_core import json_option, pass_site, print_json, print_table
+from esomp_core import Monitor
 
 
 def logins_monitor() -> Monitor:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from esomp_core.repository.models import Alert, Run
-from esomp_core.repository.models import Job as JobRow
+from esomp_core import AlertRow as Alert, RunRow as Run
+from esomp_core import JobRow
 
 from esomp_dashboard.testing import DATE, login
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from esomp_core.repository.models import Job as JobRow
+from esomp_core import JobRow
 from esomp_dashboard import audit, plugin
 from esomp_dashboard.testing import DATE, login
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from esomp_core.config import ConfigError
+from esomp_core import ConfigError
 from esomp_dashboard import plugin, users
 from esomp_dashboard.config import dashboard_options
 from esomp_dashboard.testing import free_port

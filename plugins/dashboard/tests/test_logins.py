@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from esomp_core.monitoring import run_monitor
-from esomp_core.repository.models import Alert
+from esomp_core import AlertRow as Alert
 from esomp_dashboard import logins, plugin
 from esomp_dashboard.config import DashboardOptions
 from esomp_dashboard.testing import login
@@ -73,7 +73,7 @@ def test_failures_older_than_the_window_do_not_count(day_site):
 
 
 def test_limits_are_checked_at_load(esomp_site_factory):
-    from esomp_core.config import ConfigError
+    from esomp_core import ConfigError
     from esomp_dashboard.config import dashboard_options
 
     with pytest.raises(ConfigError, match="dashboard.login_failures_per_user"):

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from esomp_core import hookimpl
-from esomp_core.calendar import ymd
-from esomp_core.site import create_site
+from esomp_core import ymd
+from esomp_core import create_site
 
 # The seed's structure scaled to the demo: 4 batches of 5 processing jobs, each job a share of the products.
 DEMO_TABLES = {

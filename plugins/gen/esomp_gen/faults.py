@@ -9,7 +9,7 @@ import zipfile
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from esomp_core.model import expand_date_tokens
+from esomp_core import expand_date_tokens
 
 Fault = Callable[[Any, dict[str, Any], str], dict[str, Any]]
 

@@ -21,8 +21,8 @@ import attrs
 import zstandard
 import calendar
 
-from esomp_core.model import FieldSpec, FileType, expand_date_tokens
-from esomp_core.products import ImportError_, import_products, sync_classifications
+from esomp_core import FieldSpec, FileType, expand_date_tokens
+from esomp_core import ProductImportError as ImportError_, import_products, sync_classifications
 
 from esomp_dbf import atomic_open, header_bytes
 from esomp_gen.faults import inject

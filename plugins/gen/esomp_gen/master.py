@@ -10,7 +10,7 @@ import random
 
 import attrs
 
-from esomp_core.products import COLUMNS
+from esomp_core import PRODUCT_COLUMNS as COLUMNS
 
 CITIES = ("北京", "上海", "天津", "重庆", "广州", "深圳", "杭州", "南京", "苏州", "厦门", "福州", "成都", "西安",
           "武汉", "长沙", "郑州", "济南", "青岛", "大连", "沈阳", "哈尔滨", "长春", "昆明", "贵阳", "南宁", "海口",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from esomp_core.model import FieldSpec
+from esomp_core import FieldSpec
 
 from esomp_dbf import encode_record
 

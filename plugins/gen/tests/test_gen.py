@@ -13,7 +13,7 @@ import esomp_gen.plugin as gen
 import esomp_sitetypes.plugin as sitetypes
 import esomp_sse.plugin as sse
 import esomp_szse.plugin as szse
-from esomp_core.products import account_map, query_products
+from esomp_core import account_map, query_products
 from esomp_dbf import DbfFile
 from esomp_gen import GenError, generate_day
 
@@ -32,8 +32,8 @@ def make_site(esomp_site_factory, esomp_pm_factory):
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
     """One generated day of 40 products, shared by the read-only checks below."""
-    from esomp_core.testing import make_site as build
-    from esomp_core.plugins import make_plugin_manager
+    from esomp_core import create_site as build
+    from esomp_core import make_plugin_manager
 
     pm = make_plugin_manager(entry_points=False)
     for plugin in PLUGINS:

@@ -15,7 +15,7 @@ import struct
 from collections import Counter
 from typing import Any
 
-from esomp_core.model import Job, JobResult
+from esomp_core import Job, JobResult
 from esomp_trust.inputs import InputError, collected_inputs, read_json
 from esomp_trust.options import TrustOptions
 from esomp_trust.processing import WorkDirs, read_partitions

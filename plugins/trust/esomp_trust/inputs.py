@@ -9,7 +9,7 @@ from typing import Any, Iterable
 import attrs
 from sqlalchemy import select
 
-from esomp_core.repository.models import Account, File, Product
+from esomp_core import AccountRow as Account, FileRow as File, ProductRow as Product
 
 
 class InputError(ValueError):

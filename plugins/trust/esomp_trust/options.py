@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from esomp_core.config import ConfigError, check_name, structure
+from esomp_core import ConfigError, check_name, structure
 
 SPLIT_PATH_FIELDS = {"clearing_root", "date", "institution", "product", "name", "mmdd"}
 

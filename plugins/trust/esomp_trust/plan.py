@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from esomp_core.model import JobSpec
-from esomp_core.repository.models import Product
+from esomp_core import JobSpec
+from esomp_core import ProductRow as Product
 from esomp_trust.options import TrustOptions, load_options
 
 BUSINESS = "trust"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from esomp_core import hookimpl
-from esomp_core.model import BusinessType, Job, JobResult
+from esomp_core import BusinessType, Job, JobResult
 from esomp_trust.accounting import run_account
 from esomp_trust.options import load_options
 from esomp_trust.plan import ACCOUNT, BUSINESS, partition_name, plan_day

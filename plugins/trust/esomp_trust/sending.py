@@ -13,7 +13,7 @@ import attrs
 import zstandard
 from sqlalchemy import select
 
-from esomp_core.model import Job, JobResult
+from esomp_core import Job, JobResult
 from esomp_core.repository.models import Institution, Job as JobRow, Package, Receipt
 from esomp_trust.inputs import InputError, read_json, write_json
 from esomp_trust.options import TrustOptions

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from esomp_core import hookimpl
 from esomp_core.engine import Engine
-from esomp_core.repository.models import Job as JobRow
+from esomp_core import JobRow
 from esomp_core.repository.models import Package, Receipt
 from esomp_trust.testing import DATE, new_day
 

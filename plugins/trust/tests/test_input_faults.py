@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from esomp_core.testing import make_site
+from esomp_core import create_site as make_site
 from esomp_fs.plugin import collect_channel
 from esomp_gen import generate_day
 from esomp_gen.faults import FAULTS

@@ -1,7 +1,7 @@
 """``[business.trust]`` is checked when the trust plan loads it: every bad value named by its key path."""
 import pytest
 
-from esomp_core.config import ConfigError
+from esomp_core import ConfigError
 from esomp_trust.options import load_options
 from esomp_trust.testing import site_tables
 

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from esomp_core import hookimpl
 from esomp_core.engine import Engine
-from esomp_core.model import JobResult
-from esomp_core.repository.models import Job as JobRow
+from esomp_core import JobResult
+from esomp_core import JobRow
 from esomp_trust.testing import DATE, new_day
 
 

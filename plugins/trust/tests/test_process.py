@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from esomp_trust.testing import DATE, as_job, new_day, run_plan
-from esomp_core.model import Job
+from esomp_core import Job
 from esomp_dbf import DbfFile
 from esomp_trust import plugin
 from esomp_trust.options import OutputPaths, PathTraversal, split_path
@@ -38,7 +38,7 @@ def test_hook_process_every_record_lands_in_one_product_or_the_unmatched_report(
     site, report, results = day
     dirs = product_dirs(site)
     monitor = Path(site.directory("monitoring_centre")) / DATE
-    from esomp_core.products import account_map
+    from esomp_core import account_map
 
     partitions = [json.loads(p.read_text()) for p in
                   (Path(site.directory("extract_temp")) / DATE / "trust").glob("partition-*.json")]
@@ -162,7 +162,7 @@ def test_hook_process_missing_key_field_names_file_and_field(tmp_path):
     site, report = new_day(tmp_path / "field", 3)
     run_plan(site, only=("collect",))
     spec = next(s for s in site.registry.business_types["trust"].plan(site, DATE) if s.name == "trust-partition-sse")
-    from esomp_core.model import FileType
+    from esomp_core import FileType
 
     # A site re-declares a type with a key field its files do not have.
     zqye = site.registry.file_types["zqye"]

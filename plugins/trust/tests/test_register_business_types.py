@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from esomp_core.config import ConfigError
+from esomp_core import ConfigError
 from esomp_trust import plugin
 from esomp_trust.options import TrustOptions
 from esomp_trust.plan import build_plan

@@ -178,8 +178,8 @@ def test_send_records_each_package_and_receipt_once_on_either_database(tmp_path,
     from datetime import datetime
     from types import SimpleNamespace
 
-    from esomp_core.model import Job
-    from esomp_core.testing import make_site
+    from esomp_core import Job
+    from esomp_core import create_site as make_site
     from esomp_trust.sending import Built, _record_packages, _record_receipts
 
     tables = {"database": {"url": request.getfixturevalue("esomp_postgres_url")}} if database == "postgresql" else {}

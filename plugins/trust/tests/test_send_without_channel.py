@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esomp_core.repository.models import Institution
-from esomp_core.testing import make_site
+from esomp_core import InstitutionRow as Institution
+from esomp_core import create_site as make_site
 from esomp_gen import generate_day
 from esomp_trust.testing import DATE, run_plan, site_tables
 
