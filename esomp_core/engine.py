@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import Any, Callable, NamedTuple
@@ -28,7 +28,7 @@ import attrs
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from esomp_core.model import Job, JobResult
+from esomp_core.model import BaseExecutor, ExecutorProtocol, Job, JobResult, check_executor
 from esomp_core.plan import build_plan, store_plan
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
@@ -95,24 +95,29 @@ def engine_options(site) -> EngineOptions:
     source = site.config.source
     options = structure(EngineOptions, site.section("engine"), path="engine", source=source)
     registered = site.registry.executors
-    known = ", ".join(sorted(registered)) or "none"
     if options.executor not in registered:
-        raise ConfigError(source, "engine.executor", f"unknown executor {options.executor!r} (registered: {known})")
+        raise ConfigError(source, "engine.executor", unknown_executor(site, options.executor))
     for name, table in site.section("executors").items():
         executor = registered.get(name)
         if executor is None:
-            raise ConfigError(source, f"executors.{name}", f"unknown executor (registered: {known})")
+            raise ConfigError(source, f"executors.{name}", unknown_executor(site, name))
         _executor_options(executor, table, f"executors.{name}", source)
     return options
+
+
+def unknown_executor(site, name: str) -> str:
+    """Why ``name`` can not run a day: the registered executors, and those a plugin registered but was refused."""
+    refused = [e for e in site.registry.errors if "register_executors failed" in e]
+    return (f"unknown executor {name!r} (registered: {', '.join(sorted(site.registry.executors)) or 'none'})"
+            + "".join(f"; {e}" for e in refused))
 
 
 def _executor_options(executor, table: dict[str, Any], path: str, source: str) -> Any:
     """An executor that declares an ``options`` attrs class has its table checked by it; others take no keys."""
     from esomp_core.config import ConfigError, structure
 
-    options_class = getattr(executor, "options", None)
-    if options_class is not None:
-        return structure(options_class, table, path=path, source=source)
+    if executor.options is not None:
+        return structure(executor.options, table, path=path, source=source)
     if table:
         raise ConfigError(source, f"{path}.{sorted(table)[0]}",
                           f"unknown key (executor {executor.name} has no options)")
@@ -304,16 +309,17 @@ def write_outcomes(conn, outcomes: list[tuple[int, str, str | None, JobResult | 
 # --- executors -------------------------------------------------------------------------------------------------
 
 
-class InlineExecutor:
+class InlineExecutor(BaseExecutor):
     """Runs each job in the engine's own process, one at a time: for debugging and tests."""
 
     workers = 1
+    names_workers = True
 
     def __init__(self, site, workers: int | None = None):
         self.site = site
 
-    def idle_workers(self) -> list[str]:
-        return [holder_name()]
+    def idle_workers(self, busy: int) -> list[str]:
+        return [holder_name()]  # a job submitted here is done before submit returns
 
     def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> Future:
         future: Future = Future()
@@ -358,12 +364,14 @@ class _Worker:
         self.futures: collections.deque[Future] = collections.deque()
 
 
-class LocalExecutor:
+class LocalExecutor(BaseExecutor):
     """A pool of worker processes (default: one per core), each fed through a pipe of its own.
 
     Replies are read in the engine's thread (``wait``), with no feeder or manager threads between the engine and
     its workers. A killed worker fails only the jobs it held, and a new one takes its place.
     """
+
+    names_workers = True
 
     def __init__(self, site, workers: int | None = None):
         self.site = site
@@ -386,7 +394,7 @@ class LocalExecutor:
         self._replies.register(ours, selectors.EVENT_READ, self._slots[slot])
         return self._slots[slot]
 
-    def idle_workers(self) -> list[str]:
+    def idle_workers(self, busy: int) -> list[str]:
         """The names of the workers with no job (starting any that are missing): the engine records each job's
         start on the worker it names before handing the job over."""
         return [(w or self._start(slot)).name for slot, w in enumerate(self._slots) if w is None or not w.futures]
@@ -438,6 +446,33 @@ class LocalExecutor:
         for worker in workers:
             worker.process.join()
         self._slots = [None] * self.workers
+
+
+class _PlainExecutor(BaseExecutor):
+    """An executor with only the protocol's required members, given the optional capabilities' defaults."""
+
+    def __init__(self, executor: ExecutorProtocol):
+        self.executor = executor
+
+    @property
+    def workers(self) -> int:
+        return self.executor.workers
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, worker: str | None = None) -> Future:
+        return self.executor.submit(fn, *args)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+
+
+def make_executor(site, name: str, workers: int | None) -> BaseExecutor:
+    """The registered executor ``name``, created for ``workers`` and checked against the executor protocol."""
+    registered = site.registry.executors.get(name)
+    if registered is None:
+        raise ValueError(unknown_executor(site, name))
+    executor = registered.create(site, workers)
+    check_executor(executor, f"executor {name!r} (plugin {site.registry.owners[('executor', name)]})")
+    return executor if isinstance(executor, BaseExecutor) else _PlainExecutor(executor)
 
 
 # --- the engine ------------------------------------------------------------------------------------------------
@@ -519,12 +554,11 @@ class Engine:
         except BaseException:
             self.release(run_id, "failed")
             raise
-        factory = self.site.registry.executors.get(self.executor_name)
-        if factory is None:
+        try:
+            executor = make_executor(self.site, self.executor_name, self.workers)
+        except BaseException:
             self.release(run_id, "failed")
-            raise ValueError(f"unknown executor {self.executor_name!r} "
-                             f"(installed: {', '.join(sorted(self.site.registry.executors))})")
-        executor = factory.create(self.site, self.workers)
+            raise
         state = "failed"
         try:
             state = self._loop(run_id, executor, started)
@@ -538,7 +572,7 @@ class Engine:
             states = s.scalars(select(JobRow.state).where(JobRow.run_id == run_id)).all()
         return {state: states.count(state) for state in sorted(set(states))}
 
-    def _loop(self, run_id: int, executor, started: float) -> str:
+    def _loop(self, run_id: int, executor: BaseExecutor, started: float) -> str:
         """Claim ready jobs, hand them to the executor, and learn outcomes from the workers' replies.
 
         States live in memory between looks at the repository: a finished job re-evaluates only its dependents,
@@ -611,8 +645,8 @@ class Engine:
             for job_id in sorted(todo):
                 evaluate(job_id)
 
-        places = hasattr(executor, "idle_workers")  # it names the worker each job goes to
-        capacity = getattr(executor, "workers", 1)
+        places = executor.names_workers
+        capacity = executor.workers
         root = str(self.site.root)
         started_here: dict[int, tuple] = {}  # job -> its values, for the jobs this loop started on a named worker
         ended: list[tuple] = []  # (job, *Outcome) of those: committed with the next transaction
@@ -626,7 +660,7 @@ class Engine:
             claimed: list[int] = []
             workers: list[str | None] = []
             if ready:
-                workers = executor.idle_workers() if places else [None] * (executor.workers - len(in_flight))
+                workers = executor.idle_workers(len(in_flight))
             while ready and len(claimed) < len(workers):
                 job_id = heapq.heappop(ready)
                 if state[job_id] == "pending" and job_id not in claimed:
@@ -695,10 +729,7 @@ class Engine:
                 return "cancelled" if cancelling else ("failed" if counts["failed"] or counts["skipped"]
                                                        else "succeeded")
             if in_flight:
-                if hasattr(executor, "wait"):  # an executor whose replies are read in this thread
-                    done = executor.wait(list(in_flight), self.poll)
-                else:
-                    done, _ = wait(list(in_flight), timeout=self.poll, return_when=FIRST_COMPLETED)
+                done = executor.wait(list(in_flight), self.poll)
                 for future in done:
                     job_id = in_flight.pop(future)
                     if isinstance(future.exception(), (WorkerLost, BrokenProcessPool)):
@@ -733,10 +764,9 @@ class Engine:
             return "waiting"
         return "ready"
 
-    def _worker_lost(self, job_id: int, exc: BaseException, executor) -> None:
+    def _worker_lost(self, job_id: int, exc: BaseException, executor: BaseExecutor) -> None:
         """The worker process died under the job (SIGKILL, OOM): put it back to run again."""
-        if hasattr(executor, "reset"):
-            executor.reset()
+        executor.worker_lost()
         with self.site.repository.session() as s:
             row = s.get(JobRow, job_id)
             if row.state == "running":

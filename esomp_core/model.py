@@ -1,9 +1,11 @@
 """What plugins register and what the engine hands them: plain attrs classes, no behaviour of the core's own."""
 from __future__ import annotations
 
+import concurrent.futures
 import fnmatch
 import re
-from typing import Any, Callable
+from concurrent.futures import Future
+from typing import Any, Callable, Protocol
 
 import attrs
 
@@ -107,13 +109,74 @@ class BusinessType:
     description: str = ""
 
 
+class ExecutorProtocol(Protocol):
+    """What the engine needs of the object an ``Executor``'s ``create(site, workers)`` returns.
+
+    ``submit`` runs ``fn(*args, site=...)`` on a worker and returns a ``concurrent.futures.Future`` of its result;
+    ``shutdown`` lets running jobs finish and frees the workers; ``workers`` is how many jobs run at once. The
+    optional capabilities come from subclassing ``BaseExecutor``; nothing else is looked for on an executor.
+    """
+
+    workers: int
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future: ...
+
+    def shutdown(self) -> None: ...
+
+
+def check_executor(executor: Any, label: str) -> None:
+    """Refuse ``executor`` (a class, or the instance a factory made) if it lacks what ``ExecutorProtocol`` requires;
+    ``label`` names it in the error."""
+    missing = [f"{name} method" for name in ("submit", "shutdown") if not callable(getattr(executor, name, None))]
+    if not isinstance(executor, type) and not isinstance(getattr(executor, "workers", None), int):
+        missing.append("workers count")  # a class often sets it in __init__: only an instance can be asked
+    if missing:
+        kind = executor if isinstance(executor, type) else type(executor)
+        raise TypeError(f"{label}: {kind.__qualname__} has no {' or '.join(missing)} "
+                        f"(see docs/hooks.md, register_executors)")
+
+
+class BaseExecutor:
+    """The executor protocol's optional capabilities, with the defaults a plain executor gets.
+
+    A subclass still defines ``submit`` (taking ``worker=`` when it names workers) and ``shutdown``, and overrides
+    what it does better. An executor that does not subclass it is run with these defaults (the engine wraps it),
+    whatever other methods it has.
+    """
+
+    workers: int = 1
+    names_workers: bool = False
+    """True: ``idle_workers`` names the workers, the engine records each job's start on the worker named and
+    passes it to ``submit(..., worker=name)``; False: the worker records the start itself."""
+
+    def idle_workers(self, busy: int) -> list[str | None]:
+        """One entry per job the executor can take now that ``busy`` of its jobs are running: a worker's name
+        when ``names_workers``, else None."""
+        return [None] * (self.workers - busy)
+
+    def wait(self, futures: list[Future], timeout: float) -> set[Future]:
+        """Block until one of ``futures`` is done (or ``timeout`` passes); return those done."""
+        return concurrent.futures.wait(futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED).done
+
+    def worker_lost(self) -> None:
+        """A worker died under a job (the engine runs the job again): repair what the death broke."""
+
+
+def _has_executor_methods(instance: "Executor", attribute: attrs.Attribute, create: Any) -> None:
+    """A class given as ``create`` is checked when it is registered; a factory's executor when the engine makes it."""
+    if isinstance(create, type):
+        check_executor(create, f"executor {instance.name!r}")
+
+
 @attrs.frozen
 class Executor:
-    """A way to run jobs; ``create(site, workers)`` returns an object with ``submit(fn, *args)``-style methods."""
+    """A way to run jobs; ``create(site, workers)`` returns an ``ExecutorProtocol`` (often: ``create`` is its class)."""
 
     name: str
-    create: Callable[..., Any]
+    create: Callable[..., Any] = attrs.field(validator=_has_executor_methods)
     description: str = ""
+    options: type | None = None
+    """An attrs class that checks the site's ``[executors.NAME]`` table; None: the table takes no keys."""
 
 
 @attrs.frozen

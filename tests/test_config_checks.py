@@ -73,7 +73,7 @@ def test_executors_tables_name_registered_executors(esomp_site_factory, esomp_pm
     class Remote:
         @hookimpl
         def register_executors(self, register):
-            register(Executor("remote", object, "test"))
+            register(Executor("remote", lambda site, workers: None, "test"))
 
     site = esomp_site_factory(esomp_pm_factory(Remote()), executors={"remote": {}})
     assert engine_options(site).executor == "local"

@@ -19,6 +19,7 @@ from esomp_core.engine import (
     reset_for_rerun,
     resume_batch,
 )
+from esomp_core.config import ConfigError
 from esomp_core.model import BusinessType, Executor, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
@@ -453,3 +454,105 @@ def test_after_orders_and_a_failure_skips_only_dependents_on_postgresql(esomp_si
         assert s.scalar(select(JobRow.after).where(JobRow.name == "process-b2-j1")) == ["process-b1-j1",
                                                                                         "process-b1-j2"]
     site.repository.dispose()
+
+
+class OnlyTheProtocol:
+    """An executor with the protocol's required members and nothing else; it notes every attribute the engine
+    asks of it, and has a ``wait`` of its own that is not the engine's optional capability."""
+
+    def __init__(self, site, workers=None):
+        self.asked = set()
+        self.site, self.workers = site, 2
+        self.pool = ThreadPoolExecutor(self.workers)
+        OnlyTheProtocol.last = self
+
+    def __getattribute__(self, name):
+        if not name.startswith("_") and name not in ("asked", "site", "pool"):
+            object.__getattribute__(self, "asked").add(name)
+        return object.__getattribute__(self, name)
+
+    def submit(self, fn, *args):
+        return self.pool.submit(fn, *args, site=self.site)
+
+    def shutdown(self):
+        self.pool.shutdown()
+
+    def wait(self):
+        """Block until the pool is idle: a method of this executor's own, never the engine's ``wait``."""
+        raise AssertionError("the engine called a method the executor protocol does not name")
+
+
+def test_hook_register_executors_with_only_the_protocol_runs_the_day_asked_nothing_else(toy_site):
+    class PlainToy(Toy):
+        @hookimpl
+        def register_executors(self, register):
+            register(Executor("plain", OnlyTheProtocol))
+
+    site, _ = toy_site(PlainToy())
+    assert Engine(site, DATE, executor="plain").run().state == "succeeded"
+    assert OnlyTheProtocol.last.asked == {"workers", "submit", "shutdown"}
+
+
+class NoSubmit:
+    def __init__(self, site, workers=None):
+        self.workers = 1
+
+    def shutdown(self):
+        pass
+
+
+def test_hook_register_executors_without_submit_is_refused_naming_the_plugin_and_the_method(
+        esomp_site_factory, esomp_pm_factory):
+    class Acme:
+        @hookimpl
+        def register_executors(self, register):
+            register(Executor("acme", NoSubmit))
+
+    pm = esomp_pm_factory()
+    pm.register(Acme(), name="esomp-acme")
+    site = esomp_site_factory(pm)
+    assert "acme" not in site.registry.executors
+    [error] = site.registry.errors
+    assert error.startswith("plugin esomp-acme: register_executors failed: ")
+    assert "executor 'acme'" in error and "NoSubmit has no submit method" in error
+    with pytest.raises(ValueError, match="NoSubmit has no submit method"):  # who asks for it is told why it is missing
+        Engine(site, DATE, executor="acme").run()
+    site = esomp_site_factory(pm, engine={"executor": "acme"})
+    with pytest.raises(ConfigError) as info:
+        Engine(site, DATE)
+    assert info.value.path == "engine.executor" and "NoSubmit has no submit method" in info.value.message
+
+
+def test_hook_register_executors_factory_whose_executor_lacks_submit_fails_the_run_naming_it(toy_site):
+    class FactoryToy(Toy):
+        @hookimpl
+        def register_executors(self, register):
+            register(Executor("made", lambda site, workers: NoSubmit(site, workers)))
+
+    site, _ = toy_site(FactoryToy())
+    with pytest.raises(TypeError, match=r"executor 'made' \(plugin \d+\): NoSubmit has no submit method"):
+        Engine(site, DATE, executor="made").run()
+    with site.repository.session() as s:
+        run = s.scalar(select(Run))
+        assert (run.state, run.lock_holder) == ("failed", None)  # the day is free for the next engine
+
+
+def test_hook_register_executors_options_class_checks_the_sites_executors_table(esomp_site_factory, esomp_pm_factory):
+    import attrs
+
+    from esomp_core.engine import engine_options
+
+    @attrs.frozen
+    class RemoteOptions:
+        scheduler: str = "tcp://127.0.0.1:8786"
+
+    class Remote:
+        @hookimpl
+        def register_executors(self, register):
+            register(Executor("remote", OnlyTheProtocol, "test", options=RemoteOptions))
+
+    pm = esomp_pm_factory(Remote())
+    assert engine_options(esomp_site_factory(pm, executors={"remote": {"scheduler": "tcp://h:1"}})).executor == "local"
+    with pytest.raises(ConfigError) as info:
+        engine_options(esomp_site_factory(pm, executors={"remote": {"schedular": "tcp://h:1"}}))
+    assert info.value.path.startswith("executors.remote")
