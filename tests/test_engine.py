@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from esomp_core import hookimpl
+from esomp_core.config import ConfigError
 from esomp_core.engine import (
     WAITING,
     Engine,
@@ -19,7 +20,6 @@ from esomp_core.engine import (
     reset_for_rerun,
     resume_batch,
 )
-from esomp_core.config import ConfigError
 from esomp_core.model import BusinessType, Executor, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
