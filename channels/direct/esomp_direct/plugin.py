@@ -5,9 +5,7 @@ from typing import Any
 
 import attrs
 
-from esomp_core import hookimpl
-from esomp_core import ConfigError
-from esomp_core import ChannelKind
+from esomp_core import ChannelKind, ConfigError, hookimpl
 
 from esomp_direct.direct import DirectChannel
 

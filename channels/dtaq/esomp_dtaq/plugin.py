@@ -10,10 +10,7 @@ from typing import Any
 import attrs
 import click
 
-from esomp_core import hookimpl
-from esomp_core import json_option, pass_site, print_json, print_table
-from esomp_core import ConfigError
-from esomp_core import ChannelKind
+from esomp_core import ChannelKind, ConfigError, hookimpl, json_option, pass_site, print_json, print_table
 
 from esomp_direct import MessageError, Request
 from esomp_dtaq.backends import open_backend

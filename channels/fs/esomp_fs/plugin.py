@@ -6,10 +6,7 @@ from typing import Any
 
 import click
 
-from esomp_core import hookimpl
-from esomp_core import parse_date, ymd
-from esomp_core import ConfigError
-from esomp_core import ChannelKind, Job, JobResult
+from esomp_core import ChannelKind, ConfigError, Job, JobResult, hookimpl, parse_date, ymd
 from esomp_fs.channel import CollectError, DeliveryError, FsChannel
 from esomp_fs.options import FsOptions, mask_url
 

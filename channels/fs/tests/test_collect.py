@@ -12,8 +12,7 @@ import fsspec
 import pytest
 from sqlalchemy import select
 
-from esomp_core import FileType, Job
-from esomp_core import FileRow as File
+from esomp_core import FileRow as File, FileType, Job
 from esomp_fs import CollectError, FsChannel, FsOptions, UnpackOptions
 from esomp_fs import plugin
 

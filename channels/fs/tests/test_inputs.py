@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from esomp_core import FileType, layout
-from esomp_core import FileRow as File
+from esomp_core import FileRow as File, FileType, layout
 from esomp_fs import FsChannel, FsOptions
 from esomp_fs.inputs import date_of, dbf_shortfall
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from esomp_core import ConfigError
-from esomp_core import Registry
+from esomp_core import ConfigError, Registry
 from esomp_fs import FsChannel, FsOptions, mask_url
 
 

@@ -14,8 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
-from esomp_core import ConfigError, structure
-from esomp_core import FieldSpec, FileType
+from esomp_core import ConfigError, FieldSpec, FileType, structure
 
 DEFAULTS = "defaults.toml"
 _FIELD = re.compile(r"^\s*(\w{1,10})\s+([CNDLF])\s*(\d{1,3})(?:\s*[\s.]\s*(\d{1,2}))?\s*$", re.IGNORECASE)

@@ -5,11 +5,10 @@ from typing import Any, Callable
 
 import click
 
-from esomp_core import hookimpl
-from esomp_core import CliContext as Context, json_option, pass_context, print_json, print_table
-from esomp_core import ConfigError
-from esomp_core import FileType
-from esomp_core import Registry
+from esomp_core import (
+    CliContext as Context, ConfigError, FileType, Registry, hookimpl, json_option, pass_context, print_json,
+    print_table,
+)
 
 from esomp_sitetypes.declare import declared_types, record_length
 

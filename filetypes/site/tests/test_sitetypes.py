@@ -2,8 +2,7 @@ import json
 
 import pytest
 
-from esomp_core import ConfigError
-from esomp_core import Registry
+from esomp_core import ConfigError, Registry
 
 import esomp_sitetypes.plugin as sitetypes
 from esomp_sitetypes import file_type

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from esomp_core import hookimpl
-from esomp_core import FileType, layout
+from esomp_core import FileType, hookimpl, layout
 
 
 # 证券余额 zqye: 93 bytes; quantities are character fields.

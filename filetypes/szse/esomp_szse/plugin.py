@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from esomp_core import hookimpl
-from esomp_core import FileType, layout
+from esomp_core import FileType, hookimpl, layout
 
 
 # 清算明细 SJSMX0/1/2 (three batches, one layout): 48 fields, 478 bytes a record.

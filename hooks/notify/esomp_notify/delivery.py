@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from esomp_core import alerts
-from esomp_core import secret
+from esomp_core import alerts, secret
 from esomp_core.repository.monitoring_models import Delivery
 
 from esomp_notify.options import NotifyOptions, Target, notify_options, route

@@ -7,8 +7,7 @@ from datetime import datetime
 import click
 from sqlalchemy import func, select, update
 
-from esomp_core import hookimpl
-from esomp_core import Finding, Monitor
+from esomp_core import Finding, Monitor, hookimpl
 from esomp_core.repository.monitoring_models import Delivery
 
 from esomp_notify.delivery import SENDERS, DeliveryError, deliver_once, enqueue_acknowledgement

@@ -9,10 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from esomp_core import alerts, hookimpl
-from esomp_core import ConfigError
+from esomp_core import BusinessType, ConfigError, Finding, JobResult, JobSpec, alerts, hookimpl
 from esomp_core.engine import Engine
-from esomp_core import BusinessType, Finding, JobResult, JobSpec
 from esomp_core.repository.monitoring_models import Delivery
 
 from esomp_notify import plugin

@@ -9,8 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from esomp_core import Alert as AlertEvent
-from esomp_core import AlertRow as Alert
+from esomp_core import Alert as AlertEvent, AlertRow as Alert
 
 SEVERITIES = ("critical", "error", "warning", "info")
 STATES = ("open", "acknowledged", "resolved")

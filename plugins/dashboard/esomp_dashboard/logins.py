@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from esomp_core import alerts
-from esomp_core import Finding
+from esomp_core import Finding, alerts
 
 from esomp_dashboard.tables import LoginLimit, ensure_tables
 

@@ -6,9 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from esomp_core import hookimpl
-from esomp_core import json_option, pass_site, print_json, print_table
-from esomp_core import Monitor
+from esomp_core import Monitor, hookimpl, json_option, pass_site, print_json, print_table
 
 
 def logins_monitor() -> Monitor:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from esomp_core import AlertRow as Alert, RunRow as Run
-from esomp_core import JobRow
+from esomp_core import AlertRow as Alert, JobRow, RunRow as Run
 
 from esomp_dashboard.testing import DATE, login
 

@@ -7,11 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from esomp_core import hookimpl
+from esomp_core import BusinessType, JobResult, JobRow, JobSpec, StageHooks, hookimpl
 from esomp_core.engine import Engine
-from esomp_core import BusinessType, JobResult, JobSpec
-from esomp_core import JobRow
-from esomp_core import StageHooks
 from esomp_dashboard import users
 from esomp_dashboard.app import create_app
 from esomp_dashboard.config import DashboardOptions

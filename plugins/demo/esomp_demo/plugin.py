@@ -8,9 +8,7 @@ from pathlib import Path
 
 import click
 
-from esomp_core import hookimpl
-from esomp_core import ymd
-from esomp_core import create_site
+from esomp_core import create_site, hookimpl, ymd
 
 # The seed's structure scaled to the demo: 4 batches of 5 processing jobs, each job a share of the products.
 DEMO_TABLES = {

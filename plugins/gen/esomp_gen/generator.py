@@ -21,8 +21,10 @@ import attrs
 import zstandard
 import calendar
 
-from esomp_core import FieldSpec, FileType, expand_date_tokens
-from esomp_core import ProductImportError as ImportError_, import_products, sync_classifications
+from esomp_core import (
+    FieldSpec, FileType, ProductImportError as ImportError_, expand_date_tokens, import_products,
+    sync_classifications,
+)
 
 from esomp_dbf import atomic_open, header_bytes
 from esomp_gen.faults import inject

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import click
 
-from esomp_core import hookimpl
-from esomp_core import json_option, pass_site, print_json, print_table
-from esomp_core import Site
+from esomp_core import Site, hookimpl, json_option, pass_site, print_json, print_table
 
 from esomp_gen.faults import FAULTS
 from esomp_gen.generator import PROFILES, GenError, generate_day

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from esomp_core import JobSpec
-from esomp_core import ProductRow as Product
+from esomp_core import JobSpec, ProductRow as Product
 from esomp_trust.options import TrustOptions, load_options
 
 BUSINESS = "trust"

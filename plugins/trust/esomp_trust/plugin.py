@@ -1,8 +1,7 @@
 """The trust business type (信托文件管理): its plan and its processing and sending hooks."""
 from __future__ import annotations
 
-from esomp_core import hookimpl
-from esomp_core import BusinessType, Job, JobResult
+from esomp_core import BusinessType, Job, JobResult, hookimpl
 from esomp_trust.accounting import run_account
 from esomp_trust.options import load_options
 from esomp_trust.plan import ACCOUNT, BUSINESS, partition_name, plan_day

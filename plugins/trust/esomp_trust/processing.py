@@ -23,8 +23,7 @@ from typing import Any, Callable
 import attrs
 from sqlalchemy import select
 
-from esomp_core import Job, JobResult
-from esomp_core import ProductRow as Product
+from esomp_core import Job, JobResult, ProductRow as Product
 from esomp_dbf import (EOF_BYTE, DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, partition_codes,
                        patched_header, record_view)
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json

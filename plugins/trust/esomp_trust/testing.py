@@ -6,8 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from esomp_core import Job, JobSpec
-from esomp_core import create_site as make_site
+from esomp_core import Job, JobSpec, create_site as make_site
 
 DATE = "20240105"
 CHANNELS = ("szse", "sse", "site")

@@ -5,9 +5,8 @@ import signal
 
 from sqlalchemy import func, select
 
-from esomp_core import hookimpl
+from esomp_core import JobRow, hookimpl
 from esomp_core.engine import Engine
-from esomp_core import JobRow
 from esomp_core.repository.models import Package, Receipt
 from esomp_trust.testing import DATE, new_day
 

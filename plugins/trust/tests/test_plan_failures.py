@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from esomp_core import hookimpl
+from esomp_core import JobResult, JobRow, hookimpl
 from esomp_core.engine import Engine
-from esomp_core import JobResult
-from esomp_core import JobRow
 from esomp_trust.testing import DATE, new_day
 
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from esomp_core import InstitutionRow as Institution
-from esomp_core import create_site as make_site
+from esomp_core import InstitutionRow as Institution, create_site as make_site
 from esomp_gen import generate_day
 from esomp_trust.testing import DATE, run_plan, site_tables
 
