@@ -29,6 +29,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "expand_date_tokens": ("model", "expand_date_tokens"),
     "Executor": ("model", "Executor"),
     "Monitor": ("model", "Monitor"),
+    "monitor_options": ("monitoring", "monitor_options"),
     "Service": ("model", "Service"),
     "JobSpec": ("model", "JobSpec"),
     "Job": ("model", "Job"),

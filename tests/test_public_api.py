@@ -14,7 +14,7 @@ import esomp_core
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS_DOC = ROOT / "docs" / "plugins.md"
 # Core modules whose every use by plugins now has a public name: no plugin may import them directly.
-PUBLIC_MODULES = ("model", "config", "cli", "calendar", "products", "plugins", "site")
+PUBLIC_MODULES = ("model", "config", "cli", "calendar", "products", "plugins", "site", "monitoring")
 
 
 def test_the_core_declares_its_public_names():
@@ -77,3 +77,12 @@ def core_exceptions() -> list[str]:
 def test_no_exception_remains_for_a_module_with_a_public_form():
     stale = [line for line in core_exceptions() if line.split("-> esomp_core.")[1] in PUBLIC_MODULES]
     assert stale == []
+
+
+def test_the_docs_examples_import_public_names():
+    # An integrator copies the examples: they must pass the contract a plugin is held to.
+    pattern = re.compile(r"from esomp_core\.(%s) import" % "|".join(PUBLIC_MODULES))
+    found = [f"{doc.name}:{number}: {line.strip()}"
+             for doc in sorted((ROOT / "docs").glob("*.md"))
+             for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert found == []
