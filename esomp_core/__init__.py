@@ -55,6 +55,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "json_option": ("cli", "json_option"),
     "print_json": ("cli", "print_json"),
     "print_table": ("cli", "print_table"),
+    # Read-only status queries, as `esomp status --json` and `esomp jobs --json` print them (esomp_core.status)
+    "run_status": ("status", "run_status"),
+    "jobs_query": ("status", "jobs_query"),
     # Business dates (esomp_core.calendar)
     "parse_date": ("calendar", "parse_date"),
     "ymd": ("calendar", "ymd"),

@@ -22,8 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from esomp_core import JOB_STATES
-from esomp_core.status import jobs_query
+from esomp_core import JOB_STATES, jobs_query
 
 from esomp_dashboard import actions, alerts, audit, data, logins, users
 from esomp_dashboard.config import DashboardOptions
