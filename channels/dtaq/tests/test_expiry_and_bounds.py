@@ -192,15 +192,15 @@ def test_a_leased_request_redelivered_after_its_deadline_is_dropped_not_run_agai
 
     key = ("T", "KILL", "01")
     channel = make_channel(backend, {key: Service(*key, hangs_first_time(tmp_path), financial=True)},
-                           **{"T.KILL.01": {"lease": 3.0, "handling": 3, "min_workers": 1, "max_workers": 2}})
+                           **{"T.KILL.01": {"lease": 6.0, "handling": 3, "min_workers": 1, "max_workers": 2}})
     supervisor = pool(channel, [key])
     inq, outq = channel.queues(key)
     deadline = time.monotonic() + 20
-    while not channel.control.workers():  # the worker is serving: it takes the request well before 2 s
+    while not channel.control.workers():  # the worker is serving: it takes the request well before 4 s
         assert time.monotonic() < deadline, "the worker never started"
         time.sleep(0.05)
-    # the lease (3 s) runs out after the caller's deadline (2 s): the redelivery comes too late to run
-    inq.send(request_entry(Request(*key, comid=88, data=b"pay 1").encode(), time.time() + 2))
+    # the lease (6 s) runs out after the caller's deadline (4 s): the redelivery comes too late to run
+    inq.send(request_entry(Request(*key, comid=88, data=b"pay 1").encode(), time.time() + 4))
     while not (tmp_path / "calls").exists():
         assert time.monotonic() < deadline, "the worker never took the request"
         time.sleep(0.05)
