@@ -3,6 +3,7 @@ import uuid
 import pytest
 
 from esomp_dtaq.backends import open_backend
+from esomp_dtaq.supervisor import Supervisor
 
 
 @pytest.fixture(params=["sqlite", "redis", "memory"])
@@ -28,3 +29,19 @@ def backend(backend_options):
     if b.kind == "redis":
         b.drop_all()
     b.close()
+
+
+@pytest.fixture
+def pool(backend):
+    """``pool(channel, keys)`` starts a supervisor for those services; each is shut down after the test."""
+    supervisors = []
+
+    def start(channel, keys):
+        supervisor = Supervisor(channel, keys)
+        supervisor.start()
+        supervisors.append(supervisor)
+        return supervisor
+
+    yield start
+    for supervisor in supervisors:
+        supervisor.shutdown(wait=5)

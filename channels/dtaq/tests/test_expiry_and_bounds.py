@@ -15,24 +15,9 @@ from esomp_direct import messages as m
 from esomp_direct.messages import MessageError, Reply, Request
 from esomp_dtaq.channel import CallTimeout, QueuesChanged, open_entry, request_entry
 from esomp_dtaq.testing import ECHO, SLOW, make_channel
-from esomp_dtaq.supervisor import Supervisor, service_status
+from esomp_dtaq.supervisor import service_status
 
 POST = ("T", "POST", "01")
-
-
-@pytest.fixture
-def pool(backend):
-    supervisors = []
-
-    def start(channel, keys):
-        supervisor = Supervisor(channel, keys)
-        supervisor.start()
-        supervisors.append(supervisor)
-        return supervisor
-
-    yield start
-    for supervisor in supervisors:
-        supervisor.shutdown(wait=5)
 
 
 def posting(request):

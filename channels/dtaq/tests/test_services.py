@@ -12,7 +12,7 @@ from esomp_direct import messages as m
 from esomp_direct.messages import Reply, Request
 from esomp_dtaq.channel import CallTimeout, request_entry
 from esomp_dtaq.testing import ECHO, SLOW, make_channel
-from esomp_dtaq.supervisor import Supervisor, service_status
+from esomp_dtaq.supervisor import service_status
 
 
 
@@ -26,21 +26,6 @@ def wait_until(condition, seconds=20.0):
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def pool(backend):
-    supervisors = []
-
-    def start(channel, keys):
-        supervisor = Supervisor(channel, keys)
-        supervisor.start()
-        supervisors.append(supervisor)
-        return supervisor
-
-    yield start
-    for supervisor in supervisors:
-        supervisor.shutdown(wait=5)
 
 
 def test_call_goes_through_the_queues_and_back(backend, pool):
