@@ -10,13 +10,14 @@ import codecs
 import re
 import tomllib
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import attrs
 
 from esomp_core import ConfigError, FieldSpec, FileType, structure
 
 DEFAULTS = "defaults.toml"
+PACKAGED = "filetypes.toml"
 _FIELD = re.compile(r"^\s*(\w{1,10})\s+([CNDLF])\s*(\d{1,3})(?:\s*[\s.]\s*(\d{1,2}))?\s*$", re.IGNORECASE)
 _FIXED_WIDTH = {"D": 8, "L": 1}
 
@@ -142,6 +143,62 @@ def declared_types(site_tables: dict[str, Any] | None, site_source: str = "<conf
         except ConfigError as exc:
             errors.append(exc)
     return types, errors
+
+
+def packaged_types(package: str, resource: str = PACKAGED) -> tuple[list[FileType], list[ConfigError]]:
+    """The file types a distribution ships as data: the ``[filetypes.NAME]`` tables of ``resource``, a TOML file
+    in ``package``'s package data, with the keys of a site's declarations.
+
+    Returns the good types and the errors, each naming the file and the key path; a file that is missing, is not
+    TOML or holds anything but ``[filetypes.NAME]`` tables raises ConfigError at once.
+    """
+    ref = resources.files(package).joinpath(resource)
+    source = str(ref)
+    try:
+        data = tomllib.loads(ref.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "", f"no such file in package {package} (is it listed in the distribution's "
+                                      f"package_data?)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    for key in data:
+        if key != "filetypes":
+            raise ConfigError(source, key, "unknown table (expected only [filetypes.NAME] tables)")
+    tables = data.get("filetypes")
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(source, "filetypes", "expected at least one [filetypes.NAME] table")
+    types: list[FileType] = []
+    errors: list[ConfigError] = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            errors.append(ConfigError(source, f"filetypes.{name}",
+                                      f"expected a table, got {type(table).__name__} {table!r}"))
+            continue
+        try:
+            types.append(file_type(name, table, source))
+        except ConfigError as exc:
+            errors.append(exc)
+    return types, errors
+
+
+def raise_together(errors: list[ConfigError]) -> None:
+    """One ConfigError for several bad declarations: the first one's place, then every other one's message."""
+    if errors:
+        first = errors[0]
+        more = "".join(f"; also {e}" for e in errors[1:])
+        raise ConfigError(first.source, first.path, first.message + more)
+
+
+def register_packaged_types(register: Callable[..., None], package: str,
+                            resource: str = PACKAGED) -> list[FileType]:
+    """Register the file types ``package`` ships in ``resource`` (see ``packaged_types``) and return them; call it
+    from your ``register_file_types`` hook. The good types are registered, then the bad declarations are raised
+    together. A site's own ``[filetypes.NAME]`` table of the same name replaces a packaged type."""
+    types, errors = packaged_types(package, resource)
+    for declared in types:
+        register(declared)
+    raise_together(errors)
+    return types
 
 
 def record_length(file_type: FileType) -> int:

@@ -6,11 +6,11 @@ from typing import Any, Callable
 import click
 
 from esomp_core import (
-    CliContext as Context, ConfigError, FileType, Registry, hookimpl, json_option, pass_context, print_json,
+    CliContext as Context, FileType, Registry, hookimpl, json_option, pass_context, print_json,
     print_table,
 )
 
-from esomp_sitetypes.declare import declared_types, record_length
+from esomp_sitetypes.declare import declared_types, raise_together, record_length
 
 
 @hookimpl
@@ -20,10 +20,7 @@ def register_file_types(register: Callable[[FileType], None], site: Any) -> None
     types, errors = declared_types(tables, source)
     for file_type in types:  # a site's declaration replaces a type of the same name that a plugin ships
         register(file_type, replace=file_type.name in tables)
-    if errors:  # the good declarations are registered; the bad ones are reported together
-        first = errors[0]
-        more = "".join(f"; also {e}" for e in errors[1:])
-        raise ConfigError(first.source, first.path, first.message + more)
+    raise_together(errors)  # the good declarations are registered; the bad ones are reported together
 
 
 def describe(file_type: FileType, owner: str = "") -> dict[str, Any]:
