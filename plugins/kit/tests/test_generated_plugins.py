@@ -1,4 +1,5 @@
-"""Each kind of generated plugin installs into a fresh virtualenv and passes its own tests as written.
+"""`esomp new-plugin KIND NAME` for each kind: the distribution it writes installs into a fresh virtualenv and
+passes its own tests as written.
 
 The new virtualenv sees the packages of the one running these tests (a .pth file adds its site-packages), so
 nothing is downloaded: pip installs the generated distribution alone (--no-index --no-deps), as a regular, not
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from esomp_kit import KINDS, new_plugin
+from esomp_kit import KINDS
 
 NAMES = {"file-type": "kit-rates", "channel": "kit-drop", "business-type": "kit-payments"}
 TIMEOUT = 300
@@ -45,8 +46,9 @@ def fresh_venv(tmp_path):
 def test_generated_plugin_installs_and_passes_its_own_tests(kind, tmp_path, fresh_venv):
     name = NAMES[kind]
     target = tmp_path / name
-    new_plugin(kind, name, target)
     python = fresh_venv
+    esomp = (python, "-c", "from esomp_core.cli import main; main()")  # the esomp command, in the new venv
+    run(*esomp, "new-plugin", kind, name, "--dir", target, cwd=tmp_path)
 
     run(python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation", target)
     installed = run(python, "-c", f"import esomp_{name.replace('-', '_')} as p; print(p.__file__)")
@@ -56,7 +58,6 @@ def test_generated_plugin_installs_and_passes_its_own_tests(kind, tmp_path, fres
     report = run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=target)
     assert " passed" in report and "failed" not in report and "error" not in report
 
-    listed = json.loads(run(python, "-c", "from esomp_core.cli import main; main()", "plugins", "--json",
-                            cwd=tmp_path))
+    listed = json.loads(run(*esomp, "plugins", "--json", cwd=tmp_path))
     [record] = [p for p in listed if p["name"] == name]
     assert record["distribution"] == f"esomp-{name}" and record["enabled"] and not record["error"]
