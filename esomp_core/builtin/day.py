@@ -129,151 +129,165 @@ def _names(jobs) -> str:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    @cli.command()
-    @date_option
-    @json_option
-    @pass_site
-    def plan(site: Site, day: str | None, as_json: bool) -> None:
-        """Show the day's plan: every job, its batch, category and dependencies."""
-        from esomp_core.plan import PlanError, build_plan
+    for command in (plan, run, status, jobs, batch, rerun, cancel):
+        cli.add_command(command)
 
-        date = business_date(site, day)
-        try:
-            specs = build_plan(site, date)
-        except PlanError as exc:
-            raise click.ClickException(str(exc)) from None
-        if as_json:
-            print_json([{"name": s.name, "stage": s.stage, "business_type": s.business_type, "batch": s.batch,
-                         "category": s.category, "channel": s.channel, "products": len(s.products),
-                         "depends_on": list(s.depends_on), "after": list(s.after)} for s in specs])
-            return
-        print_table(f"plan for {date}: {len(specs)} jobs", ["job", "stage", "batch", "category", "products",
-                                                            "depends on", "after"],
-                    [(s.name, s.stage, s.batch, s.category, len(s.products) or "", _names(s.depends_on),
-                      _names(s.after)) for s in specs])
 
-    @cli.command()
-    @date_option
-    @click.option("--executor", help="inline (debugging) or local (process pool, default) or a plugin's.")
-    @click.option("--workers", type=int, help="Worker processes (default: one per core).")
-    @click.option("--quiet", is_flag=True, help="No live progress display.")
-    @force_options
-    @json_option
-    @pass_site
-    def run(site: Site, day: str | None, executor: str | None, workers: int | None, quiet: bool, force: bool,
-            reason: str | None, user: str | None, as_json: bool) -> None:
-        """Run (or continue) the business date's plan, then print the measurement table.
+@click.command()
+@date_option
+@json_option
+@pass_site
+def plan(site: Site, day: str | None, as_json: bool) -> None:
+    """Show the day's plan: every job, its batch, category and dependencies."""
+    from esomp_core.plan import PlanError, build_plan
 
-        A date that is not a trading day (or that the calendar does not cover) is refused unless --force."""
-        date = business_date(site, day)
-        check_run_day(site, date, force, reason, user)
-        summary = run_engine(site, date, executor, workers, quiet=quiet or as_json)
-        show_status(site, date, as_json)
+    date = business_date(site, day)
+    try:
+        specs = build_plan(site, date)
+    except PlanError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        print_json([{"name": s.name, "stage": s.stage, "business_type": s.business_type, "batch": s.batch,
+                     "category": s.category, "channel": s.channel, "products": len(s.products),
+                     "depends_on": list(s.depends_on), "after": list(s.after)} for s in specs])
+        return
+    print_table(f"plan for {date}: {len(specs)} jobs", ["job", "stage", "batch", "category", "products",
+                                                        "depends on", "after"],
+                [(s.name, s.stage, s.batch, s.category, len(s.products) or "", _names(s.depends_on),
+                  _names(s.after)) for s in specs])
+
+
+@click.command()
+@date_option
+@click.option("--executor", help="inline (debugging) or local (process pool, default) or a plugin's.")
+@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@click.option("--quiet", is_flag=True, help="No live progress display.")
+@force_options
+@json_option
+@pass_site
+def run(site: Site, day: str | None, executor: str | None, workers: int | None, quiet: bool, force: bool,
+        reason: str | None, user: str | None, as_json: bool) -> None:
+    """Run (or continue) the business date's plan, then print the measurement table.
+
+    A date that is not a trading day (or that the calendar does not cover) is refused unless --force."""
+    date = business_date(site, day)
+    check_run_day(site, date, force, reason, user)
+    summary = run_engine(site, date, executor, workers, quiet=quiet or as_json)
+    show_status(site, date, as_json)
+    if summary.state != "succeeded":
+        raise SystemExit(1)
+
+
+@click.command()
+@date_option
+@json_option
+@pass_site
+def status(site: Site, day: str | None, as_json: bool) -> None:
+    """The seed's table: collection per channel, processing and sending per batch, totals."""
+    show_status(site, business_date(site, day), as_json)
+
+
+@click.command()
+@date_option
+@click.option("--query", "-q", help="Part of a job name, a product code, a category, or a job id.")
+@click.option("--category", help="Part of a category, e.g. 信托/加工.")
+@click.option("--state", type=click.Choice(["pending", "waiting", "running", "succeeded", "failed", "paused",
+                                            "cancelled", "skipped"]))
+@click.option("--limit", type=int, default=200)
+@json_option
+@pass_site
+def jobs(site: Site, day, query, category, state, limit, as_json) -> None:
+    """Find jobs quickly by part of a name, product, category or id (all dates unless --date)."""
+    from esomp_core.status import fmt_seconds, jobs_query
+
+    date = business_date(site, day) if day else None
+    rows = jobs_query(site, date, query=query, category=category, state=state, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(f"{len(rows)} job(s)", ["id", "date", "job", "batch", "category", "state", "seconds", "files",
+                                        "error"],
+                [(r["id"], r["date"], r["name"], r["batch"], r["category"], r["state"], fmt_seconds(r["seconds"]),
+                  r["files"], r["error"] or "") for r in rows])
+
+
+@click.group()
+def batch() -> None:
+    """Pause or resume a batch: jobs not yet started wait; running ones finish."""
+
+
+@batch.command()
+@click.argument("date")
+@click.argument("number", type=int)
+@pass_site
+def pause(site: Site, date: str, number: int) -> None:
+    """Pause batch NUMBER of business date DATE."""
+    from esomp_core.engine import pause_batch
+
+    _change_batch(pause_batch, site, date, number)
+    click.echo(f"batch {number} of {date} paused")
+
+
+@batch.command()
+@click.argument("date")
+@click.argument("number", type=int)
+@pass_site
+def resume(site: Site, date: str, number: int) -> None:
+    """Resume batch NUMBER of business date DATE."""
+    from esomp_core.engine import resume_batch
+
+    _change_batch(resume_batch, site, date, number)
+    click.echo(f"batch {number} of {date} resumed")
+
+
+def _change_batch(change, site: Site, date: str, number: int) -> None:
+    """Pause or resume a batch; a date or batch with no run is the command's error."""
+    try:
+        change(site, business_date(site, date), number)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.argument("date")
+@click.option("--job", "job_id", type=int, help="Rerun this job and everything downstream.")
+@click.option("--failed", is_flag=True, help="Rerun every failed, skipped or cancelled job and downstream.")
+@click.option("--executor")
+@click.option("--workers", type=int)
+@click.option("--no-run", is_flag=True, help="Only put the jobs back to pending.")
+@force_options
+@pass_site
+def rerun(site: Site, date: str, job_id, failed, executor, workers, no_run, force, reason, user) -> None:
+    """Rerun failed jobs (or one job) and everything downstream of them.
+
+    A date that is not a trading day (or that the calendar does not cover) is refused unless --force."""
+    from esomp_core.engine import reset_for_rerun
+
+    if not job_id and not failed:
+        raise click.UsageError("say what to rerun: --job ID or --failed")
+    date = business_date(site, date)
+    check_run_day(site, date, force, reason, user)
+    try:
+        names = reset_for_rerun(site, date, job_id=job_id, failed=failed)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{len(names)} job(s) back to pending")
+    if not no_run and names:
+        summary = run_engine(site, date, executor, workers)
+        show_status(site, date, False)
         if summary.state != "succeeded":
             raise SystemExit(1)
 
-    @cli.command()
-    @date_option
-    @json_option
-    @pass_site
-    def status(site: Site, day: str | None, as_json: bool) -> None:
-        """The seed's table: collection per channel, processing and sending per batch, totals."""
-        show_status(site, business_date(site, day), as_json)
 
-    @cli.command()
-    @date_option
-    @click.option("--query", "-q", help="Part of a job name, a product code, a category, or a job id.")
-    @click.option("--category", help="Part of a category, e.g. 信托/加工.")
-    @click.option("--state", type=click.Choice(["pending", "waiting", "running", "succeeded", "failed", "paused",
-                                                "cancelled", "skipped"]))
-    @click.option("--limit", type=int, default=200)
-    @json_option
-    @pass_site
-    def jobs(site: Site, day, query, category, state, limit, as_json) -> None:
-        """Find jobs quickly by part of a name, product, category or id (all dates unless --date)."""
-        from esomp_core.status import fmt_seconds, jobs_query
+@click.command()
+@click.argument("date")
+@pass_site
+def cancel(site: Site, date: str) -> None:
+    """Cancel the day: jobs not yet started are cancelled; running ones finish."""
+    from esomp_core.engine import cancel_run
 
-        date = business_date(site, day) if day else None
-        rows = jobs_query(site, date, query=query, category=category, state=state, limit=limit)
-        if as_json:
-            print_json(rows)
-            return
-        print_table(f"{len(rows)} job(s)", ["id", "date", "job", "batch", "category", "state", "seconds", "files",
-                                            "error"],
-                    [(r["id"], r["date"], r["name"], r["batch"], r["category"], r["state"], fmt_seconds(r["seconds"]),
-                      r["files"], r["error"] or "") for r in rows])
-
-    @cli.group()
-    def batch() -> None:
-        """Pause or resume a batch: jobs not yet started wait; running ones finish."""
-
-    @batch.command()
-    @click.argument("date")
-    @click.argument("number", type=int)
-    @pass_site
-    def pause(site: Site, date: str, number: int) -> None:
-        """Pause batch NUMBER of business date DATE."""
-        from esomp_core.engine import pause_batch
-
-        try:
-            pause_batch(site, business_date(site, date), number)
-        except LookupError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"batch {number} of {date} paused")
-
-    @batch.command()
-    @click.argument("date")
-    @click.argument("number", type=int)
-    @pass_site
-    def resume(site: Site, date: str, number: int) -> None:
-        """Resume batch NUMBER of business date DATE."""
-        from esomp_core.engine import resume_batch
-
-        try:
-            resume_batch(site, business_date(site, date), number)
-        except LookupError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"batch {number} of {date} resumed")
-
-    @cli.command()
-    @click.argument("date")
-    @click.option("--job", "job_id", type=int, help="Rerun this job and everything downstream.")
-    @click.option("--failed", is_flag=True, help="Rerun every failed, skipped or cancelled job and downstream.")
-    @click.option("--executor")
-    @click.option("--workers", type=int)
-    @click.option("--no-run", is_flag=True, help="Only put the jobs back to pending.")
-    @force_options
-    @pass_site
-    def rerun(site: Site, date: str, job_id, failed, executor, workers, no_run, force, reason, user) -> None:
-        """Rerun failed jobs (or one job) and everything downstream of them.
-
-        A date that is not a trading day (or that the calendar does not cover) is refused unless --force."""
-        from esomp_core.engine import reset_for_rerun
-
-        if not job_id and not failed:
-            raise click.UsageError("say what to rerun: --job ID or --failed")
-        date = business_date(site, date)
-        check_run_day(site, date, force, reason, user)
-        try:
-            names = reset_for_rerun(site, date, job_id=job_id, failed=failed)
-        except LookupError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"{len(names)} job(s) back to pending")
-        if not no_run and names:
-            summary = run_engine(site, date, executor, workers)
-            show_status(site, date, False)
-            if summary.state != "succeeded":
-                raise SystemExit(1)
-
-    @cli.command()
-    @click.argument("date")
-    @pass_site
-    def cancel(site: Site, date: str) -> None:
-        """Cancel the day: jobs not yet started are cancelled; running ones finish."""
-        from esomp_core.engine import cancel_run
-
-        try:
-            cancel_run(site, business_date(site, date))
-        except LookupError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"run of {date} cancelling")
+    try:
+        cancel_run(site, business_date(site, date))
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"run of {date} cancelling")
