@@ -28,6 +28,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "layout": ("model", "layout"),
     "expand_date_tokens": ("model", "expand_date_tokens"),
     "Executor": ("model", "Executor"),
+    "ExecutorProtocol": ("model", "ExecutorProtocol"),
+    "BaseExecutor": ("model", "BaseExecutor"),
     "Monitor": ("model", "Monitor"),
     "monitor_options": ("monitoring", "monitor_options"),
     "Service": ("model", "Service"),
@@ -36,8 +38,17 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JobResult": ("model", "JobResult"),
     "Finding": ("model", "Finding"),
     "Alert": ("model", "Alert"),
+    # The alert store: findings into alerts, acknowledgement (esomp_core.alerts)
+    "sync_alerts": ("alerts", "sync"),
+    "acknowledge_alert": ("alerts", "acknowledge"),
+    "ALERT_STATES": ("alerts", "STATES"),
+    "ACTIVE_ALERT_STATES": ("alerts", "ACTIVE"),
+    "ALERT_SEVERITIES": ("alerts", "SEVERITIES"),
     "JOB_STATES": ("model", "JOB_STATES"),
     "STAGES": ("model", "STAGES"),
+    # The plan: who owns a job, and why a plan is refused (esomp_core.plan)
+    "PlanError": ("plan", "PlanError"),
+    "owning_plugin": ("plan", "owning_plugin"),
     # Checked configuration (esomp_core.config)
     "ConfigError": ("config", "ConfigError"),
     "structure": ("config", "structure"),

@@ -29,7 +29,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from esomp_core.model import BaseExecutor, ExecutorProtocol, Job, JobResult, check_executor
-from esomp_core.plan import build_plan, store_plan
+from esomp_core.plan import PlanError, build_plan, owning_plugin, store_plan
+from esomp_core.plugins import call_owner
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
 
@@ -53,8 +54,8 @@ def held_by(date: str, run: Run) -> str:
             f"last heartbeat {beat}; wait for it to finish or stop that process")
 
 
-class NoOwner(RuntimeError):
-    pass
+class NoResult(RuntimeError):
+    """A stage hook returned something other than a JobResult (it must raise to fail)."""
 
 
 def _above_zero(instance, attribute, value):
@@ -274,12 +275,13 @@ def _work(site, job: Job, lease: float) -> Outcome:
     result: JobResult | None = None
     error = None
     try:
-        result = getattr(site.pm.hook, job.stage)(job=job, site=site)
-        if result is None:
-            raise NoOwner(f"no plugin handles {job.stage} jobs of business type {job.business_type!r}")
+        owner = owning_plugin(site, job)
+        result = call_owner(site.pm, job.stage, owner, job=job, site=site)
+        if not isinstance(result, JobResult):
+            raise NoResult(f"plugin {owner} returned {result!r} for {job.stage} job {job.name}, not a JobResult")
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, (NoOwner, ValueError, OSError)):
+        if not isinstance(exc, (NoResult, PlanError, ValueError, OSError)):
             error += "\n" + traceback.format_exc(limit=8)
     finally:
         heartbeat.discard(job.id)

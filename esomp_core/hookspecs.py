@@ -62,22 +62,25 @@ def check_config(site: Site) -> None:
     """Check your own tables of the site's esomp.toml now; raise ConfigError naming the key path. No database."""
 
 
-# --- Stages: called by the engine for each job; the plugin that owns the job answers ------------------------------
+# --- Stages: the engine calls the owner's implementation only (inside any wrappers) -------------------------------
+# A job's owner is the plugin that registered its business type, or for a collection job naming a channel, the
+# plugin that registered that channel's kind; a plan with an owner lacking the job's stage is refused. Return a
+# JobResult; raise to fail the job (the message becomes its error).
 
 
 @hookspec(firstresult=True)
 def collect(job: Job, site: Site) -> JobResult | None:
-    """Fetch a collection job's files into the collection root; return None if the job is not yours."""
+    """Fetch a collection job's files into the collection root (for jobs naming a channel of your kind)."""
 
 
 @hookspec(firstresult=True)
 def process(job: Job, site: Site) -> JobResult | None:
-    """Parse, split, convert or load a processing job's inputs; return None if the job is not yours."""
+    """Parse, split, convert or load a processing job's inputs."""
 
 
 @hookspec(firstresult=True)
 def send(job: Job, site: Site) -> JobResult | None:
-    """Package and deliver a sending job's outputs; return None if the job is not yours."""
+    """Package and deliver a sending job's outputs."""
 
 
 @hookspec
@@ -87,7 +90,7 @@ def monitor(site: Site, now: Any) -> Iterable[Finding] | None:
 
 @hookspec(firstresult=True)
 def post(job: Job, site: Site) -> JobResult | None:
-    """Post a job's results to ledgers (入账/过账); return None if the job is not yours."""
+    """Post a job's results to ledgers (入账/过账)."""
 
 
 # --- Events: observers (hooks/) attach here; they must not raise ---------------------------------------------------

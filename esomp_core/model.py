@@ -9,7 +9,7 @@ from typing import Any, Callable, Protocol
 
 import attrs
 
-STAGES = ("collect", "process", "send", "monitor", "post")
+STAGES = ("collect", "process", "send", "post")  # job stages; monitor is a hook every plugin answers
 JOB_STATES = ("pending", "waiting", "running", "succeeded", "failed", "paused", "cancelled", "skipped")
 
 

@@ -17,7 +17,8 @@ class PlanError(ValueError):
 
 
 def build_plan(site, date: str) -> list[JobSpec]:
-    """Every business type's jobs for ``date``, checked: unique names, known stages, known and acyclic deps."""
+    """Every business type's jobs for ``date``, checked: unique names, known stages, known and acyclic deps, and
+    an owner for every job that implements the job's stage."""
     specs: list[JobSpec] = []
     for name, business in sorted(site.registry.business_types.items()):
         try:
@@ -25,7 +26,38 @@ def build_plan(site, date: str) -> list[JobSpec]:
         except Exception as exc:
             raise PlanError(f"business type {name}: cannot plan {date}: {type(exc).__name__}: {exc}") from exc
     check_plan(specs)
+    for spec in specs:
+        owning_plugin(site, spec)
     return specs
+
+
+def owner_of(site, job) -> tuple[str, str]:
+    """What owns a job (a JobSpec or a Job): the channel kind a collection job names, else the business type that
+    planned it. Registry.owners maps the pair to the plugin that registered it."""
+    if job.stage == "collect" and job.channel:
+        section = site.config.channels.get(job.channel)
+        if section is None:
+            raise PlanError(f"job {job.name}: no channel {job.channel!r} in [channels]")
+        return "channel kind", section.kind
+    return "business type", job.business_type
+
+
+def owning_plugin(site, job) -> str:
+    """The plugin whose stage hook runs ``job``; a PlanError naming the job and the plugin if there is none."""
+    what, name = owner_of(site, job)
+    plugin = site.registry.owners.get((what, name))
+    if plugin is None:
+        raise PlanError(f"job {job.name}: no plugin registers the {what} {name!r} that owns it")
+    if not implements(site.pm, plugin, job.stage):
+        raise PlanError(f"job {job.name}: plugin {plugin} owns the {what} {name!r} but does not implement the "
+                        f"{job.stage!r} hook")
+    return plugin
+
+
+def implements(pm, plugin: str, hook_name: str) -> bool:
+    hook = getattr(pm.hook, hook_name, None)
+    return hook is not None and any(impl.plugin_name == plugin and not (impl.wrapper or impl.hookwrapper)
+                                    for impl in hook.get_hookimpls())
 
 
 def check_plan(specs: Iterable[JobSpec]) -> list[JobSpec]:

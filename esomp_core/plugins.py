@@ -76,6 +76,11 @@ class PluginManager(pluggy.PluginManager):
                       if not caller.has_spec() and any(impl.plugin is plugin and not impl.optionalhook
                                                        for impl in caller.get_hookimpls()))
 
+    def module_of(self, name: str) -> str:
+        """The module a loaded plugin's code lives in (a module plugin's own name, else its class's module)."""
+        plugin = self.get_plugin(name)
+        return getattr(plugin, "__name__", None) or type(plugin).__module__
+
     def records_with_hooks(self) -> list[PluginRecord]:
         for record in self.records.values():
             plugin = self.get_plugin(record.name)
@@ -193,6 +198,15 @@ def call_each(pm: PluginManager, hook_name: str, *, bind: Callable[[str], dict[s
     return failures
 
 
+def call_owner(pm: PluginManager, hook_name: str, owner: str, **kwargs: Any) -> Any:
+    """Call a stage hook on its owner's implementation only, inside every wrapper of the hook (pluggy's order), so
+    no implementation has to ask whether a job is its own."""
+    hook = getattr(pm.hook, hook_name)
+    impls = [impl for impl in hook.get_hookimpls()
+             if impl.wrapper or impl.hookwrapper or impl.plugin_name == owner]
+    return pm._hookexec(hook_name, impls, kwargs, True)
+
+
 def _pinned(impl: pluggy.HookImpl, failures: list[tuple[str, BaseException]], raised_by: dict[int, str],
             bind: Callable[[str], dict[str, Any]] | None) -> pluggy.HookImpl:
     """A stand-in for ``impl`` that pluggy calls in its place: with its plugin's own arguments and, unless it is a
@@ -229,6 +243,37 @@ def _tagged(wrapper: Any, plugin_name: str, raised_by: dict[int, str]) -> Any:
 
 class RegistrationError(ValueError):
     pass
+
+
+def ownership(pm: PluginManager, registry: "Registry", cli: Any = None) -> dict[str, dict[str, list[str]]]:
+    """What each plugin owns: what it registered, by kind ("business type", "channel kind", ...), and the
+    commands it added to ``cli`` (found by the module their code is in)."""
+    owned: dict[str, dict[str, list[str]]] = {}
+    for (what, key), plugin in sorted(registry.owners.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+        owned.setdefault(plugin, {}).setdefault(what, []).append(key if isinstance(key, str) else " ".join(key))
+    for command, plugin in _command_owners(pm, cli):
+        owned.setdefault(plugin, {}).setdefault("command", []).append(command)
+    return owned
+
+
+def _command_owners(pm: PluginManager, cli: Any) -> list[tuple[str, str]]:
+    modules = {pm.module_of(name): name for name in pm.records if pm.get_plugin(name) is not None}
+    packages = {module.partition(".")[0]: name for module, name in modules.items()
+                if not module.startswith("esomp_core.")}
+
+    def owner(command: Any) -> str | None:
+        module = getattr(command.callback, "__module__", "") or ""
+        return modules.get(module) or packages.get(module.partition(".")[0])
+
+    found = []
+    for name, command in sorted(getattr(cli, "commands", {}).items()):
+        plugin = owner(command)
+        if plugin is not None:
+            found.append((name, plugin))
+        else:  # a group of the core's (bench) that plugins add to
+            found += [(f"{name} {sub}", owner(c)) for sub, c in sorted(getattr(command, "commands", {}).items())
+                      if owner(c)]
+    return found
 
 
 # The registration hooks: (hook, what is registered, its key, the Registry table it goes to)

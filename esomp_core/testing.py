@@ -11,7 +11,7 @@ Fixtures:
 - ``require_server(name, host, port)``: skip when a server is not listening, except under CI=true where a
   missing server is a failure.
 - ``StageHooks``: a base for a test plugin whose business type answers the collect, process and send hooks with
-  one method, ``work(job, site)`` (a JobResult for its own jobs, None for any other business type's).
+  one method, ``work(job, site)`` returning a JobResult (it is called only for jobs its plugin owns).
 - ``esomp_postgres_url``: the URL of a fresh database on the PostgreSQL server named by ``ESOMP_TEST_PG`` (default
   the machine's own, 127.0.0.1:5432, trust auth, database ``test``), dropped afterwards; pass it to a site as
   ``database={"url": esomp_postgres_url}``.
@@ -34,7 +34,8 @@ make_site = create_site  # the name plugin tests know
 
 
 class StageHooks:
-    """Every stage hook answered by ``work(job, site)``, which a test's business type defines."""
+    """Every stage hook answered by ``work(job, site)``, which a test's business type defines; register the business
+    type from the same object, so the engine finds this object as the owner of its jobs."""
 
     def work(self, job, site):
         raise NotImplementedError(f"{type(self).__name__} must define work(job, site)")

@@ -38,12 +38,9 @@ class OneJob(StageHooks):
 
     @hookimpl
     def register_business_types(self, register):
-        register(BusinessType("one", "One", plan=lambda site, date: [JobSpec("collect-x", "collect", "one",
-                                                                             channel="x")]))
+        register(BusinessType("one", "One", plan=lambda site, date: [JobSpec("collect-x", "collect", "one")]))
 
     def work(self, job, site):
-        if job.business_type != "one":
-            return None
         if self.fail:
             raise ValueError("input is corrupt")
         return JobResult(files=1)

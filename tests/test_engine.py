@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from sqlalchemy import select, update
 
@@ -20,12 +21,18 @@ from esomp_core.engine import (
     reset_for_rerun,
     resume_batch,
 )
-from esomp_core.model import BusinessType, Executor, JobResult, JobSpec
+from esomp_core.model import BusinessType, ChannelKind, Executor, JobResult, JobSpec
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
 from esomp_core.testing import StageHooks
 
 DATE = "20261120"
+TOY_CHANNELS = {"x": {"kind": "toy"}}
+
+
+@attrs.define
+class NoOptions:
+    pass
 
 
 class Toy(StageHooks):
@@ -40,6 +47,10 @@ class Toy(StageHooks):
     def register_business_types(self, register):
         register(BusinessType("toy", "Toy", plan=self.plan))
 
+    @hookimpl
+    def register_channel_kinds(self, register):  # its collection job names channel x, of this kind
+        register(ChannelKind("toy", options=NoOptions, open=lambda name, options, site: None))
+
     def plan(self, site, date):
         specs = [JobSpec("collect-x", "collect", "toy", channel="x", category="toy/采集")]
         for b in range(1, self.batches + 1):
@@ -51,8 +62,6 @@ class Toy(StageHooks):
         return specs
 
     def work(self, job, site):
-        if job.business_type != "toy":
-            return None
         out = Path(site.directory("clearing_root")) / job.date
         out.mkdir(parents=True, exist_ok=True)
         marker = out / f"{job.name}.kill"
@@ -82,7 +91,7 @@ def states(site):
 def toy_site(esomp_site_factory, esomp_pm_factory):
     def make(toy=None, **engine):
         toy = toy or Toy()
-        site = esomp_site_factory(esomp_pm_factory(toy), engine={"poll": 0.02, **engine})
+        site = esomp_site_factory(esomp_pm_factory(toy), engine={"poll": 0.02, **engine}, channels=TOY_CHANNELS)
         return site, toy
     return make
 
@@ -266,7 +275,8 @@ def test_stop_lets_running_jobs_finish_and_the_next_run_goes_on(toy_site):
 @pytest.mark.parametrize("executor", ["inline", "local"])
 def test_run_on_postgresql_with_a_failure_and_a_rerun(esomp_site_factory, esomp_pm_factory, esomp_postgres_url,
                                                       executor):
-    site = esomp_site_factory(esomp_pm_factory(Toy()), engine={"poll": 0.02}, database={"url": esomp_postgres_url})
+    site = esomp_site_factory(esomp_pm_factory(Toy()), engine={"poll": 0.02}, database={"url": esomp_postgres_url},
+                              channels=TOY_CHANNELS)
     assert site.repository.engine.dialect.name == "postgresql"
     out = Path(site.directory("clearing_root")) / DATE
     out.mkdir(parents=True)
@@ -442,7 +452,7 @@ def test_plan_refuses_an_unknown_or_cyclic_after():
 def test_after_orders_and_a_failure_skips_only_dependents_on_postgresql(esomp_site_factory, esomp_pm_factory,
                                                                           esomp_postgres_url):
     site = esomp_site_factory(esomp_pm_factory(Staggered(batches=2)), engine={"poll": 0.02},
-                              database={"url": esomp_postgres_url})
+                              database={"url": esomp_postgres_url}, channels=TOY_CHANNELS)
     out = Path(site.directory("clearing_root")) / DATE
     out.mkdir(parents=True)
     (out / "process-b1-j2.corrupt").write_text("")

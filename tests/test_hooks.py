@@ -5,48 +5,123 @@ The engine's own tests show these hooks fired by a real run; here the contract i
 import pluggy
 import pytest
 
-from esomp_core import hookimpl
+from sqlalchemy import select
+
+from esomp_core import BusinessType, JobRow, JobSpec, PlanError, hookimpl, owning_plugin
+from esomp_core.engine import Engine
 from esomp_core.model import Alert, Finding, Job, JobResult
+from esomp_core.plan import build_plan
+from esomp_core.plugins import call_owner
 
 
 def job(stage, business_type="trust", **kw):
     return Job(id=1, date="20261120", name=f"{stage}-1", stage=stage, business_type=business_type, **kw)
 
 
-class Owner:
-    """Answers only the jobs of its own business type, as every stage plugin must."""
+class Line:
+    """A business type planning a process, a send and a post job; each answer names the business type."""
 
     def __init__(self, business_type):
         self.business_type = business_type
 
-    def _mine(self, job):
-        return JobResult(files=1, detail={"by": self.business_type}) if job.business_type == self.business_type \
-            else None
+    @hookimpl
+    def register_business_types(self, register):
+        plan = lambda site, date: [JobSpec(f"{self.business_type}-{stage}", stage, self.business_type)  # noqa: E731
+                                   for stage in ("process", "send", "post")]
+        register(BusinessType(self.business_type, self.business_type, plan=plan))
+
+    def answer(self, job):
+        return JobResult(files=1, detail={"by": self.business_type})
+
+
+class FullLine(Line):
+    @hookimpl
+    def collect(self, job):
+        return self.answer(job)
 
     @hookimpl
-    def collect(self, job, site):
-        return self._mine(job)
+    def process(self, job):
+        return self.answer(job)
 
     @hookimpl
-    def process(self, job, site):
-        return self._mine(job)
+    def send(self, job):
+        return self.answer(job)
 
     @hookimpl
-    def send(self, job, site):
-        return self._mine(job)
+    def post(self, job):
+        return self.answer(job)
+
+
+class NoPost(Line):
+    @hookimpl
+    def process(self, job):
+        return self.answer(job)
 
     @hookimpl
-    def post(self, job, site):
-        return self._mine(job)
+    def send(self, job):
+        return self.answer(job)
 
 
 @pytest.mark.parametrize("stage", ["collect", "process", "send", "post"])
-def test_collect_process_send_post_dispatch_to_the_owner(stage, esomp_pm_factory):
-    pm = esomp_pm_factory(Owner("trust"), Owner("rtgs"))
-    hook = getattr(pm.hook, stage)
-    assert hook(job=job(stage, "trust"), site=None).detail == {"by": "trust"}
-    assert hook(job=job(stage, "rtgs"), site=None).detail == {"by": "rtgs"}
-    assert hook(job=job(stage, "gold"), site=None) is None  # nobody owns it: the engine reports that
+def test_hook_collect_process_send_post_reach_the_owner_only(stage, esomp_pm_factory, esomp_site_factory):
+    pm = esomp_pm_factory()
+    pm.register(FullLine("trust"), name="trust-plugin")
+    pm.register(FullLine("rtgs"), name="rtgs-plugin")
+    site = esomp_site_factory(pm)
+    for business in ("trust", "rtgs"):
+        j = job(stage, business)
+        owner = owning_plugin(site, j)
+        assert owner == f"{business}-plugin"
+        assert call_owner(pm, stage, owner, job=j, site=site).detail == {"by": business}
+
+
+def test_a_plan_with_an_unowned_job_is_refused_naming_the_job(esomp_pm_factory, esomp_site_factory):
+    class Stray:
+        @hookimpl
+        def register_business_types(self, register):
+            register(BusinessType("stray", "Stray", plan=lambda site, date: [JobSpec("x-1", "process", "ghost")]))
+
+    site = esomp_site_factory(esomp_pm_factory(Stray()))
+    with pytest.raises(PlanError, match="job x-1: no plugin registers the business type 'ghost'"):
+        build_plan(site, "20261120")
+
+
+def test_a_plan_whose_owner_lacks_the_stage_is_refused_naming_job_and_plugin(esomp_pm_factory,
+                                                                              esomp_site_factory):
+    pm = esomp_pm_factory()
+    pm.register(NoPost("trust"), name="trust-plugin")
+    site = esomp_site_factory(pm)
+    with pytest.raises(PlanError, match="job trust-post: plugin trust-plugin owns the business type 'trust' but "
+                                        "does not implement the 'post' hook"):
+        build_plan(site, "20261120")
+
+
+def test_a_monitor_job_is_refused_at_plan_time(esomp_pm_factory, esomp_site_factory):
+    """monitor is a hook every plugin answers, not a job stage: such a job would reach every plugin."""
+    class Watch:
+        @hookimpl
+        def register_business_types(self, register):
+            register(BusinessType("w", "W", plan=lambda site, date: [JobSpec("watch", "monitor", "w")]))
+
+    site = esomp_site_factory(esomp_pm_factory(Watch()))
+    with pytest.raises(PlanError, match="job watch: unknown stage 'monitor'"):
+        build_plan(site, "20261120")
+
+
+def test_a_job_whose_owner_returns_nothing_fails_naming_the_plugin(esomp_pm_factory, esomp_site_factory):
+    class Silent(FullLine):
+        def answer(self, job):
+            return None
+
+    pm = esomp_pm_factory()
+    pm.register(Silent("trust"), name="trust-plugin")
+    site = esomp_site_factory(pm)
+    summary = Engine(site, "20261120", executor="inline").run()
+    assert summary.counts == {"failed": 3}
+    with site.repository.session() as s:
+        errors = sorted(s.scalars(select(JobRow.error)))
+    assert errors == [f"NoResult: plugin trust-plugin returned None for {stage} job trust-{stage}, not a JobResult"
+                      for stage in ("post", "process", "send")]
 
 
 def test_hook_monitor_asks_every_plugin(esomp_pm_factory):

@@ -69,6 +69,21 @@ def test_plugins_command_lists_plugins(fake_dists, esomp_cli, esomp_site):
     assert "FAILED" in table.output and "libfoo" in table.output
 
 
+def test_plugins_command_shows_what_each_plugin_owns(esomp_cli, esomp_site):
+    """Every installed plugin, with what it registered and the commands it added."""
+    result = esomp_cli(["plugins", "--json"], site=esomp_site, plugins=None)
+    assert result.exit_code == 0, result.output
+    owns = {r["name"]: r["owns"] for r in json.loads(result.output)}
+    assert owns["trust"]["business type"] == ["trust"]
+    assert owns["fs"]["channel kind"] == ["fs"] and "channels" in owns["fs"]["command"]
+    assert "SJSMX1" in owns["szse"]["file type"]
+    assert "run" in owns["esomp_core.builtin.day"]["command"]
+    assert owns["esomp_core.builtin.executors"]["executor"] == ["inline", "local"]
+    assert "bench engine" in owns["esomp_core.builtin.bench"]["command"]
+    table = esomp_cli(["plugins"], site=esomp_site, plugins=None).output
+    assert "business type: trust" in table
+
+
 class Registrations:
     @hookimpl
     def register_file_types(self, register, site):
@@ -267,8 +282,15 @@ def test_known_plugin_names_still_load(fake_dists, monkeypatch):
 def test_unknown_plugin_name_stops_the_command_line(fake_dists, esomp_site_factory, capsys):
     from esomp_core.cli import main
 
-    site = esomp_site_factory(plugins={"disable": ["godo"]})
+    import tomllib
+
+    from esomp_core.config import dump_toml
+
+    site = esomp_site_factory()  # creating a site already refuses the name: the typo comes after
     config = site.root / "esomp.toml"
+    tables = tomllib.loads(config.read_text(encoding="utf-8"))
+    tables["plugins"]["disable"] = ["godo"]
+    config.write_text(dump_toml(tables), encoding="utf-8")
     with pytest.raises(SystemExit) as info:
         main(["--site", str(site.root), "status"])
     assert info.value.code == 1

@@ -10,6 +10,7 @@ from esomp_core import hookimpl
 from esomp_core.calendar import parse_date, ymd
 from esomp_core.cli import Context, json_option, pass_context, pass_site, print_json, print_table
 from esomp_core.config import CONFIG_NAME, DIRECTORIES, ConfigError, load_config
+from esomp_core.plugins import Registry, ownership
 from esomp_core.site import Site, init_site
 
 @hookimpl
@@ -33,17 +34,19 @@ def register_commands(cli: click.Group) -> None:
     @json_option
     @pass_context
     def plugins(ctx: Context, as_json: bool) -> None:
-        """List every plugin: name, distribution, version, hooks, enabled or not."""
-        pm = ctx.pm
+        """List every plugin: name, distribution, version, enabled or not, what it owns, its hooks."""
+        pm, registry = ctx.pm, None
         if ctx.site_path or _site_here():
-            pm = ctx.site.pm
+            pm, registry = ctx.site.pm, ctx.site.registry
+        owned = ownership(pm, registry or Registry.collect(pm), click.get_current_context().find_root().command)
         records = pm.records_with_hooks()
         if as_json:
-            print_json([r.as_dict() for r in records])
+            print_json([{**r.as_dict(), "owns": owned.get(r.name, {})} for r in records])
             return
-        print_table("plugins", ["name", "distribution", "version", "enabled", "hooks"],
+        print_table("plugins", ["name", "distribution", "version", "enabled", "owns", "hooks"],
                     [(r.name, r.distribution, r.version,
                       "yes" if r.enabled else ("FAILED: " + r.error if r.error else "no"),
+                      "; ".join(f"{what}: {', '.join(keys)}" for what, keys in owned.get(r.name, {}).items()),
                       ", ".join(r.hooks)) for r in records])
 
     @cli.group()

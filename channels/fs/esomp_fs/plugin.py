@@ -48,11 +48,6 @@ def deliver(site: Any, channel: str, package_path: str, *, institution: str, dat
 
 @hookimpl
 def collect(job: Job, site: Any) -> JobResult | None:
-    if job.stage != "collect" or not job.channel:
-        return None
-    section = site.config.channels.get(job.channel)
-    if section is None or section.kind != KIND:
-        return None
     report = collect_channel(site, job.channel, job.date, job_id=job.id, wait=True)
     problem = report.problem()
     if problem:

@@ -12,7 +12,7 @@ import fsspec
 import pytest
 from sqlalchemy import select
 
-from esomp_core import FileRow as File, FileType, Job
+from esomp_core import FileRow as File, FileType, Job, PlanError, owning_plugin
 from esomp_fs import CollectError, FsChannel, FsOptions, UnpackOptions
 from esomp_fs import plugin
 
@@ -235,11 +235,18 @@ def test_hook_collect_collects_a_configured_channel(site_with, tmp_path):
     assert Path(site.directory("collection_root"), DATE, "szse", "a.dbf").read_bytes() == b"abc"
 
 
-def test_hook_collect_ignores_jobs_that_are_not_its_own(site_with, tmp_path):
+def test_hook_collect_is_owned_by_the_kind_of_the_channel_the_job_names(site_with, tmp_path):
     site = site_with(szse={"kind": "fs", "url": str(tmp_path)}, queue={"kind": "dtaq"})
-    for stage, channel in (("process", "szse"), ("collect", ""), ("collect", "queue"), ("collect", "nope")):
-        job = Job(id=1, date=DATE, name="j", stage=stage, business_type="core", channel=channel)
-        assert plugin.collect(job, site) is None
+    def collect(channel):
+        return Job(id=1, date=DATE, name=f"collect-{channel}", stage="collect", business_type="trust",
+                   channel=channel)
+
+    assert owning_plugin(site, collect("szse")) == site.pm.get_name(plugin)
+    with pytest.raises(PlanError, match="job collect-queue: no plugin registers the channel kind 'dtaq' that owns it"):
+        owning_plugin(site, collect("queue"))
+    with pytest.raises(PlanError, match="job collect-nope: no channel 'nope' in \\[channels\\]"):
+        owning_plugin(site, Job(id=1, date=DATE, name="collect-nope", stage="collect", business_type="trust",
+                                channel="nope"))
 
 
 def test_hook_collect_fails_the_job_on_missing_files(site_with, tmp_path):

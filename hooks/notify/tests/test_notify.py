@@ -235,7 +235,7 @@ class FailingDay:
 
     @hookimpl
     def process(self, job):
-        return JobResult(files=1) if job.business_type == "fd" else None
+        return JobResult(files=1)
 
     @hookimpl
     def job_finished(self, job, site):

@@ -5,42 +5,41 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from esomp_core import JobResult, JobRow, hookimpl
+from esomp_core import JobRow, hookimpl
 from esomp_core.engine import Engine
 from esomp_trust.testing import DATE, new_day
 
 
-class Answered:
-    """Answers every trust job at once without doing its work (the plan's shape is under test, not the work),
-    failing the named jobs."""
+class Failing:
+    """Fails the named jobs before their owner is reached (a wrapper around every stage); the others run."""
 
     def __init__(self, failing):
         self.failing = set(failing)
 
-    def _answer(self, job):
-        if job.business_type != "trust":
-            return None
+    def _check(self, job):
         if job.name in self.failing:
             raise ValueError(f"{job.name}: failed on purpose")
-        return JobResult()
 
-    @hookimpl(tryfirst=True)
+    @hookimpl(wrapper=True)
     def collect(self, job):
-        return self._answer(job)
+        self._check(job)
+        return (yield)
 
-    @hookimpl(tryfirst=True)
+    @hookimpl(wrapper=True)
     def process(self, job):
-        return self._answer(job)
+        self._check(job)
+        return (yield)
 
-    @hookimpl(tryfirst=True)
+    @hookimpl(wrapper=True)
     def send(self, job):
-        return self._answer(job)
+        self._check(job)
+        return (yield)
 
 
 def run_failing(tmp_path, failing, **options):
     # 8 products, 1 per job, 2 jobs per batch: 4 batches of 2 processing and 2 sending jobs
     site, _ = new_day(tmp_path, 8, products_per_job=1, jobs_per_batch=2, **options)
-    site.pm.register(Answered(failing))
+    site.pm.register(Failing(failing))
     Engine(site, DATE, executor="inline").run()
     with site.repository.session() as s:
         return dict(s.execute(select(JobRow.name, JobRow.state)).all())
