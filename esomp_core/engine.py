@@ -575,180 +575,8 @@ class Engine:
         return {state: states.count(state) for state in sorted(set(states))}
 
     def _loop(self, run_id: int, executor: BaseExecutor, started: float) -> str:
-        """Claim ready jobs, hand them to the executor, and learn outcomes from the workers' replies.
-
-        States live in memory between looks at the repository: a finished job re-evaluates only its dependents,
-        so the cost per job does not grow with the day. Every ``poll`` seconds the loop reads all states back and
-        re-evaluates the jobs that changed outside it (and their dependents), so pauses, resumes, cancels and
-        reruns from other processes take effect.
-        """
-        repo = self.site.repository
         self._recover(run_id, in_flight_ids=set())
-        with repo.session() as s:  # names, batches and dependencies do not change during a run
-            shape = {r.id: r for r in s.execute(select(JobRow.id, JobRow.name, JobRow.batch, JobRow.depends_on,
-                                                         JobRow.after).where(JobRow.run_id == run_id))}
-        id_of = {r.name: job_id for job_id, r in shape.items()}
-        deps = {job_id: [id_of[d] for d in r.depends_on or ()] for job_id, r in shape.items()}
-        afters = {job_id: [id_of[d] for d in r.after or ()] for job_id, r in shape.items()}
-        dependents: dict[int, list[int]] = {}  # what to re-evaluate when a job's state changes
-        for job_id in shape:
-            for up in (*deps[job_id], *afters[job_id]):
-                dependents.setdefault(up, []).append(job_id)
-
-        state: dict[int, str] = {}
-        counts: collections.Counter[str] = collections.Counter()
-        paused: set[int] = set()
-        cancelling = False
-        waiting_on_clock = bool(self.batch_offsets)
-        ready: list[int] = []  # a heap of job ids: plan order
-        changes: dict[tuple[str, str], list[int]] = {}  # (from, to) -> jobs, written compare-and-set
-        in_flight: dict[Future, int] = {}
-
-        def set_state(job_id: int, new: str) -> None:
-            if job_id in state:
-                counts[state[job_id]] -= 1
-            counts[new] += 1
-            state[job_id] = new
-
-        def evaluate(job_id: int) -> None:
-            if state[job_id] not in WAITING:
-                return
-            new = self._next_state(shape[job_id].batch, [state[d] for d in deps[job_id]], paused, cancelling,
-                                   time.monotonic() - started, [state[a] for a in afters[job_id]])
-            if new == "ready":
-                heapq.heappush(ready, job_id)
-                new = "pending"
-            if new != state[job_id]:
-                changes.setdefault((state[job_id], new), []).append(job_id)
-                set_state(job_id, new)
-                if new in BLOCKING:  # what needs a skipped or cancelled job is skipped in turn; what is
-                    for below in dependents.get(job_id, ()):  # only ordered after it may start
-                        evaluate(below)
-
-        def look() -> None:
-            """Read the run and every job's state back; re-evaluate what changed outside this loop."""
-            nonlocal cancelling, paused, waiting_on_clock
-            with repo.engine.begin() as conn:
-                run_state, paused_batches = conn.execute(_LOOK_RUN, {"b_run": run_id, "b_now": datetime.now()}).one()
-                rows = conn.execute(_LOOK_JOBS, {"b_run": run_id}).all()
-            todo: set[int] = set()
-            if (run_state == "cancelling", set(paused_batches or ())) != (cancelling, paused):
-                cancelling, paused = run_state == "cancelling", set(paused_batches or ())
-                todo.update(shape)
-            running_here = set(in_flight.values())  # their workers' replies tell how they end
-            for job_id, job_state in rows:
-                if state.get(job_id) != job_state and job_id not in running_here:
-                    set_state(job_id, job_state)
-                    todo.add(job_id)
-                    todo.update(dependents.get(job_id, ()))
-            if waiting_on_clock:  # batches held back by [engine] batch_offsets until their time comes
-                todo.update(job_id for job_id, job_state in state.items() if job_state == "waiting")
-                waiting_on_clock = time.monotonic() - started < max(self.batch_offsets)
-            for job_id in sorted(todo):
-                evaluate(job_id)
-
-        places = executor.names_workers
-        capacity = executor.workers
-        root = str(self.site.root)
-        started_here: dict[int, tuple] = {}  # job -> its values, for the jobs this loop started on a named worker
-        ended: list[tuple] = []  # (job, *Outcome) of those: committed with the next transaction
-        last_look = -1e9
-        stale = False
-        looked_since_write = False
-        last_counts: dict[str, int] = {}
-        while True:
-            if self._stop.is_set():
-                ready.clear()
-            claimed: list[int] = []
-            workers: list[str | None] = []
-            if ready:
-                workers = executor.idle_workers(len(in_flight))
-            while ready and len(claimed) < len(workers):
-                job_id = heapq.heappop(ready)
-                if state[job_id] == "pending" and job_id not in claimed:
-                    set_state(job_id, "running")
-                    claimed.append(job_id)
-            if ended or changes or claimed:
-                # One transaction: the outcomes the workers sent, what they mean downstream, and the next starts.
-                # Moves and claims are compare-and-set: an operator may have paused, cancelled or reset a job since
-                # we last looked; a change that no longer applies is dropped and the next look sets memory right.
-                now = datetime.now()
-                events, launched = [], []
-                with repo.engine.begin() as conn:
-                    if ended:
-                        write_outcomes(conn, ended, events)
-                    for (old, new), ids in changes.items():
-                        wanted = sorted(set(ids))
-                        moved = conn.execute(_MOVE, {"b_ids": wanted, "b_old": old, "b_new": new}).scalars().all()
-                        stale = stale or len(moved) != len(wanted)
-                        message = "an upstream job did not succeed" if new == "skipped" else None
-                        events += [{"job_id": job_id, "at": now, "state": new, "message": message} for job_id in moved]
-                    if claimed and places:  # claimed and started on the named worker: it only runs the job
-                        for job_id, worker in zip(claimed, workers):
-                            row = conn.execute(_CLAIM_ON, {"b_id": job_id, "b_worker": worker, "b_now": now}).first()
-                            if row is not None:
-                                launched.append((tuple(row), worker))
-                                events.append({"job_id": job_id, "at": now, "state": "running",
-                                               "message": f"attempt {row.attempts} on {worker}"})
-                    elif claimed:  # the worker records the start itself
-                        got = set(conn.execute(_CLAIM, {"b_ids": claimed, "b_now": now}).scalars())
-                        launched = [(job_id, None) for job_id in claimed if job_id in got]
-                    stale = stale or len(launched) != len(claimed)
-                    if events:
-                        conn.execute(_EVENT, events)
-                changes.clear()
-                looked_since_write = False
-                for job_id, outcome_state, error, result, _ in ended:
-                    job = to_job(JobValues(*started_here.pop(job_id)), self.date)
-                    job.state, job.error = outcome_state, error
-                    try:
-                        self.site.pm.hook.job_finished(job=job, result=result, site=self.site)
-                    except Exception:  # a listener's bug must not stop the day
-                        log.exception("a job_finished hook failed for %s", job.name)
-                ended.clear()
-                for job, worker in launched:
-                    if worker is None:
-                        in_flight[executor.submit(execute_job, root, job, self.date, self.lease)] = job
-                    else:
-                        started_here[job[0]] = job
-                        in_flight[executor.submit(run_started_job, root, self.date, job, self.lease,
-                                                  worker=worker)] = job[0]
-            if self._stop.is_set() and not in_flight:
-                return "stopped"
-            if stale or time.monotonic() - last_look >= self.poll:
-                look()
-                last_look, stale, looked_since_write = time.monotonic(), False, True
-                if changes or (ready and len(in_flight) < capacity):
-                    continue  # commit and start what the look found before waiting
-            current = {st: n for st, n in counts.items() if n}
-            if current != last_counts and self.on_change:
-                self.on_change(current)
-            last_counts = current
-            if not in_flight and not any(counts[st] for st in (*WAITING, "running")):
-                if not looked_since_write:  # an operator may have reset or rerun jobs since: make sure
-                    last_look = -1e9
-                    continue
-                return "cancelled" if cancelling else ("failed" if counts["failed"] or counts["skipped"]
-                                                       else "succeeded")
-            if in_flight:
-                done = executor.wait(list(in_flight), self.poll)
-                for future in done:
-                    job_id = in_flight.pop(future)
-                    if isinstance(future.exception(), (WorkerLost, BrokenProcessPool)):
-                        self._worker_lost(job_id, future.exception(), executor)
-                        set_state(job_id, "pending")
-                        heapq.heappush(ready, job_id)
-                    else:  # an error of the repository or the executor itself is raised here
-                        outcome = future.result()
-                        if isinstance(outcome, Outcome):  # committed with the next transaction
-                            ended.append((job_id, *outcome))
-                        set_state(job_id, outcome.state if isinstance(outcome, Outcome) else outcome)
-                        for below in dependents.get(job_id, ()):
-                            evaluate(below)
-            else:
-                time.sleep(self.poll)
-                self._recover(run_id, in_flight_ids=set())
-                last_look = -1e9
+        return _Loop(self, run_id, executor, started).run()
 
     def _next_state(self, batch: int, dep_states: list[str], paused: set[int], cancelling: bool,
                     elapsed: float, after_states: list[str] = ()) -> str:
@@ -787,6 +615,229 @@ class Engine:
                 row.state = "pending"
                 record_event(s, row.id, "pending", f"heartbeat from {row.worker or 'a worker'} stale since "
                                                    f"{row.heartbeat_at:%H:%M:%S}; will run again")
+
+
+class _Graph:
+    """The run's jobs as the loop needs them; names, batches and dependencies do not change during a run."""
+
+    def __init__(self, repo, run_id: int):
+        with repo.session() as s:
+            rows = s.execute(select(JobRow.id, JobRow.name, JobRow.batch, JobRow.depends_on, JobRow.after)
+                             .where(JobRow.run_id == run_id)).all()
+        id_of = {r.name: r.id for r in rows}
+        self.ids = [r.id for r in rows]
+        self.batch = {r.id: r.batch for r in rows}
+        self.deps = {r.id: [id_of[d] for d in r.depends_on or ()] for r in rows}
+        self.afters = {r.id: [id_of[d] for d in r.after or ()] for r in rows}
+        self.dependents: dict[int, list[int]] = {}  # what to re-evaluate when a job's state changes
+        for job_id in self.ids:
+            for up in (*self.deps[job_id], *self.afters[job_id]):
+                self.dependents.setdefault(up, []).append(job_id)
+
+
+class _Loop:
+    """One run of the engine: claim ready jobs, hand them to the executor, learn outcomes from the replies.
+
+    States live in memory between looks at the repository: a finished job re-evaluates only its dependents, so the
+    cost per job does not grow with the day. Every ``poll`` seconds the loop reads all states back and re-evaluates
+    the jobs that changed outside it (and their dependents), so pauses, resumes, cancels and reruns from other
+    processes take effect.
+    """
+
+    def __init__(self, engine: Engine, run_id: int, executor: BaseExecutor, started: float):
+        self.engine, self.run_id, self.executor, self.started = engine, run_id, executor, started
+        self.repo = engine.site.repository
+        self.graph = _Graph(self.repo, run_id)
+        self.state: dict[int, str] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.paused: set[int] = set()
+        self.cancelling = False
+        self.waiting_on_clock = bool(engine.batch_offsets)
+        self.ready: list[int] = []  # a heap of job ids: plan order
+        self.changes: dict[tuple[str, str], list[int]] = {}  # (from, to) -> jobs, written compare-and-set
+        self.in_flight: dict[Future, int] = {}
+        self.started_here: dict[int, tuple] = {}  # job -> its values, for jobs started here on a named worker
+        self.ended: list[tuple] = []  # (job, *Outcome) of those: committed with the next transaction
+        self.last_look = -1e9
+        self.stale = False
+        self.looked_since_write = False
+        self.last_counts: dict[str, int] = {}
+
+    def run(self) -> str:
+        stopping = self.engine._stop
+        while True:
+            if stopping.is_set():
+                self.ready.clear()
+            claimed, workers = self.claim()
+            if self.ended or self.changes or claimed:
+                launched = self.commit(claimed, workers)
+                self.announce_ended()
+                self.launch(launched)
+            if stopping.is_set() and not self.in_flight:
+                return "stopped"
+            if self.stale or time.monotonic() - self.last_look >= self.engine.poll:
+                self.look()
+                if self.changes or (self.ready and len(self.in_flight) < self.executor.workers):
+                    continue  # commit and start what the look found before waiting
+            self.report_counts()
+            if not self.in_flight and not any(self.counts[st] for st in (*WAITING, "running")):
+                if not self.looked_since_write:  # an operator may have reset or rerun jobs since: make sure
+                    self.last_look = -1e9
+                    continue
+                return self.final_state()
+            self.receive()
+
+    def final_state(self) -> str:
+        if self.cancelling:
+            return "cancelled"
+        return "failed" if self.counts["failed"] or self.counts["skipped"] else "succeeded"
+
+    def set_state(self, job_id: int, new: str) -> None:
+        if job_id in self.state:
+            self.counts[self.state[job_id]] -= 1
+        self.counts[new] += 1
+        self.state[job_id] = new
+
+    def evaluate(self, job_id: int) -> None:
+        old = self.state[job_id]
+        if old not in WAITING:
+            return
+        graph = self.graph
+        new = self.engine._next_state(graph.batch[job_id], [self.state[d] for d in graph.deps[job_id]], self.paused,
+                                      self.cancelling, time.monotonic() - self.started,
+                                      [self.state[a] for a in graph.afters[job_id]])
+        if new == "ready":
+            heapq.heappush(self.ready, job_id)
+            new = "pending"
+        if new != old:
+            self.changes.setdefault((old, new), []).append(job_id)
+            self.set_state(job_id, new)
+            if new in BLOCKING:  # what needs a skipped or cancelled job is skipped in turn; what is only
+                for below in graph.dependents.get(job_id, ()):  # ordered after it may start
+                    self.evaluate(below)
+
+    def look(self) -> None:
+        """Read the run and every job's state back; re-evaluate what changed outside this loop."""
+        with self.repo.engine.begin() as conn:
+            run_state, paused_batches = conn.execute(_LOOK_RUN, {"b_run": self.run_id, "b_now": datetime.now()}).one()
+            rows = conn.execute(_LOOK_JOBS, {"b_run": self.run_id}).all()
+        todo: set[int] = set()
+        if (run_state == "cancelling", set(paused_batches or ())) != (self.cancelling, self.paused):
+            self.cancelling, self.paused = run_state == "cancelling", set(paused_batches or ())
+            todo.update(self.graph.ids)
+        running_here = set(self.in_flight.values())  # their workers' replies tell how they end
+        for job_id, job_state in rows:
+            if self.state.get(job_id) != job_state and job_id not in running_here:
+                self.set_state(job_id, job_state)
+                todo.add(job_id)
+                todo.update(self.graph.dependents.get(job_id, ()))
+        if self.waiting_on_clock:  # batches held back by [engine] batch_offsets until their time comes
+            todo.update(job_id for job_id, job_state in self.state.items() if job_state == "waiting")
+            self.waiting_on_clock = time.monotonic() - self.started < max(self.engine.batch_offsets)
+        for job_id in sorted(todo):
+            self.evaluate(job_id)
+        self.last_look, self.stale, self.looked_since_write = time.monotonic(), False, True
+
+    def claim(self) -> tuple[list[int], list[str | None]]:
+        """Take as many ready jobs as the executor has idle workers (in memory; commit() writes the claim)."""
+        claimed: list[int] = []
+        workers = self.executor.idle_workers(len(self.in_flight)) if self.ready else []
+        while self.ready and len(claimed) < len(workers):
+            job_id = heapq.heappop(self.ready)
+            if self.state[job_id] == "pending" and job_id not in claimed:
+                self.set_state(job_id, "running")
+                claimed.append(job_id)
+        return claimed, workers
+
+    def commit(self, claimed: list[int], workers: list[str | None]) -> list[tuple]:
+        """One transaction: the outcomes the workers sent, what they mean downstream, and the next starts. Moves
+        and claims are compare-and-set: an operator may have paused, cancelled or reset a job since we last looked;
+        a change that no longer applies is dropped and the next look sets memory right."""
+        now = datetime.now()
+        events: list[dict] = []
+        with self.repo.engine.begin() as conn:
+            if self.ended:
+                write_outcomes(conn, self.ended, events)
+            self._write_moves(conn, now, events)
+            launched = self._write_claims(conn, claimed, workers, now, events)
+            if events:
+                conn.execute(_EVENT, events)
+        self.changes.clear()
+        self.looked_since_write = False
+        return launched
+
+    def _write_moves(self, conn, now: datetime, events: list[dict]) -> None:
+        for (old, new), ids in self.changes.items():
+            wanted = sorted(set(ids))
+            moved = conn.execute(_MOVE, {"b_ids": wanted, "b_old": old, "b_new": new}).scalars().all()
+            self.stale = self.stale or len(moved) != len(wanted)
+            message = "an upstream job did not succeed" if new == "skipped" else None
+            events += [{"job_id": job_id, "at": now, "state": new, "message": message} for job_id in moved]
+
+    def _write_claims(self, conn, claimed: list[int], workers: list[str | None], now: datetime,
+                      events: list[dict]) -> list[tuple]:
+        launched: list[tuple] = []
+        if claimed and self.executor.names_workers:  # claimed and started on the named worker: it only runs it
+            for job_id, worker in zip(claimed, workers):
+                row = conn.execute(_CLAIM_ON, {"b_id": job_id, "b_worker": worker, "b_now": now}).first()
+                if row is not None:
+                    launched.append((tuple(row), worker))
+                    events.append({"job_id": job_id, "at": now, "state": "running",
+                                   "message": f"attempt {row.attempts} on {worker}"})
+        elif claimed:  # the worker records the start itself
+            got = set(conn.execute(_CLAIM, {"b_ids": claimed, "b_now": now}).scalars())
+            launched = [(job_id, None) for job_id in claimed if job_id in got]
+        self.stale = self.stale or len(launched) != len(claimed)
+        return launched
+
+    def announce_ended(self) -> None:
+        """job_finished for the outcomes just committed."""
+        site = self.engine.site
+        for job_id, outcome_state, error, result, _ in self.ended:
+            job = to_job(JobValues(*self.started_here.pop(job_id)), self.engine.date)
+            job.state, job.error = outcome_state, error
+            try:
+                site.pm.hook.job_finished(job=job, result=result, site=site)
+            except Exception:  # a listener's bug must not stop the day
+                log.exception("a job_finished hook failed for %s", job.name)
+        self.ended.clear()
+
+    def launch(self, launched: list[tuple]) -> None:
+        engine, root = self.engine, str(self.engine.site.root)
+        for job, worker in launched:
+            if worker is None:
+                self.in_flight[self.executor.submit(execute_job, root, job, engine.date, engine.lease)] = job
+            else:
+                self.started_here[job[0]] = job
+                self.in_flight[self.executor.submit(run_started_job, root, engine.date, job, engine.lease,
+                                                    worker=worker)] = job[0]
+
+    def report_counts(self) -> None:
+        current = {st: n for st, n in self.counts.items() if n}
+        if current != self.last_counts and self.engine.on_change:
+            self.engine.on_change(current)
+        self.last_counts = current
+
+    def receive(self) -> None:
+        """Wait for replies (or, with nothing running, for the next look) and take the outcomes in."""
+        if not self.in_flight:
+            time.sleep(self.engine.poll)
+            self.engine._recover(self.run_id, in_flight_ids=set())
+            self.last_look = -1e9
+            return
+        for future in self.executor.wait(list(self.in_flight), self.engine.poll):
+            job_id = self.in_flight.pop(future)
+            if isinstance(future.exception(), (WorkerLost, BrokenProcessPool)):
+                self.engine._worker_lost(job_id, future.exception(), self.executor)
+                self.set_state(job_id, "pending")
+                heapq.heappush(self.ready, job_id)
+                continue
+            outcome = future.result()  # an error of the repository or the executor itself is raised here
+            if isinstance(outcome, Outcome):  # committed with the next transaction
+                self.ended.append((job_id, *outcome))
+            self.set_state(job_id, outcome.state if isinstance(outcome, Outcome) else outcome)
+            for below in self.graph.dependents.get(job_id, ()):
+                self.evaluate(below)
 
 
 # --- operator actions, used by the CLI and the dashboard --------------------------------------------------------
