@@ -54,6 +54,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "structure": ("config", "structure"),
     "secret": ("config", "secret"),
     "check_name": ("config", "check_name"),
+    "DIRECTORIES": ("config", "DIRECTORIES"),
     # The site and the plugin registries
     "Site": ("site", "Site"),
     "create_site": ("site", "create_site"),

@@ -30,9 +30,6 @@ DEFAULT_PLUGINS = (
     "esomp_core.builtin.day",
     "esomp_core.builtin.executors",
     "esomp_core.builtin.bench",
-    "esomp_core.builtin.monitors",
-    "esomp_core.builtin.alerting",
-    "esomp_core.builtin.daemon_cmd",
 )
 
 

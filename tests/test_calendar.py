@@ -1,6 +1,6 @@
 """The trading calendar knows the exchanges' closures, and a day it refuses runs only when forced (and recorded)."""
 import json
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -8,12 +8,10 @@ from sqlalchemy import select
 from esomp_core import hookimpl
 from esomp_core.calendar import shipped_closures
 from esomp_core.config import ConfigError, parse_config
-from esomp_core.daemon import Daemon
 from esomp_core.model import BusinessType, JobResult, JobSpec
 from esomp_core.repository.models import Alert as AlertRow
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import Run
-from esomp_core.repository.monitoring_models import DaemonHeartbeat
 from esomp_core.testing import StageHooks
 
 DIRS = {k: f"d/{k}" for k in (
@@ -213,51 +211,3 @@ def test_rerun_refuses_a_holiday_unless_forced(one_site, esomp_cli):
     with site.repository.session() as s:
         alert = s.scalar(select(AlertRow).where(AlertRow.rule == "calendar.forced_run"))
         assert alert.count == 2 and "bob" in alert.message and "second try" in alert.message
-
-
-# --- the daemon --------------------------------------------------------------------------------------------------------
-
-def test_the_daemon_does_not_start_national_day(one_site):
-    site, _ = one_site(daemon={"start": "09:00", "executor": "inline"})
-    daemon = Daemon(site, clock=lambda: datetime(2026, 10, 1, 10, 0))
-    assert daemon.tick()["date"] is None
-    assert run_of(site, "20261001") is None
-    with site.repository.session() as s:
-        assert "not a trading day" in s.get(DaemonHeartbeat, "daemon").detail["calendar"]
-
-
-def test_the_daemon_alerts_a_weekday_the_calendar_does_not_cover(one_site):
-    year = shipped_closures()["XSHG"].last_year + 1
-    site, _ = one_site(daemon={"start": "09:00", "executor": "inline"})
-    now = [datetime(year, 1, 4, 8, 0)]
-    daemon = Daemon(site, clock=lambda: now[0])
-    daemon.tick()
-    with site.repository.session() as s:
-        assert s.scalars(select(AlertRow)).all() == []  # before the start time nothing is missed yet
-    now[0] = datetime(year, 1, 4, 9, 30)
-    assert daemon.tick()["date"] is None and run_of(site, f"{year}0104") is None
-    daemon.tick()
-    with site.repository.session() as s:
-        alert = s.scalar(select(AlertRow).where(AlertRow.rule == "calendar.not_covered"))
-        assert alert.subject == f"{year}0104" and alert.count == 1 and "not covered" in alert.message
-
-    listed = Daemon(one_site(daemon={"start": "09:00", "executor": "inline"},
-                             calendar={"listed_years": [year]})[0], clock=lambda: now[0])
-    assert listed.tick()["date"] == f"{year}0104"
-    listed.wait_for_engine(60)
-
-
-def test_the_daemon_warns_a_month_before_the_calendar_runs_out(one_site):
-    last = shipped_closures()["XSHG"].last_year
-    site, _ = one_site(daemon={"start": "09:00", "executor": "inline"})
-    now = [datetime(last, 11, 20, 8, 0)]
-    daemon = Daemon(site, clock=lambda: now[0])
-    daemon.tick()
-    with site.repository.session() as s:
-        assert s.scalars(select(AlertRow)).all() == []  # more than 30 days of closures still known
-    now[0] = datetime(last, 12, 2, 8, 0)
-    daemon.tick()
-    with site.repository.session() as s:
-        alert = s.scalar(select(AlertRow).where(AlertRow.rule == "calendar.ending"))
-        assert alert.subject == str(last + 1) and alert.severity == "warning"
-        assert f"ends before {last + 1}" in alert.message

@@ -45,9 +45,9 @@ def check_run_day(site: Site, date: str, force: bool, reason: str | None, user: 
                                    f"--force --reason \"why\"")
     if not reason or not reason.strip():
         raise click.UsageError("--force needs --reason: why this date runs anyway (it is recorded)")
-    from esomp_core.builtin.alerting import operator_name
+    import getpass
 
-    operator = operator_name(user)
+    operator = user or getpass.getuser()
     record_forced_run(site, date, f"{problem}; run forced by {operator}: {reason.strip()}")
     click.echo(f"warning: {problem}; running it as forced by {operator} (recorded as alert {FORCED_RULE})",
                err=True)

@@ -543,6 +543,11 @@ class FsChannel:
         return sorted(name for name, ft in self.file_types.items()
                       if ft.channel == self.name and name not in self.options.optional)
 
+    def expectations(self) -> tuple[list[str], str] | None:
+        """What a day must bring and by when (``HH:MM``), for monitors of missing files; None without both."""
+        expected = self.expected()
+        return (expected, self.options.deadline) if expected and self.options.deadline else None
+
     def _check_expected(self, report: CollectReport, now: datetime) -> None:
         opts = self.options
         expected = self.expected()

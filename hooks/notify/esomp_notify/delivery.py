@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from esomp_core import alerts, secret
+from esomp_core import AlertRow, secret
 from esomp_core.repository.monitoring_models import Delivery
+from esomp_monitor import Notification, as_dict, due_notifications
 
 from esomp_notify.options import NotifyOptions, Target, notify_options, route
 
@@ -34,7 +35,7 @@ def _jsonable(alert: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(alert, default=str))
 
 
-def outbox_rows(notifications: list[alerts.Notification], options: NotifyOptions, now: datetime) -> list[Delivery]:
+def outbox_rows(notifications: list[Notification], options: NotifyOptions, now: datetime) -> list[Delivery]:
     """One delivery per target per notification, holding only the alerts routed to that target."""
     rows = []
     for note in notifications:
@@ -49,8 +50,8 @@ def outbox_rows(notifications: list[alerts.Notification], options: NotifyOptions
 def enqueue_acknowledgement(site, alert, options: NotifyOptions, now: datetime) -> int:
     """Tell the acknowledged alert's routes who acknowledged it and why; returns the deliveries queued."""
     with site.repository.session() as s:
-        row = s.get(alerts.AlertRow, alert.id)
-        data = _jsonable(alerts.as_dict(row))
+        row = s.get(AlertRow, alert.id)
+        data = _jsonable(as_dict(row))
         queued = 0
         for target in route([data], options):
             s.add(Delivery(target=target, kind=options.targets[target].kind, group_key=f"ack:{alert.id}",
@@ -70,7 +71,7 @@ def collect_due(site, options: NotifyOptions, now: datetime) -> int:
         session.add_all(rows)
         queued.extend(rows)
 
-    alerts.due_notifications(site, now, record=record)
+    due_notifications(site, now, record=record)
     return len(queued)
 
 

@@ -1,26 +1,18 @@
-"""Alerts as the dashboard needs them: prefer esomp_core.alerts when it exists, else the alerts table directly.
-
-Going through the core's functions when they are importable means ``alert_acknowledged`` fires from one place.
+"""Alerts as the dashboard needs them: the monitoring centre's list (which says what is silenced), or the alerts
+table directly when filtering by severity; acknowledging goes through the core's alert store, so
+``alert_acknowledged`` fires from one place.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from esomp_core import Alert as AlertEvent, AlertRow as Alert
+from esomp_core import AlertRow as Alert, acknowledge_alert
+from esomp_monitor import list_alerts as monitor_list_alerts
 
 SEVERITIES = ("critical", "error", "warning", "info")
 STATES = ("open", "acknowledged", "resolved")
-
-
-def _core():
-    try:
-        from esomp_core import alerts
-    except ImportError:
-        return None
-    return alerts if hasattr(alerts, "acknowledge") and hasattr(alerts, "list_alerts") else None
 
 
 def as_dict(row: Alert) -> dict[str, Any]:
@@ -31,9 +23,8 @@ def as_dict(row: Alert) -> dict[str, Any]:
 
 
 def list_alerts(site, *, state: str | None = None, severity: str | None = None, limit: int = 200) -> list[dict]:
-    core = _core()
-    if core is not None and severity is None:  # the core's list also says which alerts are silenced
-        return core.list_alerts(site, state=state, limit=limit)
+    if severity is None:  # the monitoring centre's list also says which alerts are silenced
+        return monitor_list_alerts(site, state=state, limit=limit)
     with site.repository.session() as s:
         stmt = select(Alert)
         if state:
@@ -67,17 +58,6 @@ def acknowledge(site, alert_id: int, user: str, comment: str) -> dict[str, Any]:
             raise AlertNotFound(f"no alert {alert_id}")
         if row.state != "open":
             raise AlertNotOpen(f"alert {alert_id} is {row.state}, not open")
-    core = _core()
-    if core is not None:
-        core.acknowledge(site, alert_id, user, comment)
-    else:
-        with site.repository.session() as s:
-            row = s.get(Alert, alert_id)
-            row.state, row.acknowledged_by, row.acknowledged_at, row.comment = (
-                "acknowledged", user, datetime.now(), comment)
-            event = AlertEvent(id=row.id, rule=row.rule, subject=row.subject, severity=row.severity,
-                               message=row.message, state=row.state, count=row.count,
-                               business_type=row.business_type, acknowledged_by=user, comment=comment)
-        site.pm.hook.alert_acknowledged(alert=event, site=site)
+    acknowledge_alert(site, alert_id, user, comment)
     with site.repository.session() as s:
         return as_dict(s.get(Alert, alert_id))

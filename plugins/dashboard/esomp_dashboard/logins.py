@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from esomp_core import Finding, alerts
+from esomp_core import Finding, sync_alerts
 
 from esomp_dashboard.tables import LoginLimit, ensure_tables
 
@@ -68,7 +68,7 @@ def record_failure(site, username: str, address: str, now: datetime, options) ->
                             "(last from %s)", kind, key, row.locked_until.isoformat(timespec="seconds"),
                             limits[kind], options.login_window_minutes, address)
     if started:
-        alerts.sync(site, SOURCE, lockout_findings(site, now), now)
+        sync_alerts(site, SOURCE, lockout_findings(site, now), now)
     return started
 
 

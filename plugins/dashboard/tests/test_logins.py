@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from esomp_core.monitoring import run_monitor
 from esomp_core import AlertRow as Alert
 from esomp_dashboard import logins, plugin
 from esomp_dashboard.config import DashboardOptions
 from esomp_dashboard.testing import login
+from esomp_monitor import run_monitor
 
 BOTH = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 OPTIONS = DashboardOptions()

@@ -2,22 +2,37 @@
 import json
 from datetime import datetime, timedelta
 
+import attrs
 import pytest
 from sqlalchemy import update
 
-from esomp_core import alerts, hookimpl, monitoring
-from esomp_core.builtin import monitors as builtin
+import esomp_monitor as monitoring
+from esomp_core import acknowledge_alert, hookimpl, monitor_options
 from esomp_core.config import ConfigError
 from esomp_core.engine import Engine
-from esomp_core.model import BusinessType, FileType, Finding, JobResult, JobSpec, Monitor
+from esomp_core.model import BusinessType, ChannelKind, FileType, Finding, JobResult, JobSpec, Monitor
 from esomp_core.plan import build_plan, store_plan
 from esomp_core.repository.models import File
 from esomp_core.repository.models import Job as JobRow
-from esomp_core.testing import StageHooks
 from esomp_core.repository.models import Run
+from esomp_core.testing import StageHooks
+from esomp_fs import plugin as fs_plugin
+from esomp_monitor import list_alerts, monitors as builtin, plugin
 
 DATE = "20261120"  # a Friday
+DAY_CHANNELS = {"sz": {"kind": "day"}}
 AT = lambda hhmm: datetime(2026, 11, 20, *map(int, hhmm.split(":")))  # noqa: E731
+
+
+@attrs.define
+class NoOptions:
+    pass
+
+
+def plain_channel_kind(name):
+    """A channel kind without options whose channel opens to nothing: the test business type registers it so that
+    it owns the collection job naming a channel of it."""
+    return ChannelKind(name, options=NoOptions, open=lambda channel, options, site: None)
 
 
 class Day(StageHooks):
@@ -33,6 +48,10 @@ class Day(StageHooks):
             JobSpec("process-b1", "process", "day", batch=1, depends_on=("collect-sz",)),
             JobSpec("process-b2", "process", "day", batch=2, depends_on=("collect-sz",))]))
 
+    @hookimpl
+    def register_channel_kinds(self, register):  # its collection job names channel sz, of this kind
+        register(plain_channel_kind("day"))
+
     def work(self, job, site):
         if job.business_type != "day":
             return None
@@ -43,8 +62,10 @@ class Day(StageHooks):
 
 @pytest.fixture
 def day_site(esomp_site_factory, esomp_pm_factory):
-    def make(day=None, **tables):
-        return esomp_site_factory(esomp_pm_factory(day or Day()), engine={"poll": 0.01}, **tables)
+    def make(day=None, *more_plugins, **tables):
+        tables.setdefault("channels", DAY_CHANNELS)
+        return esomp_site_factory(esomp_pm_factory(plugin, *more_plugins, day or Day()), engine={"poll": 0.01},
+                                  **tables)
     return make
 
 
@@ -53,7 +74,7 @@ def plan_only(site):
 
 
 def open_alerts(site):
-    return [(a["rule"], a["subject"], a["count"]) for a in alerts.list_alerts(site, state="open")]
+    return [(a["rule"], a["subject"], a["count"]) for a in list_alerts(site, state="open")]
 
 
 def test_a_late_batch_through_the_day_raises_one_alert_counts_repeats_is_acknowledged_and_resolves(day_site):
@@ -64,12 +85,12 @@ def test_a_late_batch_through_the_day_raises_one_alert_counts_repeats_is_acknowl
     for minute in range(0, 5):  # the job_late monitor runs every 60 s; the clock moves 61 s per look
         monitoring.run_due(site, AT("10:00") + timedelta(seconds=61 * minute))
     assert open_alerts(site) == [("batch.late", f"{DATE}/batch 1", 5)]
-    [alert] = alerts.list_alerts(site, state="open")
+    [alert] = list_alerts(site, state="open")
     assert "1 of 1 jobs not done by 10:00 (pending=1)" in alert["message"]
-    alerts.acknowledge(site, alert["id"], "ops.li", "collection delayed by the exchange")
+    acknowledge_alert(site, alert["id"], "ops.li", "collection delayed by the exchange")
     assert Engine(site, DATE, executor="inline").run().state == "succeeded"
     monitoring.run_due(site, AT("10:30"))
-    [closed] = alerts.list_alerts(site)
+    [closed] = list_alerts(site)
     assert (closed["state"], closed["acknowledged_by"], closed["comment"], closed["resolved_at"]) == (
         "resolved", "ops.li", "collection delayed by the exchange", AT("10:30"))
 
@@ -80,7 +101,7 @@ def test_monitor_job_failed_and_inhibited_lateness_of_its_dependents(day_site):
     monitoring.run_due(site, AT("10:05"))
     assert sorted(open_alerts(site)) == [("batch.late", f"{DATE}/batch 1", 1), ("batch.late", f"{DATE}/batch 2", 1),
                                          ("job.failed", f"{DATE}/collect-sz", 1)]
-    [note] = alerts.due_notifications(site, AT("10:05"))
+    [note] = monitoring.due_notifications(site, AT("10:05"))
     assert [a["rule"] for a in note.alerts] == ["job.failed"]
     assert "input for collect-sz is corrupt" in note.alerts[0]["message"]
 
@@ -114,7 +135,7 @@ def test_monitor_job_overrun_against_p95_of_its_history(day_site):
 
 
 def test_monitor_files_missing_from_channel_expected_and_monitor_option(day_site):
-    site = day_site(channels={"sz": {"kind": "fs", "url": "/nowhere", "expected": ["SJSMX1*.DBF", "sjsjg*.dbf"],
+    site = day_site(Day(), fs_plugin, channels={"sz": {"kind": "fs", "url": "/nowhere", "expected": ["SJSMX1*.DBF", "sjsjg*.dbf"],
                                      "deadline": "16:00"}},
                     monitors={"files_missing": {"expected": {"sh": ["gh{mdd}.dbf"]}, "deadline": "16:30"}})
     with site.repository.session() as s:
@@ -135,7 +156,7 @@ class DayWithFileTypes(Day):
 
 
 def test_monitor_files_missing_defaults_to_the_channels_file_types(day_site):
-    site = day_site(DayWithFileTypes(), channels={"sz": {"kind": "fs", "url": "/nowhere", "deadline": "16:00"}})
+    site = day_site(DayWithFileTypes(), fs_plugin, channels={"sz": {"kind": "fs", "url": "/nowhere", "deadline": "16:00"}})
     with site.repository.session() as s:
         s.add(File(date=DATE, channel="sz", name="day.zip/SJSMX11120.DBF", role="unpacked", path="/x", size=1,
                    sha256="0" * 64))
@@ -143,6 +164,54 @@ def test_monitor_files_missing_defaults_to_the_channels_file_types(day_site):
                    sha256="0" * 64))  # collapsed: not an input of the day
     [sz] = builtin.check_files_missing(site, AT("16:00"))
     assert sz.message == "channel sz: 1 expected file(s) not collected by 16:00: SJSJG"
+
+
+@attrs.define
+class QueueOptions:
+    expect: list[str] = attrs.field(factory=list)
+    due: str | None = None
+
+
+class QueueChannel:
+    """A channel of a kind the monitor knows nothing of: what it expects is its own business."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def expectations(self):
+        return (self.options.expect, self.options.due) if self.options.due else None
+
+
+class QueueKinds:
+    @hookimpl
+    def register_channel_kinds(self, register):
+        register(ChannelKind("queue", QueueOptions, lambda name, options, site: QueueChannel(options)))
+        register(plain_channel_kind("silent"))  # its channels answer no expectations at all
+
+
+def test_monitor_files_missing_asks_each_opened_channel_what_it_expects(day_site):
+    site = day_site(Day(), QueueKinds(), channels={
+        "q": {"kind": "queue", "expect": ["batch{mmdd}.dat"], "due": "16:00"},
+        "later": {"kind": "queue", "expect": ["x.dat"]},  # no deadline: nothing to miss yet
+        "quiet": {"kind": "silent"}})
+    assert builtin.check_files_missing(site, AT("15:59")) == []
+    [q] = builtin.check_files_missing(site, AT("16:00"))
+    assert (q.subject, q.message) == (f"{DATE}/q", "channel q: 1 expected file(s) not collected by 16:00: "
+                                                   "batch1120.dat")
+    with site.repository.session() as s:
+        s.add(File(date=DATE, channel="q", name="BATCH1120.DAT", path="/x", size=1, sha256="0" * 64))
+    assert builtin.check_files_missing(site, AT("16:01")) == []
+
+
+def test_monitor_options_leave_out_every_schedule_key(day_site):
+    @attrs.frozen
+    class Limit:
+        limit: int = 0
+
+    schedule = {"enabled": True, "every": 30, "at": "10:00", "cron": "* * * * *"}
+    assert set(schedule) == set(monitoring.SCHEDULE_KEYS)  # a schedule key the core keeps would fail Limit
+    site = day_site(monitors={"job_failed": {**schedule, "limit": 5}})
+    assert monitor_options(site, "job_failed", Limit) == Limit(5)
 
 
 def test_monitor_files_missing_needs_a_deadline(day_site):
@@ -245,27 +314,27 @@ class Custom:
 def test_hook_register_monitors_plugin_schedule_business_type_and_failure(day_site, esomp_pm_factory,
                                                                     esomp_site_factory):
     custom = Custom()
-    site = esomp_site_factory(esomp_pm_factory(custom), monitors={"funds.overdraft": {"at": "15:30"}})
+    site = esomp_site_factory(esomp_pm_factory(plugin, custom), monitors={"funds.overdraft": {"at": "15:30"}})
     monitoring.check_config(site)
     assert monitoring.schedule_of(site, site.registry.monitors["funds.overdraft"]).at == "15:30"
     assert [o.name for o in monitoring.run_due(site, AT("15:00"), only=["funds.overdraft"])] == []
     [outcome] = monitoring.run_due(site, AT("15:30"), only=["funds.overdraft"])
     assert outcome.raised == 1
-    [alert] = alerts.list_alerts(site)
+    [alert] = list_alerts(site)
     assert (alert["business_type"], alert["severity"]) == ("funds", "critical")
     custom.raise_it = True
     [outcome] = monitoring.run_due(site, AT("16:00"), force=True, only=["funds.overdraft"])
     assert outcome.error == "RuntimeError: ledger unreachable"
-    assert alerts.list_alerts(site)[0]["state"] == "open"  # a failing check resolves nothing
+    assert list_alerts(site)[0]["state"] == "open"  # a failing check resolves nothing
     assert monitoring.last_runs(site)["funds.overdraft"].error == "RuntimeError: ledger unreachable"
 
 
 def test_hook_monitor_findings_become_alerts(esomp_pm_factory, esomp_site_factory):
-    site = esomp_site_factory(esomp_pm_factory(Custom()))
+    site = esomp_site_factory(esomp_pm_factory(plugin, Custom()))
     outcomes = {o.name: o for o in monitoring.run_due(site, AT("09:00"))}
     assert outcomes["hooks"].raised == 1
     monitoring.run_due(site, AT("10:00"), only=["hooks"])  # a new subject; the old one resolves
-    assert [(a["subject"], a["state"]) for a in alerts.list_alerts(site)] == [("at 10", "open"),
+    assert [(a["subject"], a["state"]) for a in list_alerts(site)] == [("at 10", "open"),
                                                                               ("at 09", "resolved")]
 
 
@@ -273,14 +342,14 @@ def test_monitor_cli_run_and_list(day_site, esomp_cli):
     site = day_site(Day(fail={"collect-sz"}))
     Engine(site, DATE, executor="inline").run()
     result = esomp_cli(["monitor", "run", "--now", "2026-11-20 10:00", "--name", "job_failed", "--json"],
-                       site=site, plugins=[])
+                       site=site, plugins=[plugin])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"name": "job_failed", "findings": 1, "raised": 1, "updated": 0,
                                           "resolved": 0, "error": None}]
-    result = esomp_cli(["monitor", "list", "--json"], site=site, plugins=[])
+    result = esomp_cli(["monitor", "list", "--json"], site=site, plugins=[plugin])
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["disk_space"]["schedule"] == "every 300 s" and rows["job_failed"]["findings"] == 1
-    result = esomp_cli(["monitor", "run", "--name", "nope"], site=site, plugins=[])
+    result = esomp_cli(["monitor", "run", "--name", "nope"], site=site, plugins=[plugin])
     assert result.exit_code == 1 and "no monitor 'nope'" in result.output
 
 

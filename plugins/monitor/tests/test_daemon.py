@@ -1,7 +1,7 @@
 """The daemon: starts the day at its time, runs the monitors, cleans up, survives SIGKILL, stops on SIGTERM.
 
 Run as a script (``python test_daemon.py SITE CLOCK_START``) this file is the daemon process the subprocess tests
-start: the core's daemon with the small business type below registered.
+start: the monitor plugin's daemon with the small business type below registered.
 """
 import json
 import os
@@ -12,19 +12,31 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import attrs
 import pytest
 from sqlalchemy import select
 
 from esomp_core import hookimpl
-from esomp_core.daemon import Daemon, remove_older
-from esomp_core.model import BusinessType, JobResult, JobSpec
+from esomp_core.model import BusinessType, ChannelKind, JobResult, JobSpec
 from esomp_core.repository.models import Alert as AlertRow
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
 from esomp_core.repository.monitoring_models import DaemonHeartbeat, MonitorRun
 from esomp_core.testing import StageHooks
+from esomp_monitor import Daemon, plugin, remove_older
 
 DATE = "20261120"  # a Friday
+
+
+@attrs.define
+class NoOptions:
+    pass
+
+
+def plain_channel_kind(name):
+    """A channel kind without options whose channel opens to nothing: the test business type registers it so that
+    it owns the collection job naming a channel of it."""
+    return ChannelKind(name, options=NoOptions, open=lambda channel, options, site: None)
 
 
 class Mini(StageHooks):
@@ -43,6 +55,10 @@ class Mini(StageHooks):
             JobSpec("process-b2", "process", "mini", batch=2, depends_on=("collect-x",)),
             JobSpec("send-b2", "send", "mini", batch=2, depends_on=("process-b2",))]))
 
+    @hookimpl
+    def register_channel_kinds(self, register):  # its collection job names channel x, of this kind
+        register(plain_channel_kind("mini"))
+
     def work(self, job, site):
         if job.business_type != "mini":
             return None
@@ -58,13 +74,14 @@ class Mini(StageHooks):
         return JobResult(files=1)
 
 
-TABLES = {"daemon": {"start": "09:00", "tick": 0.1, "executor": "inline"}, "engine": {"poll": 0.01, "lease": 1.0}}
+TABLES = {"daemon": {"start": "09:00", "tick": 0.1, "executor": "inline"}, "engine": {"poll": 0.01, "lease": 1.0},
+          "channels": {"x": {"kind": "mini"}}}
 
 
 @pytest.fixture
 def mini_site(esomp_site_factory, esomp_pm_factory):
     def make(mini=None, **tables):
-        return esomp_site_factory(esomp_pm_factory(mini or Mini()), **{**TABLES, **tables})
+        return esomp_site_factory(esomp_pm_factory(plugin, mini or Mini()), **{**TABLES, **tables})
     return make
 
 
@@ -163,11 +180,11 @@ def test_daemon_config_errors_name_the_key(mini_site):
 
 def test_daemon_cli_status_and_bad_clock(mini_site, esomp_cli):
     site = mini_site()
-    assert "no daemon heartbeat yet" in esomp_cli(["daemon", "--status"], site=site, plugins=[]).output
+    assert "no daemon heartbeat yet" in esomp_cli(["daemon", "--status"], site=site, plugins=[plugin]).output
     Daemon(site, clock=lambda: datetime(2026, 11, 21, 12, 0)).tick()  # a Saturday: idle
-    [beat] = json.loads(esomp_cli(["daemon", "--status", "--json"], site=site, plugins=[]).output)
+    [beat] = json.loads(esomp_cli(["daemon", "--status", "--json"], site=site, plugins=[plugin]).output)
     assert beat["state"] == "idle" and beat["detail"]["clock"] == "2026-11-21T12:00:00"
-    result = esomp_cli(["daemon", "--clock-start", "tomorrow"], site=site, plugins=[])
+    result = esomp_cli(["daemon", "--clock-start", "tomorrow"], site=site, plugins=[plugin])
     assert result.exit_code == 2 and "expected YYYY-MM-DD HH:MM" in result.output
 
 
@@ -218,10 +235,11 @@ def test_daemon_killed_mid_day_resumes_without_rerunning_finished_jobs_and_stops
 
 
 if __name__ == "__main__":
-    from esomp_core.daemon import serve, shifted_clock
     from esomp_core.plugins import make_plugin_manager
     from esomp_core.site import Site
+    from esomp_monitor import serve, shifted_clock
 
     pm = make_plugin_manager(entry_points=False)
+    pm.register(plugin)
     pm.register(Mini())
     serve(Site.open(sys.argv[1], pm=pm), clock=shifted_clock(datetime.fromisoformat(sys.argv[2])))

@@ -3,7 +3,7 @@
 Every ``tick`` seconds it writes a heartbeat, starts the trading day's plan once the clock passes ``[daemon]
 start`` (the engine staggers the batches by ``[engine] batch_offsets``), runs the monitors that are due, and
 once a day cleans up per ``[daemon.cleanup]`` (the 清空模板: retention days per working directory, old job
-events, resolved alerts and deliveries). Restarted mid-day it simply starts the engine again: the engine skips
+events and resolved alerts). Restarted mid-day it simply starts the engine again: the engine skips
 finished jobs and takes over jobs whose worker died. SIGTERM stops it cleanly: no new jobs start, jobs already
 running finish (within ``stop_grace`` seconds), the heartbeat says "stopped".
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import shutil
 import signal
 import socket
 import threading
@@ -25,52 +23,28 @@ from pathlib import Path
 from typing import Any, Callable
 
 import attrs
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from esomp_core import alerts, monitoring
-from esomp_core.calendar import ymd
-from esomp_core.config import DIRECTORIES, _hhmm, structure
-from esomp_core.model import Finding
-from esomp_core.repository.models import Alert as AlertRow
-from esomp_core.repository.models import Job as JobRow
-from esomp_core.repository.models import JobEvent, Run
-from esomp_core.repository.monitoring_models import DaemonHeartbeat, Delivery, MonitorRun
+from esomp_core import Finding, JobRow, RunRow, structure, sync_alerts, ymd
+from esomp_core.repository.monitoring_models import DaemonHeartbeat
+from esomp_monitor.cleanup import CLEANUP_NAME, CleanupOptions, cleanup
+from esomp_monitor.runner import check_config, last_runs, run_due
+from esomp_monitor.schedules import Schedule, hhmm, is_due
 
 log = logging.getLogger("esomp.daemon")
 
 UNFINISHED = ("pending", "waiting", "paused", "running")
-CLEANUP_NAME = "daemon:cleanup"
 CALENDAR_SOURCE = "daemon:calendar"
 NOT_COVERED_RULE = "calendar.not_covered"
 ENDING_RULE = "calendar.ending"
 COVERAGE_NOTICE_DAYS = 30  # warn this long before the known closures run out, while there is time to add them
 
 
-def _keep_days(instance, attribute, value):
-    for key, days in value.items():
-        if key not in DIRECTORIES:
-            raise ValueError(f"{attribute.name}.{key}: unknown directory (expected one of: {', '.join(DIRECTORIES)})")
-        if days < 0:
-            raise ValueError(f"{attribute.name}.{key}: expected days of 0 or more, got {days!r}")
-
-
-@attrs.frozen
-class CleanupOptions:
-    """``[daemon.cleanup]``: the cleanup template (清空模板). Days are calendar days; absent means keep forever."""
-
-    at: str = attrs.field(default="20:00", validator=_hhmm)
-    directories: dict[str, int] = attrs.field(factory=dict, validator=_keep_days)
-    """Working-directory key -> days to keep its entries (date-named ones by name, others by modification time)."""
-    job_events_days: int | None = None
-    resolved_alerts_days: int | None = None
-    deliveries_days: int | None = None
-
-
 @attrs.frozen
 class DaemonOptions:
     """``[daemon]`` in esomp.toml."""
 
-    start: str = attrs.field(default="08:30", validator=_hhmm)
+    start: str = attrs.field(default="08:30", validator=hhmm)
     """Wall-clock time on each trading day at which the day's plan starts."""
     tick: float = 5.0
     executor: str | None = None
@@ -90,7 +64,7 @@ class Daemon:
     def __init__(self, site, *, clock: Callable[[], datetime] = datetime.now, name: str = "daemon"):
         self.site, self.clock, self.name = site, clock, name
         self.options = daemon_options(site)
-        monitoring.check_config(site)
+        check_config(site)
         self.stopping = threading.Event()
         self.engine_thread: threading.Thread | None = None
         self.engine = None
@@ -131,13 +105,13 @@ class Daemon:
                                     f"add {ahead.year}'s closures before its first day (docs/configuration.md)"))
         seen = [(f.rule, f.subject) for f in findings]
         if seen != self.calendar_alerts:  # write only when the condition changes, not every tick
-            alerts.sync(self.site, CALENDAR_SOURCE, findings, now)
+            sync_alerts(self.site, CALENDAR_SOURCE, findings, now)
             self.calendar_alerts = seen
 
     def needs_engine(self, date: str) -> bool:
         """No run yet, or jobs not finished (a restart, a rerun, a resumed batch)."""
         with self.site.repository.session() as s:
-            run_id = s.scalar(select(Run.id).where(Run.date == date))
+            run_id = s.scalar(select(RunRow.id).where(RunRow.date == date))
             if run_id is None:
                 return True
             return s.scalar(select(JobRow.id).where(JobRow.run_id == run_id, JobRow.state.in_(UNFINISHED))
@@ -147,7 +121,7 @@ class Daemon:
         return self.engine_thread is not None and self.engine_thread.is_alive()
 
     def start_engine(self, date: str) -> None:
-        from esomp_core.engine import Engine
+        from esomp_core.engine import Engine  # no public form yet (.importlinter lists the exception)
 
         def on_change(counts: dict[str, int]) -> None:
             self.last["counts"] = counts
@@ -181,13 +155,11 @@ class Daemon:
         self.alert_not_covered(now)
         if date and not self.stopping.is_set() and not self.engine_running() and self.needs_engine(date):
             self.start_engine(date)
-        outcomes = monitoring.run_due(self.site, now)
+        outcomes = run_due(self.site, now)
         if outcomes:
             self.last["monitors"] = {o.name: {"findings": o.findings, "error": o.error} for o in outcomes}
-        cleanup = monitoring.Schedule(at=self.options.cleanup.at)
-        last_cleanup = monitoring.last_runs(self.site).get(CLEANUP_NAME)
-        if monitoring.is_due(self.site, cleanup, last_cleanup.last_run_at if last_cleanup else None, now):
-            self.last["cleanup"] = self.cleanup(now)
+        if self.cleanup_due(now):
+            self.last["cleanup"] = cleanup(self.site, self.options.cleanup, now)
         state = "running-day" if self.engine_running() else "idle"
         self.heartbeat(now, state)
         return {"now": now, "date": date, "state": state, "monitors": [o.name for o in outcomes]}
@@ -197,31 +169,9 @@ class Daemon:
             self.engine_thread.join(timeout)
 
     # --- housekeeping -----------------------------------------------------------------------------------------------
-    def cleanup(self, now: datetime) -> dict[str, Any]:
-        """Apply the cleanup template at ``now``; returns what was removed."""
-        opts = self.options.cleanup
-        removed: dict[str, Any] = {}
-        for key, days in opts.directories.items():
-            location = self.site.directory(key)
-            if "://" not in location:
-                removed[key] = remove_older(Path(location), now - timedelta(days=days))
-        with self.site.repository.session() as s:
-            if opts.job_events_days is not None:
-                removed["job_events"] = s.execute(delete(JobEvent).where(
-                    JobEvent.at < now - timedelta(days=opts.job_events_days))).rowcount
-            if opts.resolved_alerts_days is not None:
-                removed["resolved_alerts"] = s.execute(delete(AlertRow).where(
-                    AlertRow.state == "resolved",
-                    AlertRow.resolved_at < now - timedelta(days=opts.resolved_alerts_days))).rowcount
-            if opts.deliveries_days is not None:
-                removed["deliveries"] = s.execute(delete(Delivery).where(
-                    Delivery.state.in_(("delivered", "failed")),
-                    Delivery.created_at < now - timedelta(days=opts.deliveries_days))).rowcount
-            row = s.get(MonitorRun, CLEANUP_NAME) or MonitorRun(name=CLEANUP_NAME, findings=0, conditions=[])
-            s.add(row)
-            row.last_run_at = now
-        log.info("cleanup at %s: %s", now, removed)
-        return removed
+    def cleanup_due(self, now: datetime) -> bool:
+        last = last_runs(self.site).get(CLEANUP_NAME)
+        return is_due(self.site, Schedule(at=self.options.cleanup.at), last.last_run_at if last else None, now)
 
     # --- heartbeat ----------------------------------------------------------------------------------------------------
     def heartbeat(self, now: datetime, state: str) -> None:
@@ -260,31 +210,6 @@ class Daemon:
         self.stopping.set()
         if self.engine is not None:
             self.engine.stop()
-
-
-def remove_older(root: Path, cutoff: datetime) -> list[str]:
-    """Remove entries directly under ``root`` older than ``cutoff``: by their date name (YYYYMMDD...) else mtime."""
-    removed = []
-    if not root.is_dir():
-        return removed
-    for entry in sorted(root.iterdir()):
-        match = re.match(r"(\d{8})(?!\d)", entry.name)
-        if match:
-            try:
-                old = datetime.strptime(match.group(1), "%Y%m%d") < cutoff.replace(hour=0, minute=0, second=0,
-                                                                                     microsecond=0)
-            except ValueError:
-                old = datetime.fromtimestamp(entry.lstat().st_mtime) < cutoff
-        else:
-            old = datetime.fromtimestamp(entry.lstat().st_mtime) < cutoff
-        if not old:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-        removed.append(entry.name)
-    return removed
 
 
 def shifted_clock(start: datetime) -> Callable[[], datetime]:

@@ -17,27 +17,17 @@ from typing import Any
 import attrs
 from sqlalchemy import select
 
-from esomp_core import hookimpl
-from esomp_core.calendar import ymd
-from esomp_core.config import DIRECTORIES, ConfigError, _hhmm
-from esomp_core.model import Finding, Monitor, expand_date_tokens
-from esomp_core.monitoring import monitor_options
-from esomp_core.repository.models import File
-from esomp_core.repository.models import Job as JobRow
-from esomp_core.repository.models import Run
+from esomp_core import (ALERT_SEVERITIES, DIRECTORIES, ConfigError, FileRow, Finding, JobRow, Monitor, RunRow,
+                        expand_date_tokens, monitor_options, ymd)
+from esomp_monitor.schedules import hhmm
 
-SEVERITY = attrs.validators.in_(("info", "warning", "error", "critical"))
+SEVERITY = attrs.validators.in_(ALERT_SEVERITIES)
 
 
 def _hhmm_values(instance, attribute, value):
     for key, text in value.items():
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
             raise ValueError(f"{attribute.name}.{key}: expected a time HH:MM, got {text!r}")
-
-
-def _hhmm_or_none(instance, attribute, value):
-    if value is not None:
-        _hhmm(instance, attribute, value)
 
 
 def _positive(instance, attribute, value):
@@ -66,7 +56,7 @@ def time_node(site, day: Date, hhmm: str) -> datetime:
 
 def day_jobs(site, date: str) -> list[JobRow]:
     with site.repository.session() as s:
-        run_id = s.scalar(select(Run.id).where(Run.date == date))
+        run_id = s.scalar(select(RunRow.id).where(RunRow.date == date))
         if run_id is None:
             return []
         return list(s.scalars(select(JobRow).where(JobRow.run_id == run_id).order_by(JobRow.id)))
@@ -158,11 +148,11 @@ def check_overrun(site, now: datetime) -> list[Finding]:
     if not running:
         return []
     with site.repository.session() as s:
-        dates = list(s.scalars(select(Run.date).where(Run.date < date).order_by(Run.date.desc())
+        dates = list(s.scalars(select(RunRow.date).where(RunRow.date < date).order_by(RunRow.date.desc())
                                .limit(options.history_days)))
         history: dict[str, list[float]] = {}
-        rows = s.execute(select(JobRow.name, JobRow.started_at, JobRow.finished_at).join(Run)
-                         .where(Run.date.in_(dates), JobRow.state == "succeeded",
+        rows = s.execute(select(JobRow.name, JobRow.started_at, JobRow.finished_at).join(RunRow)
+                         .where(RunRow.date.in_(dates), JobRow.state == "succeeded",
                                 JobRow.name.in_([j.name for j in running])))
         for name, started, finished in rows:
             if started and finished:
@@ -188,25 +178,32 @@ def check_overrun(site, now: datetime) -> list[Finding]:
 class FilesMissingOptions:
     expected: dict[str, list[str]] = attrs.field(factory=dict)
     """Channel -> file-name patterns ({date}, {mdd} ... allowed) that must have been collected by ``deadline``."""
-    deadline: str | None = attrs.field(default=None, validator=_hhmm_or_none)
+    deadline: str | None = attrs.field(default=None, validator=hhmm)
     severity: str = attrs.field(default="error", validator=SEVERITY)
 
 
-def _expectations(site, options: FilesMissingOptions) -> dict[str, tuple[list[str], str]]:
-    """Channel -> (patterns or file type names, deadline): the channels' own ``expected`` (by default the file
-    types registered for the channel, less its ``optional`` ones) and ``deadline``, then this monitor's."""
+def _channel_expectations(site) -> dict[str, tuple[list[str], str]]:
+    """Channel -> (patterns or file type names, deadline HH:MM), as each configured channel answers through its
+    ``expectations()`` method when opened. A channel whose kind is not loaded, or has no such method, or
+    expects nothing by a deadline, is left out: only the channel's kind knows what its options mean."""
     found = {}
     for name, section in site.config.channels.items():
-        expected, deadline = section.options.get("expected"), section.options.get("deadline")
-        if expected is None:
-            optional = section.options.get("optional") or []
-            expected = sorted(t for t, ft in site.registry.file_types.items()
-                              if ft.channel == name and t not in optional)
-        if expected and deadline:
-            found[name] = (list(expected), deadline)
+        if section.kind not in site.registry.channel_kinds:
+            continue
+        expectations = getattr(site.channel(name), "expectations", None)
+        answer = expectations() if callable(expectations) else None
+        if answer:
+            patterns, deadline = answer
+            found[name] = (list(patterns), deadline)
+    return found
+
+
+def _expectations(site, options: FilesMissingOptions) -> dict[str, tuple[list[str], str]]:
+    """Channel -> (patterns or file type names, deadline): the channels' own, then this monitor's options."""
     if options.expected and not options.deadline:
         raise ConfigError(site.config.source, "monitors.files_missing.deadline",
                           "missing required key (HH:MM) when expected is given")
+    found = _channel_expectations(site)
     for channel, patterns in options.expected.items():
         found[channel] = (list(patterns), options.deadline)
     return found
@@ -229,8 +226,8 @@ def check_files_missing(site, now: datetime) -> list[Finding]:
         if now < time_node(site, day, deadline):
             continue
         with site.repository.session() as s:
-            names = [n.rsplit("/", 1)[-1] for n in s.scalars(select(File.name).where(
-                File.date == date, File.channel == channel, File.role.in_(("collected", "unpacked"))))]
+            names = [n.rsplit("/", 1)[-1] for n in s.scalars(select(FileRow.name).where(
+                FileRow.date == date, FileRow.channel == channel, FileRow.role.in_(("collected", "unpacked"))))]
         missing = [p if p in site.registry.file_types else expand_date_tokens(p, date)
                    for p in patterns if not any(_collected_as(site, p, n, date) for n in names)]
         if missing:
@@ -333,9 +330,3 @@ MONITORS = (
              description="records whose account matches no product, above a threshold"), UnmatchedOptions),
 )
 OPTIONS = {monitor.name: options for monitor, options in MONITORS}
-
-
-@hookimpl
-def register_monitors(register) -> None:
-    for monitor, _options in MONITORS:
-        register(monitor)

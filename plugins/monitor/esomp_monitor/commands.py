@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 import attrs
 import click
 
-from esomp_core import hookimpl
-from esomp_core.cli import json_option, pass_site, print_json, print_table
-from esomp_core.config import ConfigError
-from esomp_core.site import Site
+from esomp_core import ConfigError, Site, acknowledge_alert, json_option, pass_site, print_json, print_table
+from esomp_monitor.listing import list_alerts
+from esomp_monitor.runner import all_monitors, check_config, last_runs, run_due
+from esomp_monitor.schedules import schedule_of
+from esomp_monitor.silences import add_silence, expire_silence, list_silences
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -35,8 +36,7 @@ def operator_name(given: str | None) -> str:
     return given or getpass.getuser()
 
 
-@hookimpl
-def register_commands(cli: click.Group) -> None:
+def add_alert_commands(cli: click.Group) -> None:
     @cli.group()
     def alerts() -> None:
         """Alerts raised by monitors: list, acknowledge (确认), silence for maintenance."""
@@ -48,8 +48,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def list_(site: Site, state: str | None, limit: int, as_json: bool) -> None:
         """Alerts, most recently seen first."""
-        from esomp_core.alerts import list_alerts
-
         rows = list_alerts(site, state=state, limit=limit)
         if as_json:
             print_json(rows)
@@ -68,10 +66,8 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def ack(site: Site, alert_id: int, comment: str, user: str | None, as_json: bool) -> None:
         """Acknowledge (确认) an open alert: it is no longer repeated; its condition is still watched."""
-        from esomp_core.alerts import acknowledge
-
         try:
-            alert = acknowledge(site, alert_id, operator_name(user), comment)
+            alert = acknowledge_alert(site, alert_id, operator_name(user), comment)
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc).strip("'\"")) from None
         if as_json:
@@ -92,8 +88,6 @@ def register_commands(cli: click.Group) -> None:
     def silence(site: Site, rule: str, subject: str, start: str | None, until: str | None, duration: str | None,
                 comment: str, user: str | None) -> None:
         """Declare a maintenance window: matching alerts are still recorded but not notified."""
-        from esomp_core.alerts import add_silence
-
         if (until is None) == (duration is None):
             raise click.UsageError("give exactly one of --until and --for")
         starts = parse_moment(start, "--start") if start else datetime.now()
@@ -112,8 +106,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def silences(site: Site, show_all: bool, as_json: bool) -> None:
         """Silences in force now or later."""
-        from esomp_core.alerts import list_silences
-
         rows = list_silences(site, None if show_all else datetime.now())
         if as_json:
             print_json(rows)
@@ -127,14 +119,14 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def unsilence(site: Site, silence_id: int) -> None:
         """End a silence now."""
-        from esomp_core.alerts import expire_silence
-
         try:
             expire_silence(site, silence_id, datetime.now())
         except LookupError as exc:
             raise click.ClickException(str(exc).strip("'\"")) from None
         click.echo(f"silence {silence_id} ended")
 
+
+def add_monitor_commands(cli: click.Group) -> None:
     @cli.group()
     def monitor() -> None:
         """Monitors: list them with their schedules, or run them now."""
@@ -147,8 +139,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def run_(site: Site, now_text: str | None, due: bool, names: tuple[str, ...], as_json: bool) -> None:
         """Run monitors once and store their findings as alerts."""
-        from esomp_core.monitoring import check_config, run_due
-
         now = parse_moment(now_text, "--now") if now_text else datetime.now()
         try:
             check_config(site)
@@ -169,8 +159,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_site
     def list_monitors(site: Site, as_json: bool) -> None:
         """Every registered monitor, its schedule and its last run."""
-        from esomp_core.monitoring import all_monitors, last_runs, schedule_of
-
         runs = last_runs(site)
         rows = []
         try:

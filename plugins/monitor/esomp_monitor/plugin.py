@@ -1,0 +1,23 @@
+"""The monitoring centre as a plugin: the built-in monitors, and the ``alerts``, ``monitor`` and ``daemon``
+commands."""
+from __future__ import annotations
+
+import click
+
+from esomp_core import hookimpl
+from esomp_monitor.commands import add_alert_commands, add_monitor_commands
+from esomp_monitor.daemon_command import add_daemon_command
+from esomp_monitor.monitors import MONITORS
+
+
+@hookimpl
+def register_monitors(register) -> None:
+    for monitor, _options in MONITORS:
+        register(monitor)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    add_alert_commands(cli)
+    add_monitor_commands(cli)
+    add_daemon_command(cli)
