@@ -70,6 +70,12 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # Read-only status queries, as `esomp status --json` and `esomp jobs --json` print them (esomp_core.status)
     "run_status": ("status", "run_status"),
     "jobs_query": ("status", "jobs_query"),
+    # File-system primitives: whole outputs or none (esomp_core.files)
+    "atomic_open": ("files", "atomic_open"),
+    "atomic_write": ("files", "atomic_write"),
+    "replace_directory": ("files", "replace_directory"),
+    "sha256_file": ("files", "sha256_file"),
+    "temp_name": ("files", "temp_name"),
     # Business dates (esomp_core.calendar)
     "parse_date": ("calendar", "parse_date"),
     "ymd": ("calendar", "ymd"),

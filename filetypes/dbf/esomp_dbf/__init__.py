@@ -15,7 +15,6 @@ from esomp_dbf.split import (
 )
 from esomp_dbf.values import decode_value
 from esomp_dbf.writer import (
-    atomic_open,
     encode_record,
     header_bytes,
     patched_header,
@@ -36,7 +35,6 @@ __all__ = [
     "Field",
     "Invalid",
     "SplitResult",
-    "atomic_open",
     "decode_value",
     "encode_record",
     "header_bytes",

@@ -22,6 +22,7 @@ from typing import BinaryIO, Callable, ContextManager, Hashable, Iterable, Itera
 import attrs
 import numpy as np
 
+from esomp_core import temp_name
 from esomp_dbf.reader import EOF_BYTE, DbfFile, bad_flag_error
 from esomp_dbf.writer import _with_count, patched_header
 
@@ -400,8 +401,7 @@ class _AtomicRawFile(_RawFile):
     into place when complete; on failure the temporary file is removed."""
 
     def __init__(self, path: str):
-        head, tail = os.path.split(path)
-        super().__init__(os.path.join(head, f".{tail}.{os.getpid()}.tmp"), os.O_TRUNC)
+        super().__init__(temp_name(path), os.O_TRUNC)
         self.final = path
 
     def __exit__(self, kind, *exc) -> None:

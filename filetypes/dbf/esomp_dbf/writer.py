@@ -5,14 +5,13 @@ another file (the splitter) hand over bytes as they are.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import decimal
 import os
 import struct
 from typing import BinaryIO, Iterable, Mapping, Sequence
 
-from esomp_core import FieldSpec
+from esomp_core import FieldSpec, atomic_open
 
 from esomp_dbf.reader import (
     DELETED,
@@ -81,22 +80,6 @@ def header_bytes(
         head += desc
     head.append(TERMINATOR)
     return bytes(head)
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike):
-    """Open ``path`` for writing under a temporary name and rename it into place only on success."""
-    path = os.fspath(path)
-    head, tail = os.path.split(path)
-    tmp = os.path.join(head, f".{tail}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _write(target, header: bytes, size: int, records: Iterable[bytes], eof: bool, name: str | None = None) -> int:

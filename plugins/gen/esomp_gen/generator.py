@@ -22,11 +22,11 @@ import zstandard
 import calendar
 
 from esomp_core import (
-    FieldSpec, FileType, ProductImportError as ImportError_, expand_date_tokens, import_products,
+    FieldSpec, FileType, ProductImportError as ImportError_, atomic_open, expand_date_tokens, import_products,
     sync_classifications,
 )
 
-from esomp_dbf import atomic_open, header_bytes
+from esomp_dbf import header_bytes
 from esomp_gen.faults import inject
 from esomp_gen import master
 from esomp_gen.records import TEMPLATES, offsets, running_number, templates

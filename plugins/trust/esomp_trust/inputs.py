@@ -9,7 +9,7 @@ from typing import Any, Iterable
 import attrs
 from sqlalchemy import select
 
-from esomp_core import AccountRow as Account, FileRow as File, ProductRow as Product
+from esomp_core import AccountRow as Account, FileRow as File, ProductRow as Product, atomic_write
 
 
 class InputError(ValueError):
@@ -111,12 +111,7 @@ def account_maps(site, products: Iterable[str]) -> dict[str | None, dict[str, st
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write JSON atomically (temp name, rename), in a stable form so a rerun writes the same bytes. Compact: the
     outputs of a 200-product job hold 6,400 file entries, and json's C encoder only runs without ``indent``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    temp.write_text(text + "\n", encoding="utf-8")
-    os.replace(temp, path)
+    atomic_write(path, json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:

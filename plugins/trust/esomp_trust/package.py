@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Iterable, NamedTuple
 import attrs
 import zstandard
 
-from esomp_dbf import atomic_open
+from esomp_core import atomic_open
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE

@@ -23,9 +23,9 @@ from typing import Any, Callable
 import attrs
 from sqlalchemy import select
 
-from esomp_core import Job, JobResult, ProductRow as Product
-from esomp_dbf import (EOF_BYTE, DbfError, DbfFile, EncodedKeys, KeyCodes, atomic_open, partition_codes,
-                       patched_header, record_view)
+from esomp_core import Job, JobResult, ProductRow as Product, atomic_open, replace_directory, sha256_file
+from esomp_dbf import (EOF_BYTE, DbfError, DbfFile, EncodedKeys, KeyCodes, partition_codes, patched_header,
+                       record_view)
 from esomp_trust.inputs import Input, InputError, account_maps, collected_inputs, read_json, write_json
 from esomp_trust.options import OutputPaths, TrustOptions, inside
 from esomp_trust.plan import partition_name
@@ -59,14 +59,6 @@ class WorkDirs:
     def counted(self, sending_job: str) -> Path:
         """Records per input in the files a sending job packaged, read from their headers."""
         return self.extract / "counted" / f"{sending_job}.json"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _open_dbf(item: Input) -> DbfFile:
@@ -468,16 +460,7 @@ class Staged:
     def commit(self) -> None:
         self._close()
         for final in self.final.values():
-            staging = self._staging(final)
-            try:
-                os.rename(staging, final)  # a new product directory (or an empty one) is simply replaced
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise
-                old = self._old(final)
-                os.rename(final, old)
-                os.rename(staging, final)
-                shutil.rmtree(old)
+            replace_directory(self._staging(final), final)
 
     def _close(self) -> None:
         while self.fds:

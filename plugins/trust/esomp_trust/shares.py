@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from esomp_dbf import CodedPartition, atomic_open
+from esomp_core import atomic_open
+from esomp_dbf import CodedPartition
 from esomp_trust.inputs import InputError, read_json, write_json
 
 
