@@ -54,6 +54,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "structure": ("config", "structure"),
     "secret": ("config", "secret"),
     "check_name": ("config", "check_name"),
+    "ConfigTable": ("config", "ConfigTable"),
+    "Directory": ("config", "Directory"),
+    # Schema: a distribution's own migration branch (esomp_core.repository)
+    "Migrations": ("repository", "Migrations"),
     "DIRECTORIES": ("config", "DIRECTORIES"),
     # The site and the plugin registries
     "Site": ("site", "Site"),

@@ -19,10 +19,10 @@ import attrs
 
 CONFIG_NAME = "esomp.toml"
 
-# The nine working directories of seed 000, in the order the seed lists them.
+# The core's working directories, from seed 000's list; a plugin declares its own (``register_config``), like
+# the trust business type's trust_send_temp.
 DIRECTORIES = {
     "send_temp": "发送文件存放临时路径",
-    "trust_send_temp": "信托发送文件存放临时路径",
     "extract_temp": "文件提取临时存放路径",
     "unpack_temp": "解压文件临时存放路径",
     "bcp_root": "BCP文件存放根路径",
@@ -266,28 +266,54 @@ class SiteConfig:
     """Plugin-owned tables (``[filetypes]``, ``[business.trust]``, ``[monitors.X]`` ...), checked by their owners."""
 
 
-# Tables the core reads itself, and tables it keeps for plugins to check.
-PLUGIN_TABLES = ("filetypes", "business", "monitors", "executors", "engine", "dtaq", "alerts", "notify",
-                 "daemon", "dashboard", "products", "bench")
+@attrs.frozen
+class ConfigTable:
+    """A top-level table of esomp.toml a plugin reads (``[name]``), declared through ``register_config``."""
+
+    name: str
+    description: str = ""
+
+
+@attrs.frozen
+class Directory:
+    """A working directory a plugin needs (``[directories] key``); ``default`` (relative to the site, or an
+    fsspec URL) when the site sets none."""
+
+    key: str
+    description: str
+    default: str
+
+
+# Top-level tables the core parses itself, and those it reads through site.section(): the engine's, the
+# executors', every business type's [business.NAME] and every monitor's [monitors.NAME].
+CORE_TABLES = {
+    "site": "the site's name and day change",
+    "database": "the repository's URL",
+    "directories": "working directories",
+    "plugins": "which installed plugins load",
+    "calendar": "trading calendar",
+    "classifications": "the product classification tree",
+    "channels": "channels by name and kind",
+    "engine": "the engine's options",
+    "executors": "executors' options",
+    "business": "each business type's options ([business.NAME])",
+    "monitors": "each monitor's options ([monitors.NAME])",
+    # Read by the monitoring plugin being moved out of the core; it declares them once it ships on its own.
+    "alerts": "alert notification policy",
+    "daemon": "the daemon's options",
+}
 
 
 def parse_config(data: dict[str, Any], source: str | os.PathLike = "<config>") -> SiteConfig:
+    """Parse the core's tables; every other top-level table is kept for its plugin. Which tables and directories
+    exist is known once the plugins are loaded: ``check_declared`` refuses the unknown ones then."""
     source = str(source)
     core = {"site": SiteSection, "database": DatabaseSection, "plugins": PluginsSection,
             "calendar": CalendarSection}
-    unknown = sorted(set(data) - set(core) - {"directories", "classifications", "channels"} - set(PLUGIN_TABLES))
-    if unknown:
-        raise ConfigError(source, unknown[0], "unknown table (expected one of: "
-                          + ", ".join(sorted([*core, "directories", "classifications", "channels",
-                                             *PLUGIN_TABLES])) + ")")
     kwargs: dict[str, Any] = {name: structure(cls, data.get(name, {}), path=name, source=source)
                               for name, cls in core.items()}
     directories = _convert(dict[str, str], data.get("directories", {}), "directories", source)
     missing = [d for d in DIRECTORIES if d not in directories]
-    extra = [d for d in directories if d not in DIRECTORIES]
-    if extra:
-        raise ConfigError(source, f"directories.{extra[0]}",
-                          f"unknown directory (expected one of: {', '.join(DIRECTORIES)})")
     if missing:
         raise ConfigError(source, f"directories.{missing[0]}",
                           f"missing required directory ({DIRECTORIES[missing[0]]}): a path or fsspec URL")
@@ -304,14 +330,59 @@ def parse_config(data: dict[str, Any], source: str | os.PathLike = "<config>") -
         channels[name] = ChannelSection(kind=_convert(str, table["kind"], f"channels.{name}.kind", source),
                                         options=options)
     _check_core_tables(data, source)
+    parsed = {*core, "directories", "classifications", "channels"}
     return SiteConfig(
         source=source,
         directories=directories,
         classifications=_convert(dict, data.get("classifications", {}), "classifications", source),
         channels=channels,
-        sections={name: _convert(dict, data[name], name, source) for name in PLUGIN_TABLES if name in data},
+        sections={name: _convert(dict, value, name, source) for name, value in data.items() if name not in parsed},
         **kwargs,
     )
+
+
+def check_declared(config: SiteConfig, tables: dict[str, ConfigTable], directories: dict[str, Directory]) -> None:
+    """Refuse a top-level table or a directory that neither the core nor a loaded plugin declares."""
+    known_tables = sorted({*CORE_TABLES, *tables})
+    for name in config.sections:
+        if name not in known_tables:
+            raise ConfigError(config.source, name, f"unknown table (expected one of: {', '.join(known_tables)})")
+    known_directories = [*DIRECTORIES, *directories]
+    for key in config.directories:
+        if key not in known_directories:
+            raise ConfigError(config.source, f"directories.{key}",
+                              f"unknown directory (expected one of: {', '.join(known_directories)})")
+
+
+def declared_config(pm) -> tuple[dict[str, ConfigTable], dict[str, Directory]]:
+    """The tables and directories the loaded plugins declare (``register_config``), by name; a name two plugins
+    declare is refused naming both."""
+    from esomp_core.plugins import RegistrationError, call_each
+
+    tables: dict[str, ConfigTable] = {}
+    directories: dict[str, Directory] = {}
+    owners: dict[tuple[str, str], str] = {}
+
+    def bind(plugin: str) -> dict[str, Any]:
+        def register(declared: ConfigTable | Directory) -> None:
+            if isinstance(declared, ConfigTable):
+                what, key, table = "table", declared.name, tables
+            elif isinstance(declared, Directory):
+                what, key, table = "directory", declared.key, directories
+            else:
+                raise TypeError(f"register_config takes a ConfigTable or a Directory, got {declared!r}")
+            if (what, key) in owners:
+                raise RegistrationError(f"config {what} {key!r} declared by both {owners[(what, key)]} and {plugin}")
+            owners[(what, key)] = plugin
+            table[key] = declared
+
+        return {"register": register}
+
+    failures = call_each(pm, "register_config", bind=bind, register=None)
+    if failures:
+        plugin, exc = failures[0]
+        raise RegistrationError(f"plugin {plugin}: register_config failed: {type(exc).__name__}: {exc}")
+    return tables, directories
 
 
 def _check_core_tables(data: dict[str, Any], source: str) -> None:
@@ -325,10 +396,12 @@ def _check_core_tables(data: dict[str, Any], source: str) -> None:
 
 
 def check_site_config(site) -> None:
-    """Every table of the site's esomp.toml checked now, before any work: the core's own tables that need the
-    registered plugins ([engine], [executors]), then each plugin's through the ``check_config`` hook."""
+    """Every table of the site's esomp.toml checked now, before any work: no table or directory that no loaded
+    plugin declares, the core's own tables that need the registered plugins ([engine], [executors]), then each
+    plugin's through the ``check_config`` hook."""
     from esomp_core.engine import engine_options
 
+    check_declared(site.config, site.config_tables, site.plugin_directories)
     engine_options(site)
     site.pm.hook.check_config(site=site)
 

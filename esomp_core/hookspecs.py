@@ -53,6 +53,16 @@ def register_services(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def register_migrations(register: Callable[..., None]) -> None:
+    """Register your Alembic migrations (``register(Migrations(name, location))``): a branch for your tables."""
+
+
+@hookspec
+def register_config(register: Callable[..., None]) -> None:
+    """Declare your esomp.toml tables and working directories (``register(ConfigTable(...))``, ``Directory``)."""
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add commands to the ``esomp`` command line (``@cli.command()`` or ``cli.add_command``)."""
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from esomp_core.calendar import TradingCalendar
-from esomp_core.config import CONFIG_NAME, DIRECTORIES, ConfigError, SiteConfig, load_config, structure
+from esomp_core.config import (CONFIG_NAME, DIRECTORIES, ConfigError, ConfigTable, Directory, SiteConfig,
+                               declared_config, load_config, structure)
 from esomp_core.plugins import PluginManager, Registry, make_plugin_manager
 
 ENV_SITE = "ESOMP_SITE"
@@ -62,16 +63,45 @@ class Site:
         options = structure(kind.options, section.options, path=f"channels.{name}", source=self.config.source)
         return kind.open(name, options, self)
 
+    @cached_property
+    def _declared(self) -> tuple[dict[str, ConfigTable], dict[str, Directory]]:
+        return declared_config(self.pm)
+
+    @property
+    def config_tables(self) -> dict[str, ConfigTable]:
+        """The top-level tables the loaded plugins declare, by name (the core's are config.CORE_TABLES)."""
+        return self._declared[0]
+
+    @property
+    def plugin_directories(self) -> dict[str, Directory]:
+        """The working directories the loaded plugins declare, by key."""
+        return self._declared[1]
+
+    @cached_property
+    def migrations(self) -> list[Any]:
+        """The migration branches the loaded plugins register (the core's own is always applied)."""
+        from esomp_core.repository import collect_migrations
+
+        return collect_migrations(self.pm)
+
     def section(self, name: str) -> dict[str, Any]:
         """A plugin-owned table of esomp.toml (``business``, ``monitors`` ...), empty if absent."""
         return self.config.sections.get(name, {})
 
     # --- directories ---------------------------------------------------------------------------------------------
+    def directories(self) -> dict[str, str]:
+        """Every working directory's key and description: the core's, then the loaded plugins'."""
+        return {**DIRECTORIES, **{key: d.description for key, d in self.plugin_directories.items()}}
+
     def directory(self, name: str) -> str:
-        """A working directory as an absolute path (relative ones are taken from the site) or an fsspec URL."""
-        if name not in DIRECTORIES:
-            raise KeyError(f"unknown working directory {name!r} (expected one of: {', '.join(DIRECTORIES)})")
-        value = self.config.directories[name]
+        """A working directory as an absolute path (relative ones are taken from the site) or an fsspec URL; a
+        plugin's directory the site does not set is at its declared default."""
+        if name in self.config.directories:
+            value = self.config.directories[name]
+        elif name in self.plugin_directories:
+            value = self.plugin_directories[name].default
+        else:
+            raise KeyError(f"unknown working directory {name!r} (expected one of: {', '.join(self.directories())})")
         if "://" in value:
             return value
         path = Path(value).expanduser()
@@ -79,7 +109,7 @@ class Site:
 
     def check_directories(self) -> None:
         """Fail, naming the key, when a local working directory is missing."""
-        for name in DIRECTORIES:
+        for name in self.directories():
             value = self.directory(name)
             if "://" not in value and not Path(value).is_dir():
                 raise ConfigError(self.config.source, f"directories.{name}",
@@ -90,7 +120,7 @@ class Site:
     def repository(self):
         from esomp_core.repository import Repository
 
-        return Repository(self.config.database.url, base=self.root)
+        return Repository(self.config.database.url, base=self.root, migrations=self.migrations)
 
     @cached_property
     def calendar(self) -> TradingCalendar:
@@ -104,14 +134,16 @@ TEMPLATE_BASE = ("site", "database", "directories", "plugins", "calendar", "clas
 
 
 def init_site(path: str | Path, *, name: str | None = None, force: bool = False) -> Site:
-    """Write a commented esomp.toml, create the nine working directories and the database."""
+    """Write a commented esomp.toml, create the working directories and the database (the core's tables and the
+    enabled plugins')."""
     root = Path(path).resolve()
     root.mkdir(parents=True, exist_ok=True)
     config_path = root / CONFIG_NAME
     if config_path.exists() and not force:
         raise FileExistsError(f"{config_path} exists (use --force to keep it and only create what is missing)")
     if not config_path.exists():
-        config_path.write_text(template_text(name or root.name), encoding="utf-8")
+        _, directories = declared_config(make_plugin_manager())  # no site yet: the plugins installed here
+        config_path.write_text(template_text(name or root.name, directories.values()), encoding="utf-8")
     site = Site.open(root)
     _make_local_directories(site)
     site.repository.upgrade()
@@ -121,20 +153,27 @@ def init_site(path: str | Path, *, name: str | None = None, force: bool = False)
     return site
 
 
-def template_text(name: str) -> str:
-    """The commented esomp.toml a new site starts from, named ``name``. Only the site name's placeholder is
-    filled: channels use ``{name}`` and ``{date}`` of their own (a package's file name, the business date)."""
+PLUGIN_DIRECTORIES = "# {plugin directories}\n"
+
+
+def template_text(name: str, directories: Iterable[Directory] = ()) -> str:
+    """The commented esomp.toml a new site starts from, named ``name``, with the plugins' ``directories`` at their
+    defaults. Only these placeholders are filled: channels use ``{name}`` and ``{date}`` of their own (a package's
+    file name, the business date)."""
     import json
 
     placeholder = 'name = "{name}"'
     text = TEMPLATE.read_text(encoding="utf-8")
     # a JSON string is a valid TOML basic string, quotes and backslashes escaped
-    return text.replace(placeholder, f"name = {json.dumps(name, ensure_ascii=False)}", 1)
+    text = text.replace(placeholder, f"name = {json.dumps(name, ensure_ascii=False)}", 1)
+    lines = "".join(f"{d.key} = {json.dumps(d.default, ensure_ascii=False)}  # {d.description}\n"
+                    for d in directories)
+    return text.replace(PLUGIN_DIRECTORIES, lines, 1)
 
 
 def _make_local_directories(site: Site) -> None:
     """The working directories that are local paths; fsspec URLs are left to their filesystems."""
-    for key in DIRECTORIES:
+    for key in site.directories():
         target = site.directory(key)
         if "://" not in target:
             Path(target).mkdir(parents=True, exist_ok=True)

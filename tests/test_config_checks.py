@@ -96,7 +96,13 @@ def test_an_executor_without_options_takes_no_keys(esomp_site_factory):
 
 
 class StrictTable:
-    """A plugin whose ``[bench]`` table (a plugin table the core keeps unchecked) must hold rounds >= 1."""
+    """A plugin whose ``[bench]`` table (declared by it, checked by it) must hold rounds >= 1."""
+
+    @hookimpl
+    def register_config(self, register):
+        from esomp_core import ConfigTable
+
+        register(ConfigTable("bench", "rounds of a benchmark"))
 
     @hookimpl
     def check_config(self, site):

@@ -68,8 +68,10 @@ def test_repository_schema_is_migrated(repository):
     from alembic.script import ScriptDirectory
 
     assert repository.current_revision() == ScriptDirectory.from_config(repository.alembic_config()).get_current_head()
-    assert {"runs", "jobs", "job_events", "files", "packages", "receipts", "products", "institutions", "accounts",
-            "classifications", "alerts", "ledger_entries"} <= set(repository.tables())
+    assert {"runs", "jobs", "job_events", "files", "products", "institutions", "accounts", "classifications",
+            "alerts"} <= set(repository.tables())
+    # plugins' tables come from their own migration branches, which a bare repository does not know
+    assert not {"packages", "receipts", "deliveries", "dashboard_users", "ledger_entries"} & set(repository.tables())
 
 
 def test_products_cli(esomp_site_factory, esomp_cli, tmp_path):

@@ -26,7 +26,7 @@ def register_commands(cli: click.Group) -> None:
         except (ConfigError, FileExistsError) as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"site {site.config.site.name} ready at {site.root}")
-        for key, label in DIRECTORIES.items():
+        for key, label in site.directories().items():
             click.echo(f"  {key:18} {site.directory(key)}  ({label})")
         click.echo(f"  database           {site.repository.url}")
 
@@ -65,6 +65,19 @@ def register_commands(cli: click.Group) -> None:
     def current(site: Site) -> None:
         """Show the schema revision the database is at."""
         click.echo(site.repository.current_revision() or "(empty database: run `esomp db upgrade`)")
+
+    @db.command()
+    @json_option
+    @pass_site
+    def history(site: Site, as_json: bool) -> None:
+        """Show each migration branch (the core's, each enabled plugin's) with its revisions, applied or not."""
+        from esomp_core.repository.history import history_rows
+
+        branches = site.repository.history()
+        if as_json:
+            print_json(branches)
+            return
+        print_table("migrations", ["branch", "revision", "applied", "description"], history_rows(branches))
 
     @cli.group()
     def products() -> None:

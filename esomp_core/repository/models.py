@@ -1,11 +1,11 @@
-"""The repository's tables: the system of record for the day (SQLAlchemy 2 declarative models)."""
+"""The core's tables: the system of record for the day (SQLAlchemy 2 declarative models). Plugins keep their
+tables in their own distributions, created by their own migration branches."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -129,38 +129,6 @@ class File(Base):
     collected_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-class Package(Base):
-    """A product's or institution's package of files for sending, with its manifest."""
-
-    __tablename__ = "packages"
-    __table_args__ = (UniqueConstraint("date", "name"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    date: Mapped[str] = mapped_column(String(8), index=True)
-    name: Mapped[str] = mapped_column(String(400))
-    institution_code: Mapped[str] = mapped_column(String(32), index=True)
-    product_code: Mapped[str | None] = mapped_column(String(32), index=True)
-    path: Mapped[str] = mapped_column(Text)
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    members: Mapped[int] = mapped_column(Integer, default=0)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
-
-
-class Receipt(Base):
-    """Proof of one delivery of a package to a target."""
-
-    __tablename__ = "receipts"
-    __table_args__ = (UniqueConstraint("package_id", "target"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
-    target: Mapped[str] = mapped_column(Text)
-    remote_path: Mapped[str] = mapped_column(Text)
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    attempts: Mapped[int] = mapped_column(Integer, default=1)
-    delivered_at: Mapped[datetime] = mapped_column(DateTime)
-
-
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_rule_subject_state", "rule", "subject", "state"),)
@@ -180,17 +148,4 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-class LedgerEntry(Base):
-    """A posting (入账) of a settlement result to an account's ledger."""
-
-    __tablename__ = "ledger_entries"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    date: Mapped[str] = mapped_column(String(8), index=True)
-    business_type: Mapped[str] = mapped_column(String(64))
-    account: Mapped[str] = mapped_column(String(64), index=True)
-    amount: Mapped[Decimal] = mapped_column(Numeric(20, 4))
-    currency: Mapped[str] = mapped_column(String(3), default="CNY")
-    reference: Mapped[str] = mapped_column(String(200))
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
-    posted_at: Mapped[datetime] = mapped_column(DateTime)
 from esomp_core.repository import monitoring_models  # noqa: E402,F401

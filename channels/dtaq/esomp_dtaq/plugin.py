@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import click
 
-from esomp_core import ChannelKind, ConfigError, hookimpl, json_option, pass_site, print_json, print_table
+from esomp_core import ChannelKind, ConfigError, ConfigTable, hookimpl, json_option, pass_site, print_json, print_table
 
 from esomp_direct import MessageError, Request
 from esomp_dtaq.backends import open_backend
@@ -38,6 +38,11 @@ def open_dtaq(name: str, options: DtaqOptions, site: Any) -> DtaqChannel:
 def register_channel_kinds(register) -> None:
     register(ChannelKind("dtaq", DtaqOptions, open_dtaq,
                          "IBM i style data queues (SQLite, Redis, memory): request FIFO + keyed reply per service"))
+
+
+@hookimpl
+def register_config(register) -> None:
+    register(ConfigTable("dtaq", "the data queues' backend and the service workers"))
 
 
 @hookimpl

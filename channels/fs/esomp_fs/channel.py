@@ -145,7 +145,7 @@ class CollectReport:
 
 @attrs.define
 class Receipt:
-    """Proof of one delivery; ``to_model(package_id)`` gives the repository row."""
+    """Proof of one delivery; ``as_row(package_id)`` gives the columns of a receipts row (whoever records it)."""
 
     target: str
     remote_path: str
@@ -156,10 +156,10 @@ class Receipt:
     manifest_path: str | None = None
     flag_path: str | None = None
 
-    def to_model(self, package_id: int) -> models.Receipt:
-        return models.Receipt(package_id=package_id, target=self.target, remote_path=self.remote_path,
-                              size=self.size, sha256=self.sha256, attempts=self.attempts,
-                              delivered_at=self.delivered_at)
+    def as_row(self, package_id: int) -> dict[str, Any]:
+        return {"package_id": package_id, "target": self.target, "remote_path": self.remote_path,
+                "size": self.size, "sha256": self.sha256, "attempts": self.attempts,
+                "delivered_at": self.delivered_at}
 
 
 # --- what was collected before: the repository, or the local copies -------------------------------------------

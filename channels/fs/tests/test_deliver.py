@@ -34,9 +34,9 @@ def test_deliver_to_a_directory_with_template_name_and_manifest(tmp_path):
     assert (folder / "all.zip").read_bytes() == package.read_bytes()
     assert receipt.remote_path == str(folder / "all.zip") and receipt.manifest_path == str(folder / "manifest.json")
     assert receipt.flag_path == str(folder / "READY.XT001") and receipt.attempts == 1
-    row = receipt.to_model(package_id=7)
-    assert (row.package_id, row.remote_path, row.size, row.sha256) == (7, receipt.remote_path, 100_000,
-                                                                         receipt.sha256)
+    row = receipt.as_row(package_id=7)
+    assert (row["package_id"], row["remote_path"], row["size"], row["sha256"]) == (7, receipt.remote_path, 100_000,
+                                                                                 receipt.sha256)
 
 
 def test_deliver_removes_temporary_names_left_by_a_dead_delivery(tmp_path):

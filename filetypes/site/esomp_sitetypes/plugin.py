@@ -6,11 +6,16 @@ from typing import Any, Callable
 import click
 
 from esomp_core import (
-    CliContext as Context, FileType, Registry, hookimpl, json_option, pass_context, print_json,
+    CliContext as Context, ConfigTable, FileType, Registry, hookimpl, json_option, pass_context, print_json,
     print_table,
 )
 
 from esomp_sitetypes.declare import declared_types, raise_together, record_length
+
+
+@hookimpl
+def register_config(register) -> None:
+    register(ConfigTable("filetypes", "the site's own file types, declared field by field"))
 
 
 @hookimpl

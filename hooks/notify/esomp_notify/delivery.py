@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from esomp_core import AlertRow, secret
-from esomp_core.repository.monitoring_models import Delivery
 from esomp_monitor import Notification, as_dict, due_notifications
 
+from esomp_notify.models import Delivery
 from esomp_notify.options import NotifyOptions, Target, notify_options, route
 
 log = logging.getLogger("esomp.notify")

@@ -7,14 +7,24 @@ from datetime import datetime
 import click
 from sqlalchemy import func, select, update
 
-from esomp_core import Finding, Monitor, hookimpl
-from esomp_core.repository.monitoring_models import Delivery
+from esomp_core import ConfigTable, Finding, Monitor, hookimpl
 
 from esomp_notify.delivery import SENDERS, DeliveryError, deliver_once, enqueue_acknowledgement
+from esomp_notify.models import MIGRATIONS, Delivery
 from esomp_notify.options import notify_options
 from esomp_notify.worker import notifier_for
 
 log = logging.getLogger("esomp.notify")
+
+
+@hookimpl
+def register_migrations(register) -> None:
+    register(MIGRATIONS)
+
+
+@hookimpl
+def register_config(register) -> None:
+    register(ConfigTable("notify", "alert notification targets and routes"))
 
 
 @hookimpl

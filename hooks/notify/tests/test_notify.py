@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from esomp_core import BusinessType, ConfigError, Finding, JobResult, JobSpec, alerts, hookimpl
 from esomp_core.engine import Engine
-from esomp_core.repository.monitoring_models import Delivery
+from esomp_notify.models import Delivery
 
 from esomp_notify import plugin
 from esomp_notify.delivery import deliver_once

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select
 
-from esomp_core.repository.models import Alert, File, JobEvent, Package, Product, Receipt, Run
+from esomp_core.repository.models import Alert, File, JobEvent, Product, Run
+from esomp_trust import PackageRow as Package, ReceiptRow as Receipt
 from esomp_core import JobRow
 
 from esomp_dashboard import alerts

@@ -1,13 +1,20 @@
 """The dashboard's own tables (users, sessions, login limits, audit), on a MetaData of their own.
 
-They are created on first use beside the site's repository, so the core's migrations never know about them.
+The dashboard's migration branch (esomp_dashboard/migrations) creates them: with the site's other branches on
+`esomp init` and `esomp db upgrade`, and on first use by this process if the database has not got them yet.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import DateTime, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from esomp_core import Migrations
+
+MIGRATIONS = Migrations("dashboard", Path(__file__).with_name("migrations") / "versions",
+                        "users, sessions, login limits and the audit of operator actions")
 
 
 class DashboardBase(DeclarativeBase):
@@ -74,8 +81,9 @@ _READY: set[str] = set()
 
 
 def ensure_tables(repository) -> None:
+    """Apply the dashboard's migrations, once per database and process (a no-op when they are applied)."""
     if repository.url not in _READY:
-        DashboardBase.metadata.create_all(repository.engine)
+        repository.upgrade(MIGRATIONS)
         _READY.add(repository.url)
 
 

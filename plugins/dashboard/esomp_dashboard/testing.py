@@ -11,7 +11,8 @@ from typing import Iterator
 
 from sqlalchemy import insert, select
 
-from esomp_core.repository.models import Alert, File, Institution, Job, JobEvent, Package, Product, Receipt, Run
+from esomp_core.repository.models import Alert, File, Institution, Job, JobEvent, Product, Run
+from esomp_trust import PackageRow as Package, ReceiptRow as Receipt
 
 
 def seed_day(site, date: str, products: int = 4000, *, batches: int = 4, jobs_per_batch: int = 5,

@@ -13,9 +13,9 @@ import attrs
 import zstandard
 from sqlalchemy import select
 
-from esomp_core import Job, JobResult
-from esomp_core.repository.models import Institution, Job as JobRow, Package, Receipt
+from esomp_core import InstitutionRow as Institution, Job, JobResult, JobRow
 from esomp_trust.inputs import InputError, read_json, write_json
+from esomp_trust.models import Package, Receipt
 from esomp_trust.options import TrustOptions
 from esomp_trust.package import Member, SharedFrames, Tally, build_package, manifest_path, remove_leftovers
 from esomp_trust.processing import WorkDirs, read_partitions, sha256_file

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from esomp_core import JobRow, hookimpl
 from esomp_core.engine import Engine
-from esomp_core.repository.models import Package, Receipt
+from esomp_trust import PackageRow as Package, ReceiptRow as Receipt
 from esomp_trust.testing import DATE, new_day
 
 

@@ -10,7 +10,8 @@ import pytest
 import zstandard
 from sqlalchemy import func, select
 
-from esomp_core.repository.models import Institution, Package, Receipt
+from esomp_core import InstitutionRow as Institution
+from esomp_trust import PackageRow as Package, ReceiptRow as Receipt
 from esomp_trust.package import MANIFEST, read_members, verify_package
 from esomp_trust.testing import DATE, digests, new_day, run_plan
 

@@ -1,4 +1,4 @@
-"""monitoring: silences, monitor runs, notification groups, deliveries, daemon heartbeats
+"""monitoring: silences, monitor runs, notification groups, daemon heartbeats (notify creates its deliveries)
 
 Revision ID: 0002
 Revises: 0001
@@ -44,23 +44,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key"),
     )
     op.create_table(
-        "deliveries",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("target", sa.String(length=200), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("group_key", sa.String(length=400), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
-        sa.Column("delivered_at", sa.DateTime(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("deliveries") as batch_op:
-        batch_op.create_index("ix_deliveries_state_next", ["state", "next_attempt_at"], unique=False)
-    op.create_table(
         "daemon_heartbeats",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("host", sa.String(length=200), nullable=False),
@@ -73,5 +56,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("daemon_heartbeats", "deliveries", "notification_groups", "monitor_runs", "silences"):
+    for table in ("daemon_heartbeats", "notification_groups", "monitor_runs", "silences"):
         op.drop_table(table)
