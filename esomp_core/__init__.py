@@ -71,6 +71,17 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "json_option": ("cli", "json_option"),
     "print_json": ("cli", "print_json"),
     "print_table": ("cli", "print_table"),
+    # Running a day and the operator's actions on it (esomp_core.engine, esomp_core.builtin.day)
+    "Engine": ("engine", "Engine"),
+    "RunSummary": ("engine", "RunSummary"),
+    "RunLocked": ("engine", "RunLocked"),
+    "engine_options": ("engine", "engine_options"),
+    "pause_batch": ("engine", "pause_batch"),
+    "resume_batch": ("engine", "resume_batch"),
+    "cancel_run": ("engine", "cancel_run"),
+    "reset_for_rerun": ("engine", "reset_for_rerun"),
+    "run_engine": ("builtin.day", "run_engine"),
+    "show_status": ("builtin.day", "show_status"),
     # Read-only status queries, as `esomp status --json` and `esomp jobs --json` print them (esomp_core.status)
     "run_status": ("status", "run_status"),
     "jobs_query": ("status", "jobs_query"),

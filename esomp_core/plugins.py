@@ -29,7 +29,6 @@ DEFAULT_PLUGINS = (
     "esomp_core.builtin.commands",
     "esomp_core.builtin.day",
     "esomp_core.builtin.executors",
-    "esomp_core.builtin.bench",
 )
 
 

@@ -31,7 +31,7 @@ def storage_root(storage: str, workdir: str | None) -> Path:
 
 def run_day(site: Site, products: int, profile: str, workers: int | None) -> dict[str, Any]:
     """Generate the day into ``site`` and run its whole plan; the run's figures and the seed's table lines."""
-    from esomp_core.engine import Engine
+    from esomp_core import Engine
     from esomp_core import run_status
     from esomp_gen import generate_day
 

@@ -1,4 +1,5 @@
-"""`esomp bench day`: the seed's 4,000-product day on disk and RAM disk, against the floor and the naive way."""
+"""`esomp bench day`: the 4,000-product trust day on disk and RAM disk, against the floor and the naive way;
+`esomp bench engine`: the engine's own cost per job."""
 from __future__ import annotations
 
 import json
@@ -132,4 +133,7 @@ def day_cmd(products: int, profile: str, storage: str, workdir: str | None, work
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
+    from esomp_bench.engine_bench import engine_cmd
+
     cli.commands["bench"].add_command(day_cmd, "day")
+    cli.commands["bench"].add_command(engine_cmd, "engine")

@@ -11,8 +11,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from esomp_core.engine import pause_batch, reset_for_rerun, resume_batch
-from esomp_core import JobRow, RunRow as Run
+from esomp_core import JobRow, RunRow as Run, pause_batch, reset_for_rerun, resume_batch
 
 from esomp_dashboard.data import NotFound, engine_alive
 

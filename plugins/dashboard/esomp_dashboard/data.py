@@ -144,7 +144,7 @@ def summary_state(states: dict[str, int]) -> str:
 
 def engine_alive(site, run: Run, now: datetime) -> bool:
     """Whether an engine holds the run, by the engine's own rule: a lock heartbeat fresher than max(lease, 5 s)."""
-    from esomp_core.engine import engine_options
+    from esomp_core import engine_options
 
     fresh = timedelta(seconds=max(engine_options(site).lease, 5))
     return bool(run.lock_holder and run.lock_heartbeat and now - run.lock_heartbeat < fresh)

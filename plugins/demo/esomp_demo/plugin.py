@@ -43,7 +43,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--seed", default=0, show_default=True)
     def demo(directory: str, products: int, day: str | None, workers: int | None, seed: int) -> None:
         """Create ./demo-site, generate an exchange day, run the whole plan, print the table."""
-        from esomp_core.builtin.day import run_engine, show_status
+        from esomp_core import run_engine, show_status
         from esomp_gen import generate_day
 
         root = Path(directory).resolve()

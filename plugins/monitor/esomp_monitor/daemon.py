@@ -121,7 +121,7 @@ class Daemon:
         return self.engine_thread is not None and self.engine_thread.is_alive()
 
     def start_engine(self, date: str) -> None:
-        from esomp_core.engine import Engine  # no public form yet (.importlinter lists the exception)
+        from esomp_core import Engine
 
         def on_change(counts: dict[str, int]) -> None:
             self.last["counts"] = counts

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import click
 
-from esomp_core import hookimpl
-from esomp_core.cli import print_json, print_table
-from esomp_core.model import BusinessType, JobResult, JobSpec
+from esomp_core import BusinessType, JobResult, JobSpec, hookimpl, print_json, print_table
 
 
 class NoopDay:
@@ -34,9 +32,7 @@ class NoopDay:
 
 
 def bench_engine(jobs: int, executor: str, workers: int | None, repeat: int) -> dict:
-    from esomp_core.engine import Engine
-    from esomp_core.plugins import make_plugin_manager
-    from esomp_core.site import create_site
+    from esomp_core import Engine, create_site, make_plugin_manager
 
     seconds, cpu = [], []
     for attempt in range(repeat):
@@ -62,24 +58,20 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-@hookimpl
-def register_commands(cli: click.Group) -> None:
-    bench = cli.commands["bench"]
-
-    @bench.command("engine")
-    @click.option("--jobs", default=1000, show_default=True)
-    @click.option("--executor", default="local", show_default=True)
-    @click.option("--workers", type=int)
-    @click.option("--repeat", default=3, show_default=True, help="Runs; the median is reported.")
-    @click.option("--json", "as_json", is_flag=True)
-    def engine(jobs: int, executor: str, workers: int | None, repeat: int, as_json: bool) -> None:
-        """No-op jobs through the real plan, engine and SQLite repository: overhead per job."""
-        results = [bench_engine(jobs, name, workers, repeat) for name in executor.split(",")]
-        if as_json:
-            print_json(results)
-            return
-        print_table(f"engine overhead, {jobs} no-op jobs, median of {repeat}",
-                    ["executor", "median s", "ms/job", "runs s", "CPU ms/job", "load"],
-                    [(r["executor"], f"{r['median_seconds']:.2f}", f"{r['ms_per_job']:.2f}",
-                      " ".join(f"{s:.2f}" for s in r["runs"]), f"{r['cpu_ms_per_job']:.2f}", f"{r['load']:.1f}")
-                     for r in results])
+@click.command("engine")
+@click.option("--jobs", default=1000, show_default=True)
+@click.option("--executor", default="local", show_default=True)
+@click.option("--workers", type=int)
+@click.option("--repeat", default=3, show_default=True, help="Runs; the median is reported.")
+@click.option("--json", "as_json", is_flag=True)
+def engine_cmd(jobs: int, executor: str, workers: int | None, repeat: int, as_json: bool) -> None:
+    """No-op jobs through the real plan, engine and SQLite repository: overhead per job."""
+    results = [bench_engine(jobs, name, workers, repeat) for name in executor.split(",")]
+    if as_json:
+        print_json(results)
+        return
+    print_table(f"engine overhead, {jobs} no-op jobs, median of {repeat}",
+                ["executor", "median s", "ms/job", "runs s", "CPU ms/job", "load"],
+                [(r["executor"], f"{r['median_seconds']:.2f}", f"{r['ms_per_job']:.2f}",
+                  " ".join(f"{s:.2f}" for s in r["runs"]), f"{r['cpu_ms_per_job']:.2f}", f"{r['load']:.1f}")
+                 for r in results])
