@@ -59,7 +59,7 @@ def sync(site, source: str, findings: Iterable[Finding], now: datetime) -> SyncR
             row.state, row.resolved_at = "resolved", now
             result.resolved.append(to_alert(row))
     for alert in result.raised:
-        fire(site, "alert_raised", alert)
+        _fire(site, "alert_raised", alert)
     return result
 
 
@@ -94,7 +94,7 @@ def _store_finding(session, row: AlertRow | None, finding: Finding, now: datetim
         result.updated.append(to_alert(row))
 
 
-def fire(site, hook: str, alert: Alert) -> None:
+def _fire(site, hook: str, alert: Alert) -> None:
     from esomp_core.plugins import call_each
 
     for plugin, exc in call_each(site.pm, hook, alert=alert, site=site):
@@ -118,5 +118,5 @@ def acknowledge(site, alert_id: int, user: str, comment: str) -> Alert:
         row.state, row.acknowledged_by, row.acknowledged_at = "acknowledged", user.strip(), datetime.now()
         row.comment = comment.strip()
         alert = to_alert(row)
-    fire(site, "alert_acknowledged", alert)
+    _fire(site, "alert_acknowledged", alert)
     return alert
