@@ -1,5 +1,7 @@
 """`esomp bench day` on a tiny day: the run completes, every table line is printed, the JSON has every key."""
 import json
+import time
+import types
 
 import pytest
 
@@ -93,7 +95,8 @@ def test_scratch_keeps_disk_runs_until_removed_and_then_waits_before_the_next(tm
     if day.filesystem(tmp_path)["type"] in day.Scratch.MEMORY:
         pytest.skip(f"{tmp_path} is on a memory file system here")
     said, slept = [], []
-    monkeypatch.setattr(day.time, "sleep", slept.append)
+    # the module's own clock only: patching time.sleep itself would also catch other threads' sleeps
+    monkeypatch.setattr(day, "time", types.SimpleNamespace(sleep=slept.append, monotonic=time.monotonic))
     scratch = day.Scratch(str(tmp_path), said.append)
     first = scratch.new("disk", 10)
     scratch.done(first)
@@ -111,7 +114,8 @@ def test_scratch_removes_a_ramdisk_run_when_it_ends_without_waiting(monkeypatch)
     from esomp_bench import day
 
     slept = []
-    monkeypatch.setattr(day.time, "sleep", slept.append)
+    # the module's own clock only: patching time.sleep itself would also catch other threads' sleeps
+    monkeypatch.setattr(day, "time", types.SimpleNamespace(sleep=slept.append, monotonic=time.monotonic))
     scratch = day.Scratch(None)
     root = scratch.new("ramdisk", 10)
     scratch.done(root)
@@ -126,7 +130,7 @@ def test_scratch_short_of_space_removes_earlier_runs_first_and_says_so(tmp_path,
     from esomp_bench import day
 
     said = []
-    monkeypatch.setattr(day.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(day, "time", types.SimpleNamespace(sleep=lambda seconds: None, monotonic=time.monotonic))
     scratch = day.Scratch(str(tmp_path), said.append)
     first = scratch.new("disk", 10)
     free = shutil.disk_usage(tmp_path).free
