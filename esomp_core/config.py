@@ -298,9 +298,6 @@ CORE_TABLES = {
     "executors": "executors' options",
     "business": "each business type's options ([business.NAME])",
     "monitors": "each monitor's options ([monitors.NAME])",
-    # Read by the monitoring plugin being moved out of the core; it declares them once it ships on its own.
-    "alerts": "alert notification policy",
-    "daemon": "the daemon's options",
 }
 
 

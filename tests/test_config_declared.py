@@ -81,7 +81,7 @@ def test_the_config_is_parsed_before_the_plugins_load():
 
 def test_the_core_lists_no_plugin_table_or_directory():
     assert "trust_send_temp" not in DIRECTORIES
-    assert not {"notify", "dashboard", "dtaq", "filetypes", "bench", "products"} & set(CORE_TABLES)
+    assert not {"notify", "dashboard", "dtaq", "filetypes", "alerts", "daemon", "bench", "products"} & set(CORE_TABLES)
 
 
 def test_trust_declares_its_send_directory_and_a_new_site_writes_it(tmp_path):

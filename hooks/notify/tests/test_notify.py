@@ -13,6 +13,7 @@ from esomp_core import BusinessType, ConfigError, Finding, JobResult, JobSpec, a
 from esomp_core.engine import Engine
 from esomp_notify.models import Delivery
 
+from esomp_monitor import plugin as monitor_plugin  # declares [alerts], which these sites set
 from esomp_notify import plugin
 from esomp_notify.delivery import deliver_once
 from esomp_notify.options import notify_options
@@ -292,14 +293,14 @@ def test_hook_register_monitors_and_commands_of_notify(esomp_site_factory, esomp
                      [{"targets": ["ops"]}])
     assert "notify.deliveries" in site_with(esomp_site_factory, esomp_pm_factory, {}, [{"targets": ["log"]}],
                                             hooks=True).registry.monitors
-    result = esomp_cli(["notify", "test", "ops"], site=site, plugins=[plugin])
+    result = esomp_cli(["notify", "test", "ops"], site=site, plugins=[plugin, monitor_plugin])
     assert result.exit_code == 0 and hook.bodies[0]["event"] == "test"
     alerts.sync(site, "test", findings()[:1], T0)
-    result = esomp_cli(["notify", "flush", "--json"], site=site, plugins=[plugin])
+    result = esomp_cli(["notify", "flush", "--json"], site=site, plugins=[plugin, monitor_plugin])
     assert json.loads(result.output)["delivered"] == 1
-    result = esomp_cli(["notify", "deliveries", "--json"], site=site, plugins=[plugin])
+    result = esomp_cli(["notify", "deliveries", "--json"], site=site, plugins=[plugin, monitor_plugin])
     assert [r["state"] for r in json.loads(result.output)] == ["delivered"]
-    assert esomp_cli(["notify", "test", "nope"], site=site, plugins=[plugin]).exit_code == 1
+    assert esomp_cli(["notify", "test", "nope"], site=site, plugins=[plugin, monitor_plugin]).exit_code == 1
 
 
 def test_email_with_starttls_verified_against_the_ca_file(esomp_site_factory, esomp_pm_factory, smtp_starttls):

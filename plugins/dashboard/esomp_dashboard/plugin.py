@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from esomp_core import Monitor, hookimpl, json_option, pass_site, print_json, print_table
+from esomp_core import ConfigTable, Monitor, hookimpl, json_option, pass_site, print_json, print_table
 
 from esomp_dashboard import users as store
 
@@ -21,6 +21,18 @@ def logins_monitor() -> Monitor:
 @hookimpl
 def register_monitors(register) -> None:
     register(logins_monitor())
+
+
+@hookimpl
+def register_migrations(register) -> None:
+    from esomp_dashboard.tables import MIGRATIONS
+
+    register(MIGRATIONS)
+
+
+@hookimpl
+def register_config(register) -> None:
+    register(ConfigTable("dashboard", "the web dashboard's address, sessions and login limits"))
 
 
 def _user_change(site, action: str, username: str, change: Callable[[], Any],

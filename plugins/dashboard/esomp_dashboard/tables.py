@@ -5,6 +5,7 @@ The dashboard's migration branch (esomp_dashboard/migrations) creates them: with
 """
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -78,12 +79,16 @@ class AuditEntry(DashboardBase):
 
 
 _READY: set[str] = set()
+_UPGRADING = threading.Lock()  # the server's threads may all ask at once on its first requests
 
 
 def ensure_tables(repository) -> None:
     """Apply the dashboard's migrations, once per database and process (a no-op when they are applied)."""
-    if repository.url not in _READY:
-        repository.upgrade(MIGRATIONS)
-        _READY.add(repository.url)
+    if repository.url in _READY:
+        return
+    with _UPGRADING:
+        if repository.url not in _READY:
+            repository.upgrade(MIGRATIONS)
+            _READY.add(repository.url)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from esomp_core import hookimpl
+from esomp_core import ConfigTable, hookimpl
 from esomp_monitor.commands import add_alert_commands, add_monitor_commands
 from esomp_monitor.daemon_command import add_daemon_command
 from esomp_monitor.monitors import MONITORS
@@ -14,6 +14,12 @@ from esomp_monitor.monitors import MONITORS
 def register_monitors(register) -> None:
     for monitor, _options in MONITORS:
         register(monitor)
+
+
+@hookimpl
+def register_config(register) -> None:
+    register(ConfigTable("alerts", "how alerts are grouped, repeated and inhibited for notification"))
+    register(ConfigTable("daemon", "the daemon: its engine start, heartbeat and cleanup"))
 
 
 @hookimpl

@@ -30,19 +30,6 @@ def register_config(register) -> None:
 
 
 @hookimpl
-def register_migrations(register) -> None:
-    from esomp_trust.models import MIGRATIONS
-
-    register(MIGRATIONS)
-
-
-@hookimpl
-def register_config(register) -> None:
-    # packages are built here before they are delivered ([business.trust] is the core's table of business types)
-    register(Directory("trust_send_temp", "信托发送文件存放临时路径", "work/trust-send-temp"))
-
-
-@hookimpl
 def check_config(site) -> None:
     load_options(site)  # [business.trust] and the channels and file types it names
 
