@@ -25,7 +25,7 @@ from typing import Any, Callable
 import attrs
 from sqlalchemy import select
 
-from esomp_core import Finding, JobRow, RunRow, structure, sync_alerts, ymd
+from esomp_core import ConfigError, Finding, JobRow, RunRow, structure, sync_alerts, ymd
 from esomp_core.repository.monitoring_models import DaemonHeartbeat
 from esomp_monitor.cleanup import CLEANUP_NAME, CleanupOptions, cleanup
 from esomp_monitor.runner import check_config, last_runs, run_due
@@ -57,7 +57,13 @@ class DaemonOptions:
 
 
 def daemon_options(site) -> DaemonOptions:
-    return structure(DaemonOptions, site.section("daemon"), path="daemon", source=site.config.source)
+    options = structure(DaemonOptions, site.section("daemon"), path="daemon", source=site.config.source)
+    known = site.directories()  # the core's and the loaded plugins' (trust_send_temp ...)
+    for key in options.cleanup.directories:
+        if key not in known:
+            raise ConfigError(site.config.source, f"daemon.cleanup.directories.{key}",
+                              f"unknown directory (expected one of: {', '.join(known)})")
+    return options
 
 
 class Daemon:

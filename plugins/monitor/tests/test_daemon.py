@@ -178,6 +178,21 @@ def test_daemon_config_errors_name_the_key(mini_site):
         Daemon(site)
 
 
+class MiniWithReports(Mini):
+    """Mini, and a directory of its own (declared like trust's trust_send_temp)."""
+
+    @hookimpl
+    def register_config(self, register):
+        from esomp_core import Directory
+
+        register(Directory("reports_root", "报表存放路径", "work/reports"))
+
+
+def test_daemon_cleans_a_directory_a_plugin_declares(mini_site):
+    site = mini_site(MiniWithReports(), daemon={"cleanup": {"directories": {"reports_root": 3, "send_temp": 7}}})
+    assert Daemon(site).options.cleanup.directories == {"reports_root": 3, "send_temp": 7}
+
+
 def test_daemon_cli_status_and_bad_clock(mini_site, esomp_cli):
     site = mini_site()
     assert "no daemon heartbeat yet" in esomp_cli(["daemon", "--status"], site=site, plugins=[plugin]).output
