@@ -164,13 +164,14 @@ def post_vouchers(site, job, vouchers: Iterable[Voucher], *, date=None) -> Poste
     voucher does not balance, the day is closed, or one of the job's earlier vouchers has been reversed."""
     day = day_key(date if date is not None else job.date)
     engine = site.repository.engine
+    posted_at = datetime.now()
     with engine.begin() as conn:
         currencies = _currencies(conn)
         voucher_rows, line_rows = [], []
         for seq, voucher in enumerate(vouchers, 1):
             number = job_voucher_number(job.id, seq)
             voucher_rows.append({"number": number, "date": day, "job_id": job.id, "seq": seq,
-                                 "memo": voucher.memo, "reverses_id": None, "reason": "", "posted_at": datetime.now()})
+                                 "memo": voucher.memo, "reverses_id": None, "reason": "", "posted_at": posted_at})
             line_rows.append(_check_lines(number, voucher, currencies))
         _refuse_closed(conn, day)
         replaced = _remove_job_vouchers(conn, job.id)
