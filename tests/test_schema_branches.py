@@ -54,7 +54,7 @@ def write_branch(folder: Path, name: str, tables: list[str], depends_on: str | N
     return Migrations(name, folder, f"the {name} plugin's tables")
 
 
-class Ledger:
+class Reports:
     """A plugin with a table of its own, created by its migration branch."""
 
     def __init__(self, migrations: Migrations):
@@ -70,45 +70,45 @@ class Ledger:
 
 def test_hook_register_migrations_applies_the_branch_and_lists_it(esomp_site_factory, esomp_pm_factory, tmp_path,
                                                                    esomp_cli):
-    branch = write_branch(tmp_path / "ledger", "ledger", ["ledger_vouchers", "ledger_lines"])
-    site = esomp_site_factory(esomp_pm_factory(Ledger(branch)))
-    assert "ledger_vouchers" not in site.repository.tables()  # created by a site whose plugins do not include it
+    branch = write_branch(tmp_path / "reports", "reports", ["report_runs", "report_lines"])
+    site = esomp_site_factory(esomp_pm_factory(Reports(branch)))
+    assert "report_runs" not in site.repository.tables()  # created by a site whose plugins do not include it
 
     site.repository.upgrade()
-    assert {"ledger_vouchers", "ledger_lines"} <= set(site.repository.tables())
-    assert "ledger_0002" in site.repository.current_heads()
+    assert {"report_runs", "report_lines"} <= set(site.repository.tables())
+    assert "reports_0002" in site.repository.current_heads()
 
-    result = esomp_cli(["db", "history", "--json"], site=site, plugins=[Ledger(branch)])
+    result = esomp_cli(["db", "history", "--json"], site=site, plugins=[Reports(branch)])
     assert result.exit_code == 0, result.output
     history = {b["branch"]: b for b in json.loads(result.output)}
     assert history["core"]["revisions"][0]["revision"] == "0001"
-    assert [(r["revision"], r["applied"], r["description"]) for r in history["ledger"]["revisions"]] == [
-        ("ledger_0001", True, "ledger_vouchers for the ledger plugin"),
-        ("ledger_0002", True, "ledger_lines for the ledger plugin")]
+    assert [(r["revision"], r["applied"], r["description"]) for r in history["reports"]["revisions"]] == [
+        ("reports_0001", True, "report_runs for the reports plugin"),
+        ("reports_0002", True, "report_lines for the reports plugin")]
 
-    table = esomp_cli(["db", "history"], site=site, plugins=[Ledger(branch)])
-    assert table.exit_code == 0 and "ledger_0002" in table.output
+    table = esomp_cli(["db", "history"], site=site, plugins=[Reports(branch)])
+    assert table.exit_code == 0 and "reports_0002" in table.output
 
 
 def test_hook_register_migrations_refuses_a_branch_name_taken(esomp_pm_factory, tmp_path):
-    first = write_branch(tmp_path / "a", "ledger", ["ledger_a"])
-    second = Migrations("ledger", tmp_path / "a")
-    with pytest.raises(RegistrationError, match=r"migrations 'ledger' registered by both .* and "):
-        collect_migrations(esomp_pm_factory(Ledger(first), Ledger(second)))
+    first = write_branch(tmp_path / "a", "reports", ["reports_a"])
+    second = Migrations("reports", tmp_path / "a")
+    with pytest.raises(RegistrationError, match=r"migrations 'reports' registered by both .* and "):
+        collect_migrations(esomp_pm_factory(Reports(first), Reports(second)))
     with pytest.raises(RegistrationError, match="'core' registered by both the core and"):
-        collect_migrations(esomp_pm_factory(Ledger(Migrations("core", tmp_path / "a"))))
+        collect_migrations(esomp_pm_factory(Reports(Migrations("core", tmp_path / "a"))))
     with pytest.raises(RegistrationError, match="no such folder"):
-        collect_migrations(esomp_pm_factory(Ledger(Migrations("gone", tmp_path / "missing"))))
+        collect_migrations(esomp_pm_factory(Reports(Migrations("gone", tmp_path / "missing"))))
 
 
 def test_a_branch_of_a_plugin_no_longer_loaded_is_left_alone(tmp_path):
     url = f"sqlite:///{tmp_path / 'esomp.db'}"
-    branch = write_branch(tmp_path / "ledger", "ledger", ["ledger_vouchers"])
+    branch = write_branch(tmp_path / "reports", "reports", ["report_runs"])
     Repository(url, migrations=[branch]).upgrade()
 
     without = Repository(url)  # the plugin was disabled since: its version row is not resolved, nor dropped
     without.upgrade()
-    assert "ledger_0001" in without.current_heads() and "ledger_vouchers" in without.tables()
+    assert "reports_0001" in without.current_heads() and "report_runs" in without.tables()
     history = {b["branch"] for b in without.history()}
     assert history == {"core"}
 
@@ -116,10 +116,10 @@ def test_a_branch_of_a_plugin_no_longer_loaded_is_left_alone(tmp_path):
 def test_one_branch_is_applied_on_its_own(tmp_path):
     repository = Repository(f"sqlite:///{tmp_path / 'esomp.db'}")
     repository.upgrade()
-    branch = write_branch(tmp_path / "ledger", "ledger", ["ledger_vouchers"])
+    branch = write_branch(tmp_path / "reports", "reports", ["report_runs"])
     repository.upgrade(branch)  # what the dashboard does on first use
-    assert "ledger_vouchers" in repository.tables()
-    assert "ledger_0001" in repository.current_heads()
+    assert "report_runs" in repository.tables()
+    assert "reports_0001" in repository.current_heads()
 
 
 def test_a_new_site_has_only_its_own_tables_in_the_core_branch(tmp_path):
