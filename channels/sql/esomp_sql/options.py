@@ -1,0 +1,106 @@
+"""The options of a ``[channels.NAME]`` table of kind "sql", checked when the site opens the channel.
+
+Validators raise ValueError starting with the key name; the core's ``structure`` adds the file and table path,
+so an error reads ``esomp.toml: channels.counter: tables.postings.watermark: ...``.
+"""
+from __future__ import annotations
+
+import re
+
+import attrs
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from esomp_core import check_name
+
+DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENTIFIER = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)?")  # a table or column, optionally schema.table
+QUERY = re.compile(r"\s*(select|with)\b", re.I)
+
+
+def is_query(source: str) -> bool:
+    """A SELECT (or WITH ... SELECT) query rather than a table name."""
+    return bool(QUERY.match(source))
+
+
+def _url(instance, attribute, value: str) -> None:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"{attribute.name}: expected an SQLAlchemy URL such as "
+                         f"postgresql+psycopg2://USER@HOST:5432/DB, got {value!r}") from None
+    if url.get_backend_name() not in DIALECTS:
+        raise ValueError(f"{attribute.name}: unsupported database {url.get_backend_name()!r} "
+                         f"(expected one of: {', '.join(DIALECTS)})")
+    if url.password is not None:
+        raise ValueError(f"{attribute.name}: a password in the URL {url.render_as_string(hide_password=True)!r} "
+                         f"is not allowed: put it in an environment variable and name that variable in password_env")
+
+
+def _source(instance, attribute, value: str) -> None:
+    if is_query(value):
+        if ";" in value.strip().rstrip(";"):
+            raise ValueError(f"{attribute.name}: expected one SELECT statement, got several (';')")
+        return
+    if not IDENTIFIER.fullmatch(value):
+        raise ValueError(f"{attribute.name}: expected a table name (TABLE or SCHEMA.TABLE) or a SELECT query, "
+                         f"got {value!r}")
+
+
+def _column(instance, attribute, value: str | None) -> None:
+    if value is not None and (not IDENTIFIER.fullmatch(value) or "." in value):
+        raise ValueError(f"{attribute.name}: expected a column name, got {value!r}")
+
+
+def _env_name(instance, attribute, value: str | None) -> None:
+    # Never echo the value: a misplaced secret would end up in the error message.
+    if value is not None and not ENV_NAME.fullmatch(value):
+        raise ValueError(f"{attribute.name}: expected the NAME of an environment variable (letters, digits, _), "
+                         f"not its value")
+
+
+def _hhmm(instance, attribute, value: str | None) -> None:
+    if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
+
+
+def _positive(instance, attribute, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name}: expected a number of seconds above 0, got {value!r}")
+
+
+@attrs.frozen
+class TableOptions:
+    """``[channels.NAME.tables.TABLE]``: where the rows come from, and the column that orders new rows."""
+
+    source: str = attrs.field(validator=_source)
+    watermark: str | None = attrs.field(default=None, validator=_column)
+
+
+def _tables(instance, attribute, value: dict[str, str | TableOptions]) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name}: expected at least one table (name = \"TABLE\" or \"SELECT ...\")")
+    for name, table in value.items():
+        try:
+            check_name(name, "name")
+            if isinstance(table, str):
+                _source(instance, attrs.fields(TableOptions).source, table)
+        except ValueError as exc:
+            raise ValueError(f"{attribute.name}.{name}: {exc}") from None
+
+
+@attrs.frozen
+class SqlOptions:
+    """``[channels.NAME]`` with ``kind = "sql"``; docs/channels-sql.md describes every option with an example."""
+
+    url: str = attrs.field(validator=_url)
+    tables: dict[str, str | TableOptions] = attrs.field(validator=_tables)
+    password_env: str | None = attrs.field(default=None, validator=_env_name)
+    connect_timeout: float = attrs.field(default=10.0, validator=_positive)
+    deadline: str | None = attrs.field(default=None, validator=_hhmm)
+
+    def table_options(self) -> dict[str, TableOptions]:
+        """Every table as TableOptions, in name order (the order they are read and written in)."""
+        return {name: TableOptions(table) if isinstance(table, str) else table
+                for name, table in sorted(self.tables.items())}
