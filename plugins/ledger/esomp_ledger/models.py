@@ -47,21 +47,25 @@ class LedgerVoucher(LedgerBase):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_vouchers.id"), unique=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     posted_at: Mapped[datetime] = mapped_column(DateTime)
-    lines: Mapped[list[LedgerLine]] = relationship(back_populates="voucher", order_by="LedgerLine.line_no")
+    lines: Mapped[list[LedgerLine]] = relationship(
+        back_populates="voucher", order_by="LedgerLine.line_no",
+        primaryjoin="LedgerVoucher.id == foreign(LedgerLine.voucher_id)")
 
 
 class LedgerLine(LedgerBase):
-    """One debit (D) or credit (C) of a voucher, in integer fen."""
+    """One debit (D) or credit (C) of a voucher, in integer fen. No foreign keys (see the migration): posting
+    checks accounts and voucher ids itself."""
 
     __tablename__ = "ledger_lines"
-    voucher_id: Mapped[int] = mapped_column(ForeignKey("ledger_vouchers.id"), primary_key=True)
+    voucher_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
+    account: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(1))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     memo: Mapped[str] = mapped_column(Text, default="")
-    voucher: Mapped[LedgerVoucher] = relationship(back_populates="lines")
+    voucher: Mapped[LedgerVoucher] = relationship(
+        back_populates="lines", primaryjoin="LedgerVoucher.id == foreign(LedgerLine.voucher_id)")
 
 
 class LedgerDay(LedgerBase):

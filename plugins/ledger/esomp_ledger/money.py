@@ -9,6 +9,19 @@ from esomp_ledger.errors import LedgerError
 def to_fen(amount, where: str = "") -> int:
     """``amount`` (Decimal, int or numeral text) as integer fen; more than two decimals, a float, a negative
     amount or a non-number raises LedgerError naming ``where``."""
+    if type(amount) is Decimal:  # the usual case, checked with as few operations as a million lines can afford
+        try:
+            scaled = amount.scaleb(2)
+            fen = int(scaled)
+        except (ValueError, OverflowError):  # NaN, infinity: the checks below say which
+            pass
+        else:
+            if fen == scaled and fen >= 0:
+                return fen
+    return _checked_fen(amount, where)
+
+
+def _checked_fen(amount, where: str) -> int:
     if isinstance(amount, float) or isinstance(amount, bool):
         raise LedgerError(f"{where}amount {amount!r} is a {type(amount).__name__}: pass a Decimal or text, "
                           f"money is never a float")

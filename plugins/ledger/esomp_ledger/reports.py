@@ -22,7 +22,7 @@ def _postings(conn, day: str) -> Iterator[Any]:
     original = VOUCHERS.alias("original")
     query = (select(VOUCHERS.c.date, VOUCHERS.c.number, LINES.c.line_no, LINES.c.account, LINES.c.side,
                     LINES.c.amount_fen, LINES.c.currency, LINES.c.memo, original.c.number.label("reverses"),
-                    VOUCHERS.c.id.label("voucher_id"))
+                    VOUCHERS.c.id.label("voucher_id"), VOUCHERS.c.memo.label("voucher_memo"))
              .join(LINES, LINES.c.voucher_id == VOUCHERS.c.id)
              .outerjoin(original, original.c.id == VOUCHERS.c.reverses_id)
              .where(VOUCHERS.c.date == day)
@@ -35,7 +35,8 @@ def journal(site, date) -> list[dict[str, Any]]:
     with site.repository.engine.connect() as conn:
         return [{"voucher_id": r.voucher_id, "date": r.date, "voucher": r.number, "line": r.line_no,
                  "account": r.account, "side": r.side, "amount": fen_text(r.amount_fen), "currency": r.currency,
-                 "memo": r.memo, "reverses": r.reverses or ""} for r in _postings(conn, day_key(date))]
+                 "memo": r.memo, "reverses": r.reverses or "", "voucher_memo": r.voucher_memo}
+                for r in _postings(conn, day_key(date))]
 
 
 def _signed():

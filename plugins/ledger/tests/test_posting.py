@@ -170,3 +170,11 @@ def test_a_million_lines_of_tenths_sum_to_the_fen(sqlite_ledger_site):
     assert (rows["1001"]["debit"], rows["1002"]["debit"], rows["2001"]["credit"]) == (
         Decimal("33333.40"), Decimal("66666.80"), Decimal("100000.20"))
     assert trial_balance(sqlite_ledger_site, DAY)[0]["balanced"] is True
+
+
+def test_memos_keep_tabs_newlines_and_backslashes(ledger_site):
+    memo = "申购\tA\\B\nC"
+    post_vouchers(ledger_site, job(), [Voucher([debit("1001", "1", memo=memo), credit("2001", "1")], memo=memo)])
+
+    [first, _] = journal(ledger_site, DAY)
+    assert (first["memo"], first["voucher_memo"]) == (memo, memo)
