@@ -4,6 +4,8 @@ import csv
 import json
 from decimal import Decimal
 
+import pytest
+
 import esomp_ledger.plugin
 from esomp_core import Job
 from esomp_dbf import DbfFile
@@ -96,3 +98,21 @@ def test_cli_refusal_is_an_error_message(ledger_site, esomp_cli, tmp_path):
 
     assert result.exit_code == 1
     assert "unknown kind 'cash'" in result.output
+
+
+def test_a_tampered_journal_fails_the_trial_balance_and_cannot_be_closed(ledger_site, esomp_cli):
+    from sqlalchemy import text
+
+    from esomp_ledger import LedgerError, close_day
+
+    post(ledger_site)
+    with ledger_site.repository.engine.begin() as conn:  # a line slipped in behind the ledger's back
+        conn.execute(text("INSERT INTO ledger_lines (voucher_id, line_no, account, side, amount_fen, currency, memo)"
+                          " SELECT MIN(id), 9, '1001', 'D', 1, 'CNY', '' FROM ledger_vouchers"))
+
+    trial = cli(esomp_cli, ledger_site, "trial", "--date", DAY, "--json")
+
+    assert trial.exit_code == 1
+    assert json.loads(trial.output)[0]["balanced"] is False
+    with pytest.raises(LedgerError, match="ledger day 20260105 cannot be closed: the trial balance fails in CNY"):
+        close_day(ledger_site, DAY)
