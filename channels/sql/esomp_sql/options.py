@@ -6,6 +6,7 @@ so an error reads ``esomp.toml: channels.counter: tables.postings.watermark: ...
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import attrs
 from sqlalchemy.engine import make_url
@@ -39,6 +40,8 @@ def _url(instance, attribute, value: str) -> None:
 
 
 def _source(instance, attribute, value: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{attribute.name}: expected a table name or a SELECT query, got {value!r}")
     if is_query(value):
         if ";" in value.strip().rstrip(";"):
             raise ValueError(f"{attribute.name}: expected one SELECT statement, got several (';')")
@@ -78,6 +81,28 @@ class TableOptions:
     watermark: str | None = attrs.field(default=None, validator=_column)
 
 
+def _table_options(value: dict[str, Any]) -> dict[str, str | TableOptions]:
+    """``name = "TABLE"``, ``name = "SELECT ..."`` or ``name = {source = ..., watermark = ...}``; an error names
+    its key (``tables.NAME.watermark: ...``)."""
+    converted = {}
+    for name, table in value.items():
+        if isinstance(table, dict):
+            unknown = sorted(set(table) - {"source", "watermark"})
+            if unknown:
+                raise ValueError(f"tables.{name}.{unknown[0]}: unknown key (expected one of: source, watermark)")
+            if "source" not in table:
+                raise ValueError(f"tables.{name}.source: missing required key (a table name or a SELECT query)")
+            try:
+                table = TableOptions(**table)
+            except ValueError as exc:
+                raise ValueError(f"tables.{name}.{exc}") from None
+        elif not isinstance(table, (str, TableOptions)):
+            raise ValueError(f"tables.{name}: expected a table name, a SELECT query or a table "
+                             f"{{source = ..., watermark = ...}}, got {table!r}")
+        converted[name] = table
+    return converted
+
+
 def _tables(instance, attribute, value: dict[str, str | TableOptions]) -> None:
     if not value:
         raise ValueError(f"{attribute.name}: expected at least one table (name = \"TABLE\" or \"SELECT ...\")")
@@ -95,7 +120,8 @@ class SqlOptions:
     """``[channels.NAME]`` with ``kind = "sql"``; docs/channels-sql.md describes every option with an example."""
 
     url: str = attrs.field(validator=_url)
-    tables: dict[str, str | TableOptions] = attrs.field(validator=_tables)
+    # Any: the converter checks each table, so that an error names its key (tables.NAME.watermark).
+    tables: dict[str, Any] = attrs.field(converter=_table_options, validator=_tables)
     password_env: str | None = attrs.field(default=None, validator=_env_name)
     connect_timeout: float = attrs.field(default=10.0, validator=_positive)
     deadline: str | None = attrs.field(default=None, validator=_hhmm)
