@@ -106,8 +106,9 @@ class SqlChannel:
     @property
     def url(self) -> str:
         """The server's URL, safe to show (a password is ``***``)."""
-        return self._connect_url().render_as_string(hide_password=True) if self.options.password_env \
-            else self._url.render_as_string(hide_password=True)
+        # With password_env the URL shows ***, whether or not the variable is set.
+        shown = self._url.set(password="-") if self.options.password_env else self._url
+        return shown.render_as_string(hide_password=True)
 
     def __repr__(self) -> str:
         return f"SqlChannel({self.name!r}, {self.url!r})"

@@ -184,3 +184,14 @@ def test_a_missing_column_or_table_fails_and_changes_nothing(counter_url, run_sq
         assert [p.name for p in output(good, DAY1, "postings").parent.iterdir()] == ["postings.csv"]
     with good.repository.session() as session:
         assert session.scalars(select(WatermarkRow.high)).all() == ["2"]
+
+
+def test_a_password_variable_that_is_not_set_fails_naming_it(sql_site, monkeypatch):
+    monkeypatch.delenv("COUNTER_PASSWORD", raising=False)
+    site = sql_site("postgresql+psycopg2://esomp@127.0.0.1/counter", {"customers": "customers"},
+                    password_env="COUNTER_PASSWORD")
+
+    with pytest.raises(SqlCollectError, match=r"^channel counter: table customers: reading from "
+                                              r"postgresql\+psycopg2://esomp:\*\*\*@127\.0\.0\.1/counter failed: "
+                                              r".*environment variable COUNTER_PASSWORD is not set"):
+        site.pm.hook.collect(job=job(DAY1), site=site)
