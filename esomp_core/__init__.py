@@ -111,6 +111,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JobEventRow": ("repository.models", "JobEvent"),
     "FileRow": ("repository.models", "File"),
     "AlertRow": ("repository.models", "Alert"),
+    "MonitorRunRow": ("repository.models", "MonitorRun"),
     # Test kit (esomp_core.testing, also a pytest plugin; importing it imports pytest)
     "StageHooks": ("testing", "StageHooks"),
 }

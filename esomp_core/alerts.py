@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from esomp_core.model import Alert, Finding
 from esomp_core.repository.models import Alert as AlertRow
-from esomp_core.repository.monitoring_models import MonitorRun
+from esomp_core.repository.models import MonitorRun
 
 STATES = ("open", "acknowledged", "resolved")
 ACTIVE = ("open", "acknowledged")

@@ -16,8 +16,9 @@ from esomp_core.site import template_text
 
 OLD_SITE = Path(__file__).with_name("fixtures") / "site_2d0b607"
 CORE_TABLES = {"runs", "jobs", "job_events", "files", "products", "institutions", "classifications", "accounts",
-               "alerts", "silences", "monitor_runs", "notification_groups", "daemon_heartbeats"}
-PLUGIN_TABLES = {"packages", "receipts", "deliveries", "dashboard_users", "dashboard_sessions", "dashboard_audit"}
+               "alerts", "monitor_runs"}
+PLUGIN_TABLES = {"packages", "receipts", "deliveries", "dashboard_users", "dashboard_sessions", "dashboard_audit",
+                 "silences", "notification_groups", "daemon_heartbeats"}
 
 REVISION = '''"""{doc}
 
@@ -132,7 +133,7 @@ def test_a_new_site_gets_every_enabled_plugins_tables(esomp_site):
     assert CORE_TABLES | PLUGIN_TABLES <= set(esomp_site.repository.tables())
     assert "ledger_entries" not in esomp_site.repository.tables()
     branches = {b["branch"]: b for b in esomp_site.repository.history()}
-    assert {"core", "trust", "notify", "dashboard"} <= set(branches)
+    assert {"core", "trust", "notify", "dashboard", "monitor"} <= set(branches)
     assert all(r["applied"] for b in branches.values() for r in b["revisions"])
 
 

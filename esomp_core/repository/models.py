@@ -148,4 +148,14 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-from esomp_core.repository import monitoring_models  # noqa: E402,F401
+
+class MonitorRun(Base):
+    """When each monitor last ran and how it went: the schedule's memory across daemon restarts."""
+
+    __tablename__ = "monitor_runs"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    conditions: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    """The [rule, subject] pairs the monitor reported last time: those it no longer reports are resolved."""

@@ -26,7 +26,7 @@ import attrs
 from sqlalchemy import select
 
 from esomp_core import ConfigError, Finding, JobRow, RunRow, structure, sync_alerts, ymd
-from esomp_core.repository.monitoring_models import DaemonHeartbeat
+from esomp_monitor.models import DaemonHeartbeat
 from esomp_monitor.cleanup import CLEANUP_NAME, CleanupOptions, cleanup
 from esomp_monitor.runner import check_config, last_runs, run_due
 from esomp_monitor.schedules import Schedule, hhmm, is_due

@@ -7,7 +7,7 @@ from datetime import datetime
 import click
 
 from esomp_core import ConfigError, Site, json_option, pass_site, print_json
-from esomp_core.repository.monitoring_models import DaemonHeartbeat
+from esomp_monitor.models import DaemonHeartbeat
 
 
 def heartbeats(site: Site) -> list[dict]:

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from esomp_core import ACTIVE_ALERT_STATES, AlertRow, JobRow, RunRow, structure
-from esomp_core.repository.monitoring_models import NotificationGroup
+from esomp_monitor.models import NotificationGroup
 from esomp_monitor.listing import as_dict
 from esomp_monitor.silences import active_silences, is_silenced
 

@@ -17,6 +17,13 @@ def register_monitors(register) -> None:
 
 
 @hookimpl
+def register_migrations(register) -> None:
+    from esomp_monitor.models import MIGRATIONS
+
+    register(MIGRATIONS)
+
+
+@hookimpl
 def register_config(register) -> None:
     register(ConfigTable("alerts", "how alerts are grouped, repeated and inhibited for notification"))
     register(ConfigTable("daemon", "the daemon: its engine start, heartbeat and cleanup"))

@@ -11,8 +11,7 @@ from typing import Iterable
 import attrs
 from sqlalchemy import select
 
-from esomp_core import ConfigError, Finding, Monitor, monitor_options, sync_alerts
-from esomp_core.repository.monitoring_models import MonitorRun
+from esomp_core import ConfigError, Finding, Monitor, MonitorRunRow as MonitorRun, monitor_options, sync_alerts
 from esomp_monitor.schedules import is_due, schedule_of
 
 log = logging.getLogger("esomp.monitoring")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from esomp_core import AlertRow
-from esomp_core.repository.monitoring_models import Silence
+from esomp_monitor.models import Silence
 
 
 def add_silence(site, *, rule: str = "*", subject: str = "*", starts_at: datetime, ends_at: datetime,

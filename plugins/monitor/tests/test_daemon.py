@@ -21,7 +21,8 @@ from esomp_core.model import BusinessType, ChannelKind, JobResult, JobSpec
 from esomp_core.repository.models import Alert as AlertRow
 from esomp_core.repository.models import Job as JobRow
 from esomp_core.repository.models import JobEvent, Run
-from esomp_core.repository.monitoring_models import DaemonHeartbeat, MonitorRun
+from esomp_core import MonitorRunRow as MonitorRun
+from esomp_monitor.models import DaemonHeartbeat
 from esomp_core.testing import StageHooks
 from esomp_monitor import Daemon, plugin, remove_older
 

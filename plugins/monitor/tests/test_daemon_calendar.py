@@ -11,7 +11,7 @@ from esomp_core.calendar import shipped_closures
 from esomp_core.model import BusinessType, ChannelKind, JobResult, JobSpec
 from esomp_core.repository.models import Alert as AlertRow
 from esomp_core.repository.models import Run
-from esomp_core.repository.monitoring_models import DaemonHeartbeat
+from esomp_monitor.models import DaemonHeartbeat
 from esomp_core.testing import StageHooks
 from esomp_monitor import Daemon, plugin
 
