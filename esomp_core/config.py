@@ -436,32 +436,8 @@ def secret(env_name: str | None, *, path: str = "", source: Any = None) -> str |
         raise ConfigError(source, path, f"environment variable {env_name} is not set") from None
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {value!r} as TOML")
+def dump_toml(tables: dict[str, Any]) -> str:
+    """Nested dicts as TOML text (the site files the core writes for tests, benchmarks and the demo)."""
+    import tomli_w
 
-
-def dump_toml(tables: dict[str, Any], prefix: str = "") -> str:
-    """Write nested dicts as TOML tables: scalars, lists and tables (enough for the configs we write)."""
-    lines: list[str] = []
-    scalars = {k: v for k, v in tables.items() if not isinstance(v, dict)}
-    nested = {k: v for k, v in tables.items() if isinstance(v, dict)}
-    if prefix and scalars:
-        lines.append(f"[{prefix}]")
-    for key, value in scalars.items():
-        lines.append(f'"{key}" = {_toml_value(value)}' if prefix else f"{key} = {_toml_value(value)}")
-    for key, value in nested.items():
-        name = f'{prefix}."{key}"' if prefix else f'"{key}"'
-        if not value:
-            lines.append(f"[{name}]")
-        lines.append(dump_toml(value, name))
-    return "\n".join(lines)
+    return tomli_w.dumps(tables)

@@ -254,12 +254,12 @@ def ownership(pm: PluginManager, registry: "Registry", cli: Any = None) -> dict[
 
 def _command_owners(pm: PluginManager, cli: Any) -> list[tuple[str, str]]:
     modules = {pm.module_of(name): name for name in pm.records if pm.get_plugin(name) is not None}
-    packages = {module.partition(".")[0]: name for module, name in modules.items()
-                if not module.startswith("esomp_core.")}
+    by_package = {module.partition(".")[0]: name for module, name in modules.items()
+                  if not module.startswith("esomp_core.")}
 
     def owner(command: Any) -> str | None:
         module = getattr(command.callback, "__module__", "") or ""
-        return modules.get(module) or packages.get(module.partition(".")[0])
+        return modules.get(module) or by_package.get(module.partition(".")[0])
 
     found = []
     for name, command in sorted(getattr(cli, "commands", {}).items()):
