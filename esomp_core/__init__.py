@@ -54,6 +54,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "structure": ("config", "structure"),
     "secret": ("config", "secret"),
     "check_name": ("config", "check_name"),
+    "hhmm": ("config", "hhmm"),
     "ConfigTable": ("config", "ConfigTable"),
     "Directory": ("config", "Directory"),
     # Schema: a distribution's own migration branch (esomp_core.repository)

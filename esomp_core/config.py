@@ -167,15 +167,18 @@ def path_name(instance, attribute, value):
         check_name(value, f"{attribute.name}:")
 
 
-def _hhmm(instance, attribute, value):
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
+def hhmm(instance, attribute, value):
+    """attrs validator: a time of day HH:MM, None, or a table whose values are such times."""
+    for key, text in value.items() if isinstance(value, dict) else [(None, value)]:
+        if text is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(text)):
+            where = attribute.name if key is None else f"{attribute.name}.{key}"
+            raise ValueError(f"{where}: expected a time HH:MM, got {text!r}")
 
 
 @attrs.frozen
 class SiteSection:
     name: str = attrs.field(default="site", validator=path_name)
-    day_change: str = attrs.field(default="06:00", validator=_hhmm)
+    day_change: str = attrs.field(default="06:00", validator=hhmm)
     """Work started before this wall-clock time belongs to the previous business date (Control-M's New Day)."""
 
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from esomp_core import hhmm
+
 SCHEMES = ("", "file", "memory", "ftp", "sftp")
 REMOTE_SCHEMES = ("ftp", "sftp")
 TRANSFERS = ("copy", "link")
@@ -68,11 +70,6 @@ def _optional_patterns(instance, attribute, value: list[str] | None) -> None:
 def _pattern(instance, attribute, value: str | None) -> None:
     if value is not None:
         _patterns(instance, attribute, [value])
-
-
-def _hhmm(instance, attribute, value: str | None) -> None:
-    if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
 
 
 def _env_name(instance, attribute, value: str | None) -> None:
@@ -143,7 +140,7 @@ class FsOptions:
     poll_interval: float = attrs.field(default=5.0, validator=_not_negative)
     expected: list[str] | None = attrs.field(default=None, validator=_optional_patterns)
     optional: list[str] = attrs.field(factory=list, validator=_patterns)
-    deadline: str | None = attrs.field(default=None, validator=_hhmm)
+    deadline: str | None = attrs.field(default=None, validator=hhmm)
     # Connection.
     retries: int = attrs.field(default=3, validator=_not_negative)
     backoff: float = attrs.field(default=2.0, validator=_not_negative)

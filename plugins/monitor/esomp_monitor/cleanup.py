@@ -12,9 +12,8 @@ from typing import Any
 import attrs
 from sqlalchemy import delete
 
-from esomp_core import AlertRow, JobEventRow
+from esomp_core import AlertRow, JobEventRow, hhmm
 from esomp_monitor.runner import record_run
-from esomp_monitor.schedules import hhmm
 
 log = logging.getLogger("esomp.daemon")
 

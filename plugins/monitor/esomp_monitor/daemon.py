@@ -25,11 +25,11 @@ from typing import Any, Callable
 import attrs
 from sqlalchemy import select
 
-from esomp_core import ConfigError, Finding, JobRow, RunRow, structure, sync_alerts, ymd
+from esomp_core import ConfigError, Finding, JobRow, RunRow, hhmm, structure, sync_alerts, ymd
 from esomp_monitor.models import DaemonHeartbeat
 from esomp_monitor.cleanup import CLEANUP_NAME, CleanupOptions, cleanup
 from esomp_monitor.runner import check_config, last_runs, run_due
-from esomp_monitor.schedules import Schedule, hhmm, is_due
+from esomp_monitor.schedules import Schedule, is_due
 
 log = logging.getLogger("esomp.daemon")
 

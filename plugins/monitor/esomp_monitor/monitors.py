@@ -7,7 +7,6 @@ store turns repeats into counts and vanished conditions into resolutions.
 from __future__ import annotations
 
 import fnmatch
-import re
 import shutil
 import statistics
 from datetime import date as Date
@@ -18,16 +17,9 @@ import attrs
 from sqlalchemy import select
 
 from esomp_core import (ALERT_SEVERITIES, DIRECTORIES, ConfigError, FileRow, Finding, JobRow, Monitor, RunRow,
-                        expand_date_tokens, monitor_options, ymd)
-from esomp_monitor.schedules import hhmm
+                        expand_date_tokens, hhmm, monitor_options, ymd)
 
 SEVERITY = attrs.validators.in_(ALERT_SEVERITIES)
-
-
-def _hhmm_values(instance, attribute, value):
-    for key, text in value.items():
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
-            raise ValueError(f"{attribute.name}.{key}: expected a time HH:MM, got {text!r}")
 
 
 def _positive(instance, attribute, value):
@@ -84,9 +76,9 @@ def check_job_failed(site, now: datetime) -> list[Finding]:
 
 @attrs.frozen
 class LateOptions:
-    jobs: dict[str, str] = attrs.field(factory=dict, validator=_hhmm_values)
+    jobs: dict[str, str] = attrs.field(factory=dict, validator=hhmm)
     """Job name (shell wildcards) -> HH:MM by which it must have succeeded."""
-    batches: dict[str, str] = attrs.field(factory=dict, validator=_hhmm_values)
+    batches: dict[str, str] = attrs.field(factory=dict, validator=hhmm)
     """Batch number -> HH:MM by which every job of the batch must have succeeded."""
     severity: str = attrs.field(default="warning", validator=SEVERITY)
 

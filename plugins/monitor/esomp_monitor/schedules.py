@@ -4,12 +4,11 @@ tests drive it.
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import attrs
 
-from esomp_core import ConfigError, Monitor, structure
+from esomp_core import ConfigError, Monitor, hhmm, structure
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 6))
 
@@ -46,12 +45,6 @@ def cron_matches(fields: list[set[int]], moment: datetime) -> bool:
     minute, hour, day, month, weekday = fields
     return (moment.minute in minute and moment.hour in hour and moment.day in day and moment.month in month
             and (moment.isoweekday() % 7) in weekday)
-
-
-def hhmm(instance, attribute, value):
-    """attrs validator: a time of day ``HH:MM`` (or None)."""
-    if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(value)):
-        raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
 
 
 def _cron(instance, attribute, value):
