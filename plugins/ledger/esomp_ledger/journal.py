@@ -204,8 +204,8 @@ def _remove_job_vouchers(conn, job_id: int) -> int:
 def _insert_vouchers(conn, rows: list[dict]) -> list[int]:
     if not rows:
         return []
-    if conn.dialect.name == "postgresql":
-        return _copy_vouchers(conn, rows)
+    if conn.dialect.name == "postgresql" and rows[0]["job_id"] is not None:
+        return _copy_job_vouchers(conn, rows)
     statement = insert(VOUCHERS).returning(VOUCHERS.c.id, sort_by_parameter_order=True)
     return list(conn.execute(statement, rows).scalars())
 
@@ -259,21 +259,18 @@ def _copy_optional(value: int | None) -> str:
     return "\\N" if value is None else str(value)
 
 
-def _copy_vouchers(conn, rows: list[dict]) -> list[int]:
-    """Take the ids from the table's sequence in one query, then COPY the vouchers with them."""
-    ids = sorted(conn.exec_driver_sql(
-        "SELECT nextval(pg_get_serial_sequence('ledger_vouchers', 'id')) FROM generate_series(1, %(n)s)",
-        {"n": len(rows)}).scalars())
+def _copy_job_vouchers(conn, rows: list[dict]) -> list[int]:
+    """COPY one job's vouchers (the table's sequence numbers them), then read their ids back in ``seq`` order."""
     buffer = io.StringIO()
     buffer.writelines(
-        f"{i}\t{_copy_text(r['number'])}\t{r['date']}\t{_copy_optional(r['job_id'])}\t{r['seq']}\t"
-        f"{_copy_text(r['memo'])}\t{_copy_optional(r['reverses_id'])}\t{_copy_text(r['reason'])}\t"
-        f"{r['posted_at'].isoformat()}\n" for i, r in zip(ids, rows))
+        f"{_copy_text(r['number'])}\t{r['date']}\t{r['job_id']}\t{r['seq']}\t{_copy_text(r['memo'])}\t"
+        f"{_copy_optional(r['reverses_id'])}\t{_copy_text(r['reason'])}\t{r['posted_at'].isoformat()}\n"
+        for r in rows)
     buffer.seek(0)
     conn.connection.driver_connection.cursor().copy_expert(
-        "COPY ledger_vouchers (id, number, date, job_id, seq, memo, reverses_id, reason, posted_at) FROM STDIN",
-        buffer)
-    return ids
+        "COPY ledger_vouchers (number, date, job_id, seq, memo, reverses_id, reason, posted_at) FROM STDIN", buffer)
+    return list(conn.execute(select(VOUCHERS.c.id).where(VOUCHERS.c.job_id == rows[0]["job_id"])
+                             .order_by(VOUCHERS.c.seq)).scalars())
 
 
 def reverse(site, voucher_id: int, reason: str, *, date=None) -> int:
