@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import attrs
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -131,10 +131,15 @@ class SqlChannel:
         if backend == "postgresql":
             args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(timeout))}
         elif backend in ("mysql", "mariadb"):
-            args = {"connect_timeout": timeout}
+            # PyMySQL's connect_timeout covers only the TCP connection; read_timeout covers the server's greeting
+            # and login, and is lifted once connected (a large table may take longer than that to read).
+            args = {"connect_timeout": timeout, "read_timeout": timeout}
         else:
             args = {"timeout": timeout}
-        return create_engine(url, poolclass=NullPool, connect_args=args)
+        engine = create_engine(url, poolclass=NullPool, connect_args=args)
+        if backend in ("mysql", "mariadb"):
+            event.listen(engine, "connect", _no_read_timeout)
+        return engine
 
     def expectations(self) -> tuple[list[str], str] | None:
         """The day's files (one per table) and the deadline (``HH:MM``) they must be collected by, for the monitor
@@ -268,6 +273,12 @@ class SqlChannel:
                 if output.watermark:
                     watermarks.save(session, self.name, output.name, report.date, output.low, output.high,
                                     output.rows)
+
+
+def _no_read_timeout(dbapi_connection: Any, _record: Any) -> None:
+    """After login, PyMySQL reads without a timeout again (it applies ``_read_timeout`` before every read)."""
+    if hasattr(dbapi_connection, "_read_timeout"):
+        dbapi_connection._read_timeout = None
 
 
 @attrs.define

@@ -1,6 +1,7 @@
 """Collecting a counter system's tables and queries on SQLite, MariaDB and PostgreSQL."""
 from __future__ import annotations
 
+import re
 import socket
 import time
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_hook_collect_writes_a_table_and_a_query_as_csv(counter_url, run_sql, sq
         {"id": 1, "account": "F0001", "trade_date": "2026-12-01", "direction": "in", "amount": "100.00"},
         {"id": 2, "account": "F0002", "trade_date": "2026-12-02", "direction": "out", "amount": "5.00"},
         {"id": 3, "account": "F0001", "trade_date": "2026-12-01", "direction": "out", "amount": "30.00"}])
-    site = sql_site(counter_url, {"customers": "customers", "transfers": TRANSFERS_OF_THE_DAY})
+    site = sql_site(counter_url, {"customers": "customers", "transfers": TRANSFERS_OF_THE_DAY,
+                                  "zhang": "SELECT customer_id FROM customers WHERE name LIKE 'Zhang%'"})
 
     result = site.pm.hook.collect(job=job(DAY1), site=site)
 
@@ -61,8 +63,9 @@ def test_hook_collect_writes_a_table_and_a_query_as_csv(counter_url, run_sql, sq
     assert transfers[0] == "account,direction,amount"
     # SQLite keeps DECIMAL as a float: the exact digits are checked on the servers (test_decimals_are_exact).
     assert [line.rsplit(",", 1)[0] for line in transfers[1:]] == ["F0001,in", "F0001,out"]
-    assert (result.files, result.records) == (2, 4)
-    assert result.bytes == sum(output(site, DAY1, t).stat().st_size for t in ("customers", "transfers"))
+    assert output(site, DAY1, "zhang").read_text() == "customer_id\nC001\n"  # '%' reaches the server as written
+    assert (result.files, result.records) == (3, 5)
+    assert result.bytes == sum(output(site, DAY1, t).stat().st_size for t in ("customers", "transfers", "zhang"))
     with site.repository.session() as session:
         rows = {r.name: (r.source, r.sha256, r.records, r.role) for r in session.scalars(
             select(FileRow).where(FileRow.date == DAY1, FileRow.channel == "counter"))}
@@ -146,6 +149,29 @@ def test_a_server_that_is_down_fails_quickly_naming_channel_table_and_server(sql
         assert f"esomp:***@127.0.0.1:{port}/counter" in message and "Pa55-w0rd-secret" not in message
         assert not output(site, DAY1, "customers").parent.exists() or \
             not list(output(site, DAY1, "customers").parent.iterdir())
+
+
+def test_a_server_that_does_not_answer_fails_within_the_connect_timeout(sql_site):
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        for url in (f"mysql+pymysql://esomp@127.0.0.1:{port}/counter",
+                    f"postgresql+psycopg2://esomp@127.0.0.1:{port}/counter"):
+            site = sql_site(url, {"customers": "customers"}, connect_timeout=2)
+            started = time.monotonic()
+            with pytest.raises(SqlCollectError, match=rf"^channel counter: table customers: reading from "
+                                                      rf"{re.escape(url)} failed: OperationalError"):
+                site.pm.hook.collect(job=job(DAY1), site=site)
+            assert time.monotonic() - started < 4
+
+
+def test_a_query_slower_than_the_connect_timeout_is_read(esomp_mariadb_url, sql_site):
+    site = sql_site(esomp_mariadb_url, {"slow": "SELECT SLEEP(2) AS slept"}, connect_timeout=1)
+
+    site.pm.hook.collect(job=job(DAY1), site=site)
+
+    assert output(site, DAY1, "slow").read_text() == "slept\n0\n"
 
 
 def test_bad_credentials_fail_with_the_password_masked(esomp_mariadb_url, sql_site, monkeypatch):
