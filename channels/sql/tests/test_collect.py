@@ -221,3 +221,24 @@ def test_a_password_variable_that_is_not_set_fails_naming_it(sql_site, monkeypat
                                               r"postgresql\+psycopg2://esomp:\*\*\*@127\.0\.0\.1/counter failed: "
                                               r".*environment variable COUNTER_PASSWORD is not set"):
         site.pm.hook.collect(job=job(DAY1), site=site)
+
+
+def test_a_timestamp_watermark_is_compared_as_a_timestamp(server_url, run_sql, sql_site):
+    run_sql(server_url, "CREATE TABLE transfers (posted_at TIMESTAMP NULL, account VARCHAR(20), amount DECIMAL(18, 2))",
+            "INSERT INTO transfers VALUES (:at, :account, :amount)", rows=[
+                {"at": "2026-12-01 09:30:00", "account": "F1", "amount": "10.00"},
+                {"at": "2026-12-01 15:00:00", "account": "F2", "amount": "20.00"},
+                {"at": None, "account": "F9", "amount": "99.00"}])
+    site = sql_site(server_url, {"transfers": {"source": "transfers", "watermark": "posted_at"}})
+    site.pm.hook.collect(job=job(DAY1), site=site)
+    run_sql(server_url, "INSERT INTO transfers VALUES (:at, :account, :amount)", rows=[
+        {"at": "2026-12-01 15:00:01", "account": "F3", "amount": "30.00"},
+        {"at": "2026-12-02 08:00:00", "account": "F4", "amount": "40.00"}])
+
+    result = site.pm.hook.collect(job=job(DAY2, 2), site=site)
+
+    assert output(site, DAY1, "transfers").read_text() == (
+        "posted_at,account,amount\n2026-12-01T09:30:00,F1,10.00\n2026-12-01T15:00:00,F2,20.00\n")
+    assert output(site, DAY2, "transfers").read_text() == (
+        "posted_at,account,amount\n2026-12-01T15:00:01,F3,30.00\n2026-12-02T08:00:00,F4,40.00\n")
+    assert result.detail["tables"][0]["watermark"]["up_to"] == "2026-12-02T08:00:00"
