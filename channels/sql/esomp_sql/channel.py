@@ -194,7 +194,7 @@ class SqlChannel:
         except (SQLAlchemyError, OSError, ValueError) as exc:
             reason = getattr(exc, "orig", None) or exc
             raise SqlCollectError(self._redact(
-                f"channel {self.name}: table {reader.table}: reading from {self.url} failed: "
+                f"channel {self.name}: table {reader.table}: collecting from {self.url} failed: "
                 f"{type(reason).__name__}: {str(reason).strip()}")) from None
         finally:
             if engine is not None:
@@ -226,6 +226,8 @@ class SqlChannel:
                 output.rows += 1
                 if at is not None:
                     output.high = row[at]  # rows come in watermark order: the last is the largest
+        if output.high is not None:
+            watermarks.encode(output.high)  # a type that cannot be kept fails here, before any file is replaced
         out.flush()
         out.detach()  # the file itself is closed, and renamed, by atomic_open
 

@@ -145,7 +145,7 @@ def test_a_server_that_is_down_fails_quickly_naming_channel_table_and_server(sql
             site.pm.hook.collect(job=job(DAY1), site=site)
         assert time.monotonic() - started < 5
         message = str(caught.value)
-        assert message.startswith(f"channel counter: table customers: reading from ")
+        assert message.startswith(f"channel counter: table customers: collecting from ")
         assert f"esomp:***@127.0.0.1:{port}/counter" in message and "Pa55-w0rd-secret" not in message
         assert not output(site, DAY1, "customers").parent.exists() or \
             not list(output(site, DAY1, "customers").parent.iterdir())
@@ -160,7 +160,7 @@ def test_a_server_that_does_not_answer_fails_within_the_connect_timeout(sql_site
                     f"postgresql+psycopg2://esomp@127.0.0.1:{port}/counter"):
             site = sql_site(url, {"customers": "customers"}, connect_timeout=2)
             started = time.monotonic()
-            with pytest.raises(SqlCollectError, match=rf"^channel counter: table customers: reading from "
+            with pytest.raises(SqlCollectError, match=rf"^channel counter: table customers: collecting from "
                                                       rf"{re.escape(url)} failed: OperationalError"):
                 site.pm.hook.collect(job=job(DAY1), site=site)
             assert time.monotonic() - started < 4
@@ -202,7 +202,7 @@ def test_a_missing_column_or_table_fails_and_changes_nothing(counter_url, run_sq
     for what, (tables, reason) in configs.items():
         good.config.channels["counter"].options["tables"] = tables
         table = {"watermark": "postings", "query": "wrong", "table": "zz"}[what]
-        with pytest.raises(SqlCollectError, match=rf"^channel counter: table {table}: reading from \S+ failed: "
+        with pytest.raises(SqlCollectError, match=rf"^channel counter: table {table}: collecting from \S+ failed: "
                                                   rf".*{reason}"):
             good.pm.hook.collect(job=job(DAY1, 2), site=good)
         # The table read before the failing one is not replaced, and its watermark did not move.
@@ -217,7 +217,7 @@ def test_a_password_variable_that_is_not_set_fails_naming_it(sql_site, monkeypat
     site = sql_site("postgresql+psycopg2://esomp@127.0.0.1/counter", {"customers": "customers"},
                     password_env="COUNTER_PASSWORD")
 
-    with pytest.raises(SqlCollectError, match=r"^channel counter: table customers: reading from "
+    with pytest.raises(SqlCollectError, match=r"^channel counter: table customers: collecting from "
                                               r"postgresql\+psycopg2://esomp:\*\*\*@127\.0\.0\.1/counter failed: "
                                               r".*environment variable COUNTER_PASSWORD is not set"):
         site.pm.hook.collect(job=job(DAY1), site=site)
@@ -242,3 +242,17 @@ def test_a_timestamp_watermark_is_compared_as_a_timestamp(server_url, run_sql, s
     assert output(site, DAY2, "transfers").read_text() == (
         "posted_at,account,amount\n2026-12-01T15:00:01,F3,30.00\n2026-12-02T08:00:00,F4,40.00\n")
     assert result.detail["tables"][0]["watermark"]["up_to"] == "2026-12-02T08:00:00"
+
+
+def test_a_watermark_column_of_a_type_that_cannot_be_kept_fails_before_writing(esomp_postgres_url, run_sql,
+                                                                               sql_site):
+    run_sql(esomp_postgres_url, "CREATE TABLE flags (posted BOOLEAN, account VARCHAR(20))",
+            "INSERT INTO flags VALUES (true, 'F1')")
+    site = sql_site(esomp_postgres_url, {"flags": {"source": "flags", "watermark": "posted"}})
+
+    with pytest.raises(SqlCollectError, match=r"^channel counter: table flags: .*ValueError: a true/false column "
+                                              r"cannot be a watermark"):
+        site.pm.hook.collect(job=job(DAY1), site=site)
+    assert not output(site, DAY1, "flags").exists()
+    with site.repository.session() as session:
+        assert session.scalars(select(FileRow).where(FileRow.channel == "counter")).all() == []

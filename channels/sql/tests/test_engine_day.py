@@ -62,4 +62,4 @@ def test_hook_collect_fails_the_job_naming_channel_table_and_server(esomp_site_f
 
     assert code == 1
     [failed] = status["failed"]
-    assert f"channel counter: table customers: reading from {url} failed" in failed["error"]
+    assert f"channel counter: table customers: collecting from {url} failed" in failed["error"]
