@@ -163,7 +163,7 @@ class SqlChannel:
             ranges = {name: watermarks.bounds(session, self.name, name, day)
                       for name, table in tables.items() if table.watermark}
         with contextlib.ExitStack() as outputs:  # every file is renamed into place only if every table was read
-            with self._reading(report, tables) as reader:
+            with self._reading(tables) as reader:
                 for name, table in tables.items():
                     reader.table = name
                     output = TableOutput(name, str(dest / f"{name}.csv"), self._inner(table, reader.connection),
@@ -177,7 +177,7 @@ class SqlChannel:
         return report
 
     @contextlib.contextmanager
-    def _reading(self, report: SqlReport, tables: dict[str, TableOptions]) -> Iterator["_Reader"]:
+    def _reading(self, tables: dict[str, TableOptions]) -> Iterator["_Reader"]:
         """One connection and one read-only transaction for every table; any failure becomes a SqlCollectError
         naming the table being read."""
         reader = _Reader(next(iter(tables)))
@@ -200,11 +200,11 @@ class SqlChannel:
             if engine is not None:
                 engine.dispose()
 
-    def _inner(self, table: TableOptions, connection: Connection | None) -> str:
+    def _inner(self, table: TableOptions, connection: Connection) -> str:
         """The table's query as configured: the SELECT itself, or every column of the table."""
         if is_query(table.source):
             return table.source.strip().rstrip(";").strip()
-        quote = connection.dialect.identifier_preparer.quote if connection is not None else str
+        quote = connection.dialect.identifier_preparer.quote
         return "SELECT * FROM " + ".".join(quote(part) for part in table.source.split("."))
 
     def _read_table(self, connection: Connection, table: TableOptions, output: TableOutput,
