@@ -12,7 +12,7 @@ import attrs
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from esomp_core import check_name
+from esomp_core import check_name, hhmm
 
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -61,11 +61,6 @@ def _env_name(instance, attribute, value: str | None) -> None:
     if value is not None and not ENV_NAME.fullmatch(value):
         raise ValueError(f"{attribute.name}: expected the NAME of an environment variable (letters, digits, _), "
                          f"not its value")
-
-
-def _hhmm(instance, attribute, value: str | None) -> None:
-    if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError(f"{attribute.name}: expected a time HH:MM, got {value!r}")
 
 
 def _positive(instance, attribute, value: float) -> None:
@@ -124,7 +119,7 @@ class SqlOptions:
     tables: dict[str, Any] = attrs.field(converter=_table_options, validator=_tables)
     password_env: str | None = attrs.field(default=None, validator=_env_name)
     connect_timeout: float = attrs.field(default=10.0, validator=_positive)
-    deadline: str | None = attrs.field(default=None, validator=_hhmm)
+    deadline: str | None = attrs.field(default=None, validator=hhmm)
 
     def table_options(self) -> dict[str, TableOptions]:
         """Every table as TableOptions, in name order (the order they are read and written in)."""
