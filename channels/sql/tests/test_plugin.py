@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import text
 
 import esomp_sql.plugin
 from esomp_core import ConfigError
-from esomp_sql import MIGRATIONS, SqlChannel, TableOptions
+from esomp_sql import MIGRATIONS, SqlChannel, SqlOptions, TableOptions
 
 
 def test_hook_register_channel_kinds_registers_sql(sql_site, tmp_path):
@@ -86,3 +87,20 @@ def test_channels_list_shows_a_sql_channel(esomp_site_factory, esomp_cli, monkey
                                "config": "ok"}
     assert rows["broken"]["config"].startswith("channels.broken.tables: expected at least one table")
     assert rows["szse"]["kind"] == "fs" and "Pa55-secret" not in result.output
+
+
+def test_a_site_made_before_the_plugin_was_enabled_gets_its_table_on_first_use(esomp_site_factory, esomp_pm_factory,
+                                                                                run_sql, tmp_path):
+    esomp_site = esomp_site_factory(esomp_pm_factory())
+    with esomp_site.repository.engine.begin() as conn:  # as a site made before this plugin was installed
+        conn.execute(text("DROP TABLE sql_watermarks"))
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num LIKE 'sql_%'"))
+    url = f"sqlite:///{tmp_path / 'counter.db'}"
+    run_sql(url, "CREATE TABLE postings (serial_no INTEGER, amount INTEGER)", "INSERT INTO postings VALUES (1, 5)")
+    assert "sql_watermarks" not in esomp_site.repository.tables()
+    options = SqlOptions(url=url, tables={"postings": {"source": "postings", "watermark": "serial_no"}})
+
+    report = SqlChannel("counter", options).collect("20261201", dest_root=tmp_path / "collected",
+                                                    repository=esomp_site.repository)
+
+    assert report.records == 1 and "sql_watermarks" in esomp_site.repository.tables()
