@@ -49,6 +49,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # The plan: who owns a job, and why a plan is refused (esomp_core.plan)
     "PlanError": ("plan", "PlanError"),
     "owning_plugin": ("plan", "owning_plugin"),
+    "run_stage": ("plan", "run_stage"),
     # Checked configuration (esomp_core.config)
     "ConfigError": ("config", "ConfigError"),
     "structure": ("config", "structure"),

@@ -54,6 +54,13 @@ def owning_plugin(site, job) -> str:
     return plugin
 
 
+def run_stage(site, job):
+    """Run one job's stage hook through its owner (inside the hook's wrappers), as the engine does."""
+    from esomp_core.plugins import call_owner
+
+    return call_owner(site.pm, job.stage, owning_plugin(site, job), job=job, site=site)
+
+
 def implements(pm, plugin: str, hook_name: str) -> bool:
     hook = getattr(pm.hook, hook_name, None)
     return hook is not None and any(impl.plugin_name == plugin and not (impl.wrapper or impl.hookwrapper)

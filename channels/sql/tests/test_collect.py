@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from esomp_core import FileRow, Job, sha256_file
+from esomp_core import FileRow, Job, run_stage, sha256_file
 from esomp_sql import SqlCollectError, WatermarkRow
 
 DAY1, DAY2 = "20261201", "20261202"
@@ -55,7 +55,7 @@ def test_hook_collect_writes_a_table_and_a_query_as_csv(counter_url, run_sql, sq
     site = sql_site(counter_url, {"customers": "customers", "transfers": TRANSFERS_OF_THE_DAY,
                                   "zhang": "SELECT customer_id FROM customers WHERE name LIKE 'Zhang%'"})
 
-    result = site.pm.hook.collect(job=job(DAY1), site=site)
+    result = run_stage(site, job(DAY1))
 
     assert output(site, DAY1, "customers").read_text("utf-8") == (
         "customer_id,name,opened\nC001,\"Zhang, San\",2019-01-02\nC002,李四,2020-05-06\n")
@@ -79,10 +79,10 @@ def test_hook_collect_reads_only_rows_above_the_watermark_day_after_day(counter_
     add_postings(run_sql, counter_url, 1, 2, 3)
     site = sql_site(counter_url, {"postings": {"source": "postings", "watermark": "serial_no"}})
 
-    first = site.pm.hook.collect(job=job(DAY1), site=site)
+    first = run_stage(site, job(DAY1))
     day1 = output(site, DAY1, "postings").read_bytes()
     add_postings(run_sql, counter_url, 4, 5)
-    second = site.pm.hook.collect(job=job(DAY2, 2), site=site)
+    second = run_stage(site, job(DAY2, 2))
 
     assert [line.split(",")[0] for line in day1.decode().splitlines()] == ["serial_no", "1", "2", "3"]
     assert [line.split(",")[0] for line in output(site, DAY2, "postings").read_text().splitlines()] == \
@@ -96,7 +96,7 @@ def test_hook_collect_reads_only_rows_above_the_watermark_day_after_day(counter_
 
     # A rerun of the first day reads its own range again, not the second day's rows: the same bytes.
     add_postings(run_sql, counter_url, 6)
-    site.pm.hook.collect(job=job(DAY1, 3), site=site)
+    run_stage(site, job(DAY1, 3))
     assert output(site, DAY1, "postings").read_bytes() == day1
 
 
@@ -107,10 +107,10 @@ def test_rerun_writes_byte_identical_files(counter_url, run_sql, sql_site):
     add_postings(run_sql, counter_url, 7, 8)
     site = sql_site(counter_url, {"customers": "customers",
                                   "postings": {"source": "postings", "watermark": "serial_no"}})
-    site.pm.hook.collect(job=job(DAY1), site=site)
+    run_stage(site, job(DAY1))
     first = {t: output(site, DAY1, t).read_bytes() for t in ("customers", "postings")}
 
-    site.pm.hook.collect(job=job(DAY1, 2), site=site)
+    run_stage(site, job(DAY1, 2))
 
     assert {t: output(site, DAY1, t).read_bytes() for t in ("customers", "postings")} == first
     with site.repository.session() as session:
@@ -127,7 +127,7 @@ def test_decimals_are_exact(server_url, run_sql, sql_site):
                 {"account": "C", "balance": "0.0001", "frozen": None}])
     site = sql_site(server_url, {"balances": "SELECT account, balance, frozen FROM balances"})
 
-    site.pm.hook.collect(job=job(DAY1), site=site)
+    run_stage(site, job(DAY1))
 
     assert output(site, DAY1, "balances").read_text() == (
         "account,balance,frozen\nA,12345678901234.5678,0.10\nB,100.0000,-0.01\nC,0.0001,\n")
@@ -142,7 +142,7 @@ def test_a_server_that_is_down_fails_quickly_naming_channel_table_and_server(sql
                         password_env="COUNTER_PASSWORD")
         started = time.monotonic()
         with pytest.raises(SqlCollectError) as caught:
-            site.pm.hook.collect(job=job(DAY1), site=site)
+            run_stage(site, job(DAY1))
         assert time.monotonic() - started < 5
         message = str(caught.value)
         assert message.startswith(f"channel counter: table customers: collecting from ")
@@ -162,14 +162,14 @@ def test_a_server_that_does_not_answer_fails_within_the_connect_timeout(sql_site
             started = time.monotonic()
             with pytest.raises(SqlCollectError, match=rf"^channel counter: table customers: collecting from "
                                                       rf"{re.escape(url)} failed: OperationalError"):
-                site.pm.hook.collect(job=job(DAY1), site=site)
+                run_stage(site, job(DAY1))
             assert time.monotonic() - started < 4
 
 
 def test_a_query_slower_than_the_connect_timeout_is_read(esomp_mariadb_url, sql_site):
     site = sql_site(esomp_mariadb_url, {"slow": "SELECT SLEEP(2) AS slept"}, connect_timeout=1)
 
-    site.pm.hook.collect(job=job(DAY1), site=site)
+    run_stage(site, job(DAY1))
 
     assert output(site, DAY1, "slow").read_text() == "slept\n0\n"
 
@@ -181,7 +181,7 @@ def test_bad_credentials_fail_with_the_password_masked(esomp_mariadb_url, sql_si
 
     with pytest.raises(SqlCollectError, match=r"channel counter: table customers: .*esomp_nobody:\*\*\*@127\.0\.0\.1"
                                               r".*Access denied") as caught:
-        site.pm.hook.collect(job=job(DAY1), site=site)
+        run_stage(site, job(DAY1))
     assert "Wr0ng-Pa55word" not in str(caught.value)
 
 
@@ -220,7 +220,7 @@ def test_a_password_variable_that_is_not_set_fails_naming_it(sql_site, monkeypat
     with pytest.raises(SqlCollectError, match=r"^channel counter: table customers: collecting from "
                                               r"postgresql\+psycopg2://esomp:\*\*\*@127\.0\.0\.1/counter failed: "
                                               r".*environment variable COUNTER_PASSWORD is not set"):
-        site.pm.hook.collect(job=job(DAY1), site=site)
+        run_stage(site, job(DAY1))
 
 
 def test_a_timestamp_watermark_is_compared_as_a_timestamp(server_url, run_sql, sql_site):
@@ -230,12 +230,12 @@ def test_a_timestamp_watermark_is_compared_as_a_timestamp(server_url, run_sql, s
                 {"at": "2026-12-01 15:00:00", "account": "F2", "amount": "20.00"},
                 {"at": None, "account": "F9", "amount": "99.00"}])
     site = sql_site(server_url, {"transfers": {"source": "transfers", "watermark": "posted_at"}})
-    site.pm.hook.collect(job=job(DAY1), site=site)
+    run_stage(site, job(DAY1))
     run_sql(server_url, "INSERT INTO transfers VALUES (:at, :account, :amount)", rows=[
         {"at": "2026-12-01 15:00:01", "account": "F3", "amount": "30.00"},
         {"at": "2026-12-02 08:00:00", "account": "F4", "amount": "40.00"}])
 
-    result = site.pm.hook.collect(job=job(DAY2, 2), site=site)
+    result = run_stage(site, job(DAY2, 2))
 
     assert output(site, DAY1, "transfers").read_text() == (
         "posted_at,account,amount\n2026-12-01T09:30:00,F1,10.00\n2026-12-01T15:00:00,F2,20.00\n")
@@ -252,7 +252,7 @@ def test_a_watermark_column_of_a_type_that_cannot_be_kept_fails_before_writing(e
 
     with pytest.raises(SqlCollectError, match=r"^channel counter: table flags: .*ValueError: a true/false column "
                                               r"cannot be a watermark"):
-        site.pm.hook.collect(job=job(DAY1), site=site)
+        run_stage(site, job(DAY1))
     assert not output(site, DAY1, "flags").exists()
     with site.repository.session() as session:
         assert session.scalars(select(FileRow).where(FileRow.channel == "counter")).all() == []

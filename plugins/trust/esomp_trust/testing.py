@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from esomp_core import Job, JobSpec, create_site as make_site
+from esomp_core import Job, JobSpec, create_site as make_site, run_stage
 
 DATE = "20240105"
 CHANNELS = ("szse", "sse", "site")
@@ -33,7 +33,7 @@ def run_plan(site, date: str = DATE, *, only: tuple[str, ...] = ("collect", "pro
         if spec.stage not in only:
             continue
         try:
-            results[spec.name] = getattr(site.pm.hook, spec.stage)(job=as_job(index, spec, date), site=site)
+            results[spec.name] = run_stage(site, as_job(index, spec, date))
         except Exception as exc:  # the engine would mark the job failed with this text
             results[spec.name] = exc
     return results
