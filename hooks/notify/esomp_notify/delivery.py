@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from esomp_core import AlertRow, secret
 from esomp_monitor import Notification, as_dict, due_notifications
@@ -192,7 +192,18 @@ def attempt_due(site, options: NotifyOptions, now: datetime, clock=datetime.now)
 
 
 def deliver_once(site, now: datetime, options: NotifyOptions | None = None) -> dict[str, int]:
-    """One pass: queue the notifications due at ``now``, then try every delivery due."""
+    """One pass: queue the notifications due at ``now``, try every delivery due, and drop finished deliveries
+    older than ``keep_days``."""
     options = options or notify_options(site)
     queued = collect_due(site, options, now)
-    return {"queued": queued, **attempt_due(site, options, now)}
+    return {"queued": queued, **attempt_due(site, options, now), "removed": prune(site, options, now)}
+
+
+def prune(site, options: NotifyOptions, now: datetime) -> int:
+    """Delivered and given-up deliveries older than ``[notify] keep_days``: the outbox does not grow without end."""
+    if options.keep_days is None:
+        return 0
+    with site.repository.session() as s:
+        return s.execute(delete(Delivery).where(Delivery.state.in_(("delivered", "failed")),
+                                                Delivery.created_at < now - timedelta(days=options.keep_days))
+                         ).rowcount

@@ -122,6 +122,8 @@ class NotifyOptions:
     """Also tell an alert's routes when it is acknowledged (确认), and by whom."""
     interval: float = attrs.field(default=5.0, validator=_positive)
     """Seconds between the background worker's looks at due notifications and retries."""
+    keep_days: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+    """Days to keep delivered and given-up deliveries (None: keep them all)."""
 
     def __attrs_post_init__(self):
         for i, route in enumerate(self.routes):

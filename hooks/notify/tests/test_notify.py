@@ -167,13 +167,27 @@ def test_routes_send_webhook_and_email_exactly_the_routed_alerts(esomp_site_fact
                       {"targets": ["log"]}])
     alerts.sync(site, "test", findings(), T0)
     counts = deliver_once(site, T0)
-    assert counts == {"queued": 4, "delivered": 4, "retrying": 0, "failed": 0}  # 3 groups; trust goes to two
+    assert counts == {"queued": 4, "delivered": 4, "retrying": 0, "failed": 0, "removed": 0}  # trust goes to two
     assert hook.subjects() == ["20261120/collect-sz", "20261120/process-b1"]
     [(rcpt, message)] = smtp.messages
     assert rcpt == ["trust-ops@example.com"]
     assert message["Subject"] == "[E-SOMP] WARNING 1 alert(s): rule=accounts.unmatched"
     assert "20261120/process-b1" in message.get_body(("plain",)).get_content()
     assert deliver_once(site, T0 + timedelta(minutes=1))["queued"] == 0  # nothing new, no repeat yet
+
+
+def test_finished_deliveries_older_than_keep_days_are_removed_pending_ones_kept(esomp_site_factory, esomp_pm_factory):
+    site = site_with(esomp_site_factory, esomp_pm_factory, {}, [{"targets": ["log"]}], keep_days=30)
+    with site.repository.session() as s:
+        for state, age in (("delivered", 31), ("failed", 31), ("pending", 31), ("delivered", 29)):
+            s.add(Delivery(target="log", kind="log", payload={}, state=state, created_at=T0 - timedelta(days=age),
+                           next_attempt_at=T0 + timedelta(days=1)))
+    assert deliver_once(site, T0)["removed"] == 2
+    with site.repository.session() as s:
+        kept = sorted((d.state, (T0 - d.created_at).days) for d in s.scalars(select(Delivery)))
+    assert kept == [("delivered", 29), ("pending", 31)]
+    keep_all = site_with(esomp_site_factory, esomp_pm_factory, {}, [{"targets": ["log"]}])
+    assert deliver_once(keep_all, T0)["removed"] == 0
 
 
 def test_hook_alert_raised_and_alert_acknowledged_reach_the_routes_through_the_worker(esomp_site_factory,
@@ -310,7 +324,7 @@ def test_email_with_starttls_verified_against_the_ca_file(esomp_site_factory, es
                      {"tls": {**mail, "starttls": True, "ca_file": str(smtp_starttls.cert)}, "plain": mail},
                      [{"targets": ["tls", "plain"]}])
     alerts.sync(site, "test", findings()[:1], T0)
-    assert deliver_once(site, T0) == {"queued": 2, "delivered": 1, "retrying": 0, "failed": 1}
+    assert deliver_once(site, T0) == {"queued": 2, "delivered": 1, "retrying": 0, "failed": 1, "removed": 0}
     assert [m["To"] for _, m in smtp_starttls.messages] == ["ops@example.com"]
     with site.repository.session() as s:
         failed = s.scalars(select(Delivery).where(Delivery.state == "failed")).one()
