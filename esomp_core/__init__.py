@@ -54,6 +54,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ConfigError": ("config", "ConfigError"),
     "structure": ("config", "structure"),
     "secret": ("config", "secret"),
+    "env_name": ("config", "env_name"),
     "check_name": ("config", "check_name"),
     "hhmm": ("config", "hhmm"),
     "ConfigTable": ("config", "ConfigTable"),

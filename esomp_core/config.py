@@ -429,6 +429,13 @@ def load_config(path: str | os.PathLike) -> SiteConfig:
     return parse_config(table, path)
 
 
+def env_name(instance, attribute, value):
+    """attrs validator: the NAME of an environment variable holding a secret (or None)."""
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):  # never echo it: it may be the secret
+        raise ValueError(f"{attribute.name}: expected the NAME of an environment variable (letters, digits, _), "
+                         "not its value")
+
+
 def secret(env_name: str | None, *, path: str = "", source: Any = None) -> str | None:
     """The value of a secret referenced by environment variable name; the error names the variable, never a value."""
     if not env_name:
@@ -437,10 +444,3 @@ def secret(env_name: str | None, *, path: str = "", source: Any = None) -> str |
         return os.environ[env_name]
     except KeyError:
         raise ConfigError(source, path, f"environment variable {env_name} is not set") from None
-
-
-def dump_toml(tables: dict[str, Any]) -> str:
-    """Nested dicts as TOML text (the site files the core writes for tests, benchmarks and the demo)."""
-    import tomli_w
-
-    return tomli_w.dumps(tables)

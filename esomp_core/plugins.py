@@ -72,11 +72,6 @@ class PluginManager(pluggy.PluginManager):
                       if not caller.has_spec() and any(impl.plugin is plugin and not impl.optionalhook
                                                        for impl in caller.get_hookimpls()))
 
-    def module_of(self, name: str) -> str:
-        """The module a loaded plugin's code lives in (a module plugin's own name, else its class's module)."""
-        plugin = self.get_plugin(name)
-        return getattr(plugin, "__name__", None) or type(plugin).__module__
-
     def records_with_hooks(self) -> list[PluginRecord]:
         for record in self.records.values():
             plugin = self.get_plugin(record.name)
@@ -253,7 +248,9 @@ def ownership(pm: PluginManager, registry: "Registry", cli: Any = None) -> dict[
 
 
 def _command_owners(pm: PluginManager, cli: Any) -> list[tuple[str, str]]:
-    modules = {pm.module_of(name): name for name in pm.records if pm.get_plugin(name) is not None}
+    # the module a loaded plugin's code lives in: a module plugin's own name, else its class's module
+    loaded = {name: pm.get_plugin(name) for name in pm.records if pm.get_plugin(name) is not None}
+    modules = {getattr(p, "__name__", None) or type(p).__module__: name for name, p in loaded.items()}
     by_package = {module.partition(".")[0]: name for module, name in modules.items()
                   if not module.startswith("esomp_core.")}
 

@@ -184,7 +184,7 @@ def create_site(root: Path, pm: PluginManager | None = None, **tables: Any) -> S
     tables merge)."""
     import tomllib
 
-    from esomp_core.config import dump_toml
+    import tomli_w
 
     # Only the template's core tables: its channels and business tables are a fresh site's day, which a made
     # site (tests, benchmarks, the demo) declares itself.
@@ -195,6 +195,6 @@ def create_site(root: Path, pm: PluginManager | None = None, **tables: Any) -> S
         else:
             base[key] = value
     root.mkdir(parents=True, exist_ok=True)
-    (root / CONFIG_NAME).write_text(dump_toml(base) + "\n", encoding="utf-8")
+    (root / CONFIG_NAME).write_text(tomli_w.dumps(base), encoding="utf-8")
     init_site(root, force=True)
     return Site.open(root, pm=pm)

@@ -92,3 +92,18 @@ def test_secret_names_variable_not_value(monkeypatch):
     monkeypatch.delenv("ESOMP_T_PW")
     with pytest.raises(ConfigError, match="ESOMP_T_PW is not set"):
         secret("ESOMP_T_PW", path="channels.ftp.password_env")
+
+
+def test_env_name_refuses_a_value_in_place_of_a_name_without_echoing_it():
+    import attrs
+
+    from esomp_core import env_name, structure
+
+    @attrs.frozen
+    class Options:
+        password_env: str | None = attrs.field(default=None, validator=env_name)
+
+    assert structure(Options, {"password_env": "ESOMP_FTP_PASSWORD"}).password_env == "ESOMP_FTP_PASSWORD"
+    with pytest.raises(ConfigError) as info:
+        structure(Options, {"password_env": "hunter2 pass!"}, path="channels.x", source="esomp.toml")
+    assert "password_env" in str(info.value) and "hunter2" not in str(info.value)

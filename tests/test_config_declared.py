@@ -4,9 +4,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from esomp_core import ConfigError, ConfigTable, Directory, hookimpl
-from esomp_core.config import CORE_TABLES, DIRECTORIES, check_site_config, dump_toml, parse_config
+from esomp_core.config import CORE_TABLES, DIRECTORIES, check_site_config, parse_config
 from esomp_core.plugins import RegistrationError
 from esomp_core.site import Site, template_text
 
@@ -26,7 +27,7 @@ def reopen(site: Site, pm, **tables) -> Site:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     for name, table in tables.items():
         data[name] = {**data.get(name, {}), **table}
-    path.write_text(dump_toml(data) + "\n", encoding="utf-8")
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return Site.open(site.root, pm=pm)
 
 

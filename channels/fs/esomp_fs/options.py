@@ -11,13 +11,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from esomp_core import hhmm
+from esomp_core import env_name, hhmm
 
 SCHEMES = ("", "file", "memory", "ftp", "sftp")
 REMOTE_SCHEMES = ("ftp", "sftp")
 TRANSFERS = ("copy", "link")
 TEMPLATE_FIELDS = {"institution", "date", "name", "mdd", "mmdd"}
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 GiB = 1 << 30
 
 
@@ -70,13 +69,6 @@ def _optional_patterns(instance, attribute, value: list[str] | None) -> None:
 def _pattern(instance, attribute, value: str | None) -> None:
     if value is not None:
         _patterns(instance, attribute, [value])
-
-
-def _env_name(instance, attribute, value: str | None) -> None:
-    # Never echo the value: a misplaced secret would end up in the error message.
-    if value is not None and not ENV_NAME.fullmatch(value):
-        raise ValueError(f"{attribute.name}: expected the NAME of an environment variable (letters, digits, _), "
-                         f"not its value")
 
 
 def _positive(instance, attribute, value: float) -> None:
@@ -146,8 +138,8 @@ class FsOptions:
     backoff: float = attrs.field(default=2.0, validator=_not_negative)
     timeout: float = attrs.field(default=30.0, validator=_positive)
     username: str | None = None
-    password_env: str | None = attrs.field(default=None, validator=_env_name)
-    key_file_env: str | None = attrs.field(default=None, validator=_env_name)
+    password_env: str | None = attrs.field(default=None, validator=env_name)
+    key_file_env: str | None = attrs.field(default=None, validator=env_name)
     known_hosts: str | None = None
     # Sending.
     path_template: str = attrs.field(default="{institution}/{date}/{name}", validator=_template)

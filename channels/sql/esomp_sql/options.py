@@ -12,10 +12,9 @@ import attrs
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from esomp_core import check_name, hhmm
+from esomp_core import check_name, env_name, hhmm
 
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)?")  # a table or column, optionally schema.table
 QUERY = re.compile(r"\s*(select|with)\b", re.I)
 
@@ -54,13 +53,6 @@ def _source(instance, attribute, value: str) -> None:
 def _column(instance, attribute, value: str | None) -> None:
     if value is not None and (not IDENTIFIER.fullmatch(value) or "." in value):
         raise ValueError(f"{attribute.name}: expected a column name, got {value!r}")
-
-
-def _env_name(instance, attribute, value: str | None) -> None:
-    # Never echo the value: a misplaced secret would end up in the error message.
-    if value is not None and not ENV_NAME.fullmatch(value):
-        raise ValueError(f"{attribute.name}: expected the NAME of an environment variable (letters, digits, _), "
-                         f"not its value")
 
 
 def _positive(instance, attribute, value: float) -> None:
@@ -117,7 +109,7 @@ class SqlOptions:
     url: str = attrs.field(validator=_url)
     # Any: the converter checks each table, so that an error names its key (tables.NAME.watermark).
     tables: dict[str, Any] = attrs.field(converter=_table_options, validator=_tables)
-    password_env: str | None = attrs.field(default=None, validator=_env_name)
+    password_env: str | None = attrs.field(default=None, validator=env_name)
     connect_timeout: float = attrs.field(default=10.0, validator=_positive)
     deadline: str | None = attrs.field(default=None, validator=hhmm)
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
-from esomp_core import structure
+from esomp_core import env_name, structure
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -20,11 +20,6 @@ def _positive(instance, attribute, value):
 def _not_negative(instance, attribute, value):
     if value < 0:
         raise ValueError(f"{attribute.name}: expected a number of 0 or more, got {value!r}")
-
-
-def _env_name(instance, attribute, value):
-    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise ValueError(f"{attribute.name}: expected the NAME of an environment variable, got {value!r}")
 
 
 def _port(instance, attribute, value):
@@ -62,7 +57,7 @@ class Target:
     ca_file: str | None = None
     """CA certificate(s) to verify the server with after STARTTLS (an internal relay); default: the system's."""
     username: str | None = None
-    password_env: str | None = attrs.field(default=None, validator=_env_name)
+    password_env: str | None = attrs.field(default=None, validator=env_name)
     sender: str | None = attrs.field(default=None, validator=_sender)
     to: list[str] = attrs.field(factory=list, validator=_recipients)
     subject_prefix: str = "[E-SOMP]"
